@@ -1,0 +1,3 @@
+//! One module per container format.
+
+pub mod png;

@@ -1,0 +1,18 @@
+//! Implicit labels in file metadata (GB 45438 Annex E placed as the TC260 2025 guides say).
+//!
+//! Every container format is one [`Carrier`] module registered in [`registry::CARRIERS`]; a
+//! carrier finds every label in a file and writes or replaces exactly one, returning a
+//! [`Rewrite`] that keeps the media payload's bytes untouched.
+
+pub mod bytes;
+pub mod carrier;
+pub mod carriers;
+pub mod error;
+pub mod registry;
+pub mod rewrite;
+pub mod xmp;
+
+pub use carrier::{Carrier, FoundLabel};
+pub use error::MetaError;
+pub use registry::{carrier_for, supported_formats};
+pub use rewrite::{Piece, Rewrite};
