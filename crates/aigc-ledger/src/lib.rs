@@ -27,8 +27,14 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// The database was written by a newer aigc-mark.
-    #[error("ledger {path} has schema version {found}, newer than this program's {supported}; upgrade aigc-mark")]
-    TooNew { path: String, found: i64, supported: i64 },
+    #[error(
+        "ledger {path} has schema version {found}, newer than this program's {supported}; upgrade aigc-mark"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 /// Schema migrations, applied in order; the database's `user_version` counts those applied.
@@ -141,41 +147,64 @@ impl Ledger {
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io { path: shown.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+                path: shown.clone(),
+                source,
+            })?;
         }
-        let sql = |source| LedgerError::Sqlite { path: shown.clone(), source };
+        let sql = |source| LedgerError::Sqlite {
+            path: shown.clone(),
+            source,
+        };
         let conn = Connection::open(path).map_err(sql)?;
         // Several labelling processes may share one ledger: wait for locks instead of failing.
         conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
         let mut ledger = Self { conn, path: shown };
         ledger.migrate()?;
         Ok(ledger)
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-        move |source| LedgerError::Sqlite { path: self.path.clone(), source }
+        move |source| LedgerError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn migrate(&mut self) -> Result<(), LedgerError> {
         let path = self.path.clone();
-        let sql = |source| LedgerError::Sqlite { path: path.clone(), source };
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
+        let sql = |source| LedgerError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
         let supported = MIGRATIONS.len() as i64;
         if version > supported {
-            return Err(LedgerError::TooNew { path: self.path.clone(), found: version, supported });
+            return Err(LedgerError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported,
+            });
         }
         let tx = self.conn.transaction().map_err(sql)?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(m).map_err(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(sql)?;
         }
         tx.commit().map_err(sql)
     }
 
     /// The schema version in force.
     pub fn schema_version(&self) -> Result<i64, LedgerError> {
-        self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(self.sql())
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.sql())
     }
 
     /// Records one issued label; returns its row id.
@@ -239,12 +268,17 @@ impl Ledger {
 
     /// Entries whose input or output file had this SHA-256 (hex, any case).
     pub fn find_by_hash(&self, sha256_hex: &str) -> Result<Vec<LedgerEntry>, LedgerError> {
-        self.query("input_sha256 = ?1 OR output_sha256 = ?1", &sha256_hex.to_ascii_lowercase())
+        self.query(
+            "input_sha256 = ?1 OR output_sha256 = ?1",
+            &sha256_hex.to_ascii_lowercase(),
+        )
     }
 
     /// Number of entries.
     pub fn count(&self) -> Result<i64, LedgerError> {
-        self.conn.query_row("SELECT COUNT(*) FROM labels", [], |r| r.get(0)).map_err(self.sql())
+        self.conn
+            .query_row("SELECT COUNT(*) FROM labels", [], |r| r.get(0))
+            .map_err(self.sql())
     }
 
     /// Whether a ProduceID has been issued before (to refuse duplicates).
@@ -293,8 +327,14 @@ mod tests {
     #[test]
     fn time_format() {
         assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_millis(1_795_836_245_678)), "2026-11-28T03:24:05.678Z");
-        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_millis(1_795_836_245_678)),
+            "2026-11-28T03:24:05.678Z"
+        );
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -304,7 +344,10 @@ mod tests {
         let record = AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", "p-1");
         {
             let ledger = Ledger::open(&path).expect("open");
-            assert_eq!(ledger.schema_version().expect("version"), MIGRATIONS.len() as i64);
+            assert_eq!(
+                ledger.schema_version().expect("version"),
+                MIGRATIONS.len() as i64
+            );
             let e = NewEntry {
                 action: Action::Produce,
                 record: &record,
@@ -315,14 +358,21 @@ mod tests {
                 source_name: Some("a.png"),
             };
             ledger.record(&e).expect("insert");
-            assert!(ledger.produce_id_exists("001191440300708461136T1XGW3", "p-1").expect("q"));
+            assert!(
+                ledger
+                    .produce_id_exists("001191440300708461136T1XGW3", "p-1")
+                    .expect("q")
+            );
         }
         // Reopening migrates nothing and keeps the rows.
         let ledger = Ledger::open(&path).expect("reopen");
         assert_eq!(ledger.count().expect("count"), 1);
         assert_eq!(ledger.find_by_id("p-1").expect("q").len(), 1);
         assert_eq!(ledger.find_by_hash("BB").expect("q").len(), 1);
-        assert_eq!(ledger.find_by_hash("aa").expect("q")[0].record_json, record.to_bare_json());
+        assert_eq!(
+            ledger.find_by_hash("aa").expect("q")[0].record_json,
+            record.to_bare_json()
+        );
         assert!(ledger.find_by_id("nope").expect("q").is_empty());
     }
 
@@ -333,6 +383,9 @@ mod tests {
         let conn = Connection::open(&path).expect("open");
         conn.pragma_update(None, "user_version", 99).expect("set");
         drop(conn);
-        assert!(matches!(Ledger::open(&path), Err(LedgerError::TooNew { found: 99, .. })));
+        assert!(matches!(
+            Ledger::open(&path),
+            Err(LedgerError::TooNew { found: 99, .. })
+        ));
     }
 }

@@ -48,9 +48,16 @@ impl KeyFile {
 
     /// Reads and checks a key file.
     pub fn load(path: &Path) -> Result<Self, SignError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SignError::Io { path: path.display().to_string(), source })?;
-        let bad = |detail: String| SignError::BadKeyFile { path: path.display().to_string(), detail };
-        let file: KeyFile = serde_json::from_str(&text).map_err(|e| bad(format!("not a key file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|source| SignError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let bad = |detail: String| SignError::BadKeyFile {
+            path: path.display().to_string(),
+            detail,
+        };
+        let file: KeyFile =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a key file: {e}")))?;
         if file.format != KEY_FORMAT {
             return Err(bad(format!("format {:?} is not {KEY_FORMAT}", file.format)));
         }
@@ -68,21 +75,37 @@ impl KeyFile {
 
     /// The public key.
     pub fn public(&self) -> Result<PublicKey, String> {
-        let alg: Algorithm = self.algorithm.parse().map_err(|e: SignError| e.to_string())?;
-        let bytes = hex::decode(&self.public_key).map_err(|e| format!("public_key is not hex: {e}"))?;
-        PublicKey::from_bytes(alg, &bytes).ok_or_else(|| "public_key is not a valid key".to_string())
+        let alg: Algorithm = self
+            .algorithm
+            .parse()
+            .map_err(|e: SignError| e.to_string())?;
+        let bytes =
+            hex::decode(&self.public_key).map_err(|e| format!("public_key is not hex: {e}"))?;
+        PublicKey::from_bytes(alg, &bytes)
+            .ok_or_else(|| "public_key is not a valid key".to_string())
     }
 
     /// The secret key, when the file holds one.
     pub fn secret(&self) -> Result<Option<SecretKey>, String> {
-        let Some(hexed) = &self.secret_key else { return Ok(None) };
-        let alg: Algorithm = self.algorithm.parse().map_err(|e: SignError| e.to_string())?;
+        let Some(hexed) = &self.secret_key else {
+            return Ok(None);
+        };
+        let alg: Algorithm = self
+            .algorithm
+            .parse()
+            .map_err(|e: SignError| e.to_string())?;
         let bytes = hex::decode(hexed).map_err(|e| format!("secret_key is not hex: {e}"))?;
-        SecretKey::from_bytes(alg, &bytes).map(Some).ok_or_else(|| "secret_key is not a valid key".to_string())
+        SecretKey::from_bytes(alg, &bytes)
+            .map(Some)
+            .ok_or_else(|| "secret_key is not a valid key".to_string())
     }
 
     /// Writes the secret file and the public file into `dir`; returns their paths.
-    pub fn save_pair(key: &SecretKey, provider: Option<&str>, dir: &Path) -> Result<(PathBuf, PathBuf), SignError> {
+    pub fn save_pair(
+        key: &SecretKey,
+        provider: Option<&str>,
+        dir: &Path,
+    ) -> Result<(PathBuf, PathBuf), SignError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| SignError::Io { path, source }
@@ -107,7 +130,11 @@ fn to_json(f: &KeyFile) -> String {
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())
 }
 
@@ -160,12 +187,17 @@ impl KeyRing {
     /// that are not key files are skipped and returned as warnings.
     pub fn load_dir(&mut self, dir: &Path) -> Vec<String> {
         let mut warnings = Vec::new();
-        let Ok(entries) = std::fs::read_dir(dir) else { return warnings };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return warnings;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
                 match KeyFile::load(&path).and_then(|f| {
-                    f.public().map_err(|detail| SignError::BadKeyFile { path: path.display().to_string(), detail })
+                    f.public().map_err(|detail| SignError::BadKeyFile {
+                        path: path.display().to_string(),
+                        detail,
+                    })
                 }) {
                     Ok(k) => self.add(k),
                     Err(e) => warnings.push(e.to_string()),
@@ -179,13 +211,20 @@ impl KeyRing {
 /// Finds a secret key given a path to a key file or a key id in `dir`.
 pub fn load_secret(spec: &str, dir: &Path) -> Result<SecretKey, SignError> {
     let as_path = Path::new(spec);
-    let path = if as_path.is_file() { as_path.to_path_buf() } else { dir.join(format!("{spec}.key.json")) };
+    let path = if as_path.is_file() {
+        as_path.to_path_buf()
+    } else {
+        dir.join(format!("{spec}.key.json"))
+    };
     if !path.is_file() {
         return Err(SignError::NotFound(spec.to_string()));
     }
     let file = KeyFile::load(&path)?;
     file.secret()
-        .map_err(|detail| SignError::BadKeyFile { path: path.display().to_string(), detail })?
+        .map_err(|detail| SignError::BadKeyFile {
+            path: path.display().to_string(),
+            detail,
+        })?
         .ok_or_else(|| SignError::NotSecret(path.display().to_string()))
 }
 
@@ -197,19 +236,27 @@ mod tests {
     fn key_files_round_trip_and_ring_loads_them() {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = SecretKey::generate(Algorithm::Sm2).expect("key");
-        let (secret, public) = KeyFile::save_pair(&key, Some("001191440300708461136T1XGW3"), dir.path()).expect("save");
+        let (secret, public) =
+            KeyFile::save_pair(&key, Some("001191440300708461136T1XGW3"), dir.path())
+                .expect("save");
         assert!(secret.exists() && public.exists());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&secret).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(&secret)
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let id = key.public_key().key_id();
         let loaded = load_secret(&id, dir.path()).expect("by id");
         assert_eq!(loaded.to_bytes(), key.to_bytes());
         assert!(load_secret(secret.to_str().expect("utf8"), Path::new("/nonexistent")).is_ok());
-        assert!(matches!(load_secret(public.to_str().expect("utf8"), dir.path()), Err(SignError::NotSecret(_))));
+        assert!(matches!(
+            load_secret(public.to_str().expect("utf8"), dir.path()),
+            Err(SignError::NotSecret(_))
+        ));
         let mut ring = KeyRing::default();
         std::fs::write(dir.path().join("junk.json"), "{}").expect("write");
         let warnings = ring.load_dir(dir.path());
@@ -228,7 +275,10 @@ mod tests {
         let bad = text.replace(&hex::encode(key.to_bytes()), &hex::encode(other.to_bytes()));
         let path = dir.path().join("bad.json");
         std::fs::write(&path, bad).expect("write");
-        let err = KeyFile::load(&path).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = KeyFile::load(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("do not belong together"), "{err}");
     }
 }

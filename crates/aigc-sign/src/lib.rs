@@ -131,7 +131,9 @@ impl PublicKey {
                 .map(|k| PublicKey::Sm2(Box::new(k))),
             Algorithm::Ed25519 => {
                 let arr: [u8; 32] = bytes.try_into().ok()?;
-                ed25519_dalek::VerifyingKey::from_bytes(&arr).ok().map(PublicKey::Ed25519)
+                ed25519_dalek::VerifyingKey::from_bytes(&arr)
+                    .ok()
+                    .map(PublicKey::Ed25519)
             }
         }
     }
@@ -144,11 +146,12 @@ impl PublicKey {
     /// Whether `sig` is a valid signature of `msg`.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self {
-            PublicKey::Sm2(k) => {
-                sm2::dsa::Signature::from_slice(sig).is_ok_and(|s| Verifier::verify(k.as_ref(), msg, &s).is_ok())
-            }
-            PublicKey::Ed25519(k) => <[u8; 64]>::try_from(sig)
-                .is_ok_and(|b| k.verify(msg, &ed25519_dalek::Signature::from_bytes(&b)).is_ok()),
+            PublicKey::Sm2(k) => sm2::dsa::Signature::from_slice(sig)
+                .is_ok_and(|s| Verifier::verify(k.as_ref(), msg, &s).is_ok()),
+            PublicKey::Ed25519(k) => <[u8; 64]>::try_from(sig).is_ok_and(|b| {
+                k.verify(msg, &ed25519_dalek::Signature::from_bytes(&b))
+                    .is_ok()
+            }),
         }
     }
 }
@@ -178,12 +181,14 @@ impl SecretKey {
     /// Decodes a secret key of `alg` from its 32 bytes.
     pub fn from_bytes(alg: Algorithm, bytes: &[u8]) -> Option<Self> {
         match alg {
-            Algorithm::Sm2 => {
-                sm2::dsa::SigningKey::from_slice(SM2_USER_ID, bytes).ok().map(|k| SecretKey::Sm2(Box::new(k)))
-            }
+            Algorithm::Sm2 => sm2::dsa::SigningKey::from_slice(SM2_USER_ID, bytes)
+                .ok()
+                .map(|k| SecretKey::Sm2(Box::new(k))),
             Algorithm::Ed25519 => {
                 let arr: [u8; 32] = bytes.try_into().ok()?;
-                Some(SecretKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&arr))))
+                Some(SecretKey::Ed25519(Box::new(
+                    ed25519_dalek::SigningKey::from_bytes(&arr),
+                )))
             }
         }
     }
@@ -242,7 +247,11 @@ fn pairs(fields: &[(&str, &str)]) -> String {
 
 /// The string a producer signs (TC260-PG-202511A Annex A.1).
 pub fn producer_message(r: &AigcRecord) -> String {
-    pairs(&[("Label", r.label.as_str()), ("ContentProducer", &r.content_producer), ("ProduceID", &r.produce_id)])
+    pairs(&[
+        ("Label", r.label.as_str()),
+        ("ContentProducer", &r.content_producer),
+        ("ProduceID", &r.produce_id),
+    ])
 }
 
 /// The string a propagator signs: the producer's string plus its protection data and the
@@ -280,11 +289,20 @@ pub enum SignatureState {
     /// The token is malformed.
     Malformed { detail: String },
     /// The signature verifies under a known key.
-    Valid { algorithm: Algorithm, key_id: String },
+    Valid {
+        algorithm: Algorithm,
+        key_id: String,
+    },
     /// A known key, but the signature does not match the label.
-    Invalid { algorithm: Algorithm, key_id: String },
+    Invalid {
+        algorithm: Algorithm,
+        key_id: String,
+    },
     /// The key that made it is not in the key ring.
-    UnknownKey { algorithm: Algorithm, key_id: String },
+    UnknownKey {
+        algorithm: Algorithm,
+        key_id: String,
+    },
 }
 
 impl SignatureState {
@@ -310,15 +328,25 @@ pub fn verify_token(token: &str, msg: &[u8], keys: &KeyRing) -> SignatureState {
     if parts.next() != Some(TOKEN_VERSION) {
         return SignatureState::NotOurs;
     }
-    let (Some(alg), Some(key_id), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return SignatureState::Malformed { detail: "expected AMS1.<alg>.<key id>.<signature>".into() };
+    let (Some(alg), Some(key_id), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return SignatureState::Malformed {
+            detail: "expected AMS1.<alg>.<key id>.<signature>".into(),
+        };
     };
     let algorithm = match alg.parse::<Algorithm>() {
         Ok(a) => a,
-        Err(e) => return SignatureState::Malformed { detail: e.to_string() },
+        Err(e) => {
+            return SignatureState::Malformed {
+                detail: e.to_string(),
+            };
+        }
     };
     let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
-        return SignatureState::Malformed { detail: "signature is not base64url".into() };
+        return SignatureState::Malformed {
+            detail: "signature is not base64url".into(),
+        };
     };
     let key_id = key_id.to_string();
     match keys.public(&key_id) {
@@ -368,19 +396,34 @@ mod tests {
             sign_as_producer(&mut r, &key);
             assert!(is_annex_e_value(&r.reserved_code1), "{}", r.reserved_code1);
             assert!(r.validate(true).is_ok());
-            assert!(matches!(verify_record(&r, &ring).0, SignatureState::Valid { .. }), "{alg}");
+            assert!(
+                matches!(verify_record(&r, &ring).0, SignatureState::Valid { .. }),
+                "{alg}"
+            );
             // Tampering with the label breaks it.
             let mut t = r.clone();
             t.produce_id = "id-2".into();
-            assert!(matches!(verify_record(&t, &ring).0, SignatureState::Invalid { .. }));
+            assert!(matches!(
+                verify_record(&t, &ring).0,
+                SignatureState::Invalid { .. }
+            ));
             // Without the key it is unknown.
-            assert!(matches!(verify_record(&r, &KeyRing::default()).0, SignatureState::UnknownKey { .. }));
+            assert!(matches!(
+                verify_record(&r, &KeyRing::default()).0,
+                SignatureState::UnknownKey { .. }
+            ));
             // Propagator signature covers the producer's.
             sign_as_propagator(&mut r, &key);
-            assert!(matches!(verify_record(&r, &ring).1, SignatureState::Valid { .. }));
+            assert!(matches!(
+                verify_record(&r, &ring).1,
+                SignatureState::Valid { .. }
+            ));
             let mut t = r.clone();
             t.reserved_code1.push('x');
-            assert!(!matches!(verify_record(&t, &ring).1, SignatureState::Valid { .. }));
+            assert!(!matches!(
+                verify_record(&t, &ring).1,
+                SignatureState::Valid { .. }
+            ));
             // Round trip of the secret bytes.
             let again = SecretKey::from_bytes(alg, &key.to_bytes()).expect("decode");
             assert_eq!(again.public_key().key_id(), key.public_key().key_id());
@@ -392,7 +435,9 @@ mod tests {
         // Verification must use the SM2 user ID: a key built with another ID rejects the signature.
         let key = SecretKey::generate(Algorithm::Sm2).expect("key");
         let sig = key.sign(b"msg");
-        let other = sm2::dsa::VerifyingKey::from_sec1_bytes("other-id", &key.public_key().to_bytes()).expect("key");
+        let other =
+            sm2::dsa::VerifyingKey::from_sec1_bytes("other-id", &key.public_key().to_bytes())
+                .expect("key");
         assert!(!PublicKey::Sm2(Box::new(other)).verify(b"msg", &sig));
         assert!(key.public_key().verify(b"msg", &sig));
     }
@@ -401,8 +446,17 @@ mod tests {
     fn other_data_and_malformed_tokens() {
         let ring = KeyRing::default();
         assert_eq!(verify_token("", b"m", &ring), SignatureState::Absent);
-        assert_eq!(verify_token("e862483430d978cbf828b8b24296ef9328d843a0", b"m", &ring), SignatureState::NotOurs);
-        assert!(matches!(verify_token("AMS1.sm2.abc", b"m", &ring), SignatureState::Malformed { .. }));
-        assert!(matches!(verify_token("AMS1.rsa.abc.def", b"m", &ring), SignatureState::Malformed { .. }));
+        assert_eq!(
+            verify_token("e862483430d978cbf828b8b24296ef9328d843a0", b"m", &ring),
+            SignatureState::NotOurs
+        );
+        assert!(matches!(
+            verify_token("AMS1.sm2.abc", b"m", &ring),
+            SignatureState::Malformed { .. }
+        ));
+        assert!(matches!(
+            verify_token("AMS1.rsa.abc.def", b"m", &ring),
+            SignatureState::Malformed { .. }
+        ));
     }
 }

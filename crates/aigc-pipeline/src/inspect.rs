@@ -1,0 +1,262 @@
+//! The inspect journey: every label a file holds, checked against Annex E, with signatures.
+
+use crate::io::InputFile;
+use aigc_core::{AigcRecord, Format, LabelForm, LegacyRecord, Problem, Severity, sniff};
+use aigc_ledger::{Ledger, LedgerEntry};
+use aigc_meta::carrier_for;
+use aigc_sign::{KeyRing, SignatureState, verify_record};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// One label found in a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelFinding {
+    /// Where it was found.
+    pub placement: String,
+    /// Whether that is the placement the guides name first.
+    pub primary: bool,
+    /// The value as stored.
+    pub value: String,
+    /// Wrapped, bare, legacy or unrecognised.
+    pub form: LabelForm,
+    /// The Annex E record, when it is one.
+    pub record: Option<AigcRecord>,
+    /// The 2023 legacy record, when it is one.
+    pub legacy: Option<LegacyRecord>,
+    /// Departures from Annex E.
+    pub problems: Vec<Problem>,
+    /// ReservedCode1.
+    pub producer_signature: SignatureState,
+    /// ReservedCode2.
+    pub propagator_signature: SignatureState,
+    /// A usable Annex E label with no errors and no invalid signature.
+    pub valid: bool,
+}
+
+/// The overall result for a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Exactly one valid label.
+    Labelled,
+    /// Labels found, but with errors (several labels, invalid values, bad signature…).
+    LabelledWithProblems,
+    /// No label at all.
+    Unlabelled,
+    /// The file could not be read or is of no supported format.
+    Unreadable,
+}
+
+impl Verdict {
+    /// A short word for tables.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Labelled => "labelled",
+            Verdict::LabelledWithProblems => "problems",
+            Verdict::Unlabelled => "unlabelled",
+            Verdict::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// The inspect report of one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The path as given.
+    pub path: String,
+    /// The detected format.
+    pub format: Option<Format>,
+    /// File size.
+    pub bytes: u64,
+    /// Overall result.
+    pub verdict: Verdict,
+    /// Every label found, in file order.
+    pub labels: Vec<LabelFinding>,
+    /// Problems of the file as a whole (several labels, disagreeing labels, …).
+    pub problems: Vec<Problem>,
+    /// Why the file could not be read, when it could not.
+    pub error: Option<String>,
+    /// SHA-256 of the file, hex.
+    pub sha256: Option<String>,
+    /// Ledger entries matching the labels' IDs or the file's hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<Vec<LedgerEntry>>,
+}
+
+impl FileReport {
+    fn unreadable(path: &str, bytes: u64, error: String) -> Self {
+        Self {
+            path: path.to_string(),
+            format: None,
+            bytes,
+            verdict: Verdict::Unreadable,
+            labels: Vec::new(),
+            problems: Vec::new(),
+            error: Some(error),
+            sha256: None,
+            ledger: None,
+        }
+    }
+
+    /// Whether the file holds exactly one valid label.
+    pub fn has_valid_label(&self) -> bool {
+        self.verdict == Verdict::Labelled
+    }
+}
+
+/// Inspects bytes already in memory; `path` is only used in the report.
+pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
+    let size = bytes.len() as u64;
+    let Some(format) = sniff(bytes) else {
+        return FileReport::unreadable(
+            path,
+            size,
+            "unrecognised file format (looked at the content, not the name)".into(),
+        );
+    };
+    let Some(carrier) = carrier_for(format) else {
+        let mut r = FileReport::unreadable(
+            path,
+            size,
+            format!("{format} files cannot carry a metadata label"),
+        );
+        r.format = Some(format);
+        return r;
+    };
+    let found = match carrier.read(bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut r = FileReport::unreadable(path, size, e.to_string());
+            r.format = Some(format);
+            return r;
+        }
+    };
+    let labels: Vec<LabelFinding> = found
+        .into_iter()
+        .map(|f| {
+            let (producer_signature, propagator_signature) = match &f.parsed.record {
+                Some(r) => verify_record(r, keys),
+                None => (SignatureState::Absent, SignatureState::Absent),
+            };
+            let mut problems = f.parsed.problems.clone();
+            for (who, state) in [
+                ("producer", &producer_signature),
+                ("propagator", &propagator_signature),
+            ] {
+                match state {
+                    SignatureState::Invalid { key_id, .. } => problems.push(Problem::error(
+                        "signature-invalid",
+                        format!("the {who} signature (key {key_id}) does not match the label"),
+                    )),
+                    SignatureState::Malformed { detail } => problems.push(Problem::error(
+                        "signature-malformed",
+                        format!("the {who} signature is malformed: {detail}"),
+                    )),
+                    _ => {}
+                }
+            }
+            let valid = f.parsed.record.is_some()
+                && !problems.iter().any(|p| p.severity == Severity::Error);
+            LabelFinding {
+                placement: f.placement,
+                primary: f.primary,
+                value: f.value,
+                form: f.parsed.form,
+                record: f.parsed.record,
+                legacy: f.parsed.legacy,
+                problems,
+                producer_signature,
+                propagator_signature,
+                valid,
+            }
+        })
+        .collect();
+    let mut problems = Vec::new();
+    if labels.len() > 1 {
+        problems.push(Problem::error(
+            "multiple-labels",
+            format!(
+                "{} labels found; GB 45438 6.1 c) allows exactly one per file",
+                labels.len()
+            ),
+        ));
+        let records: Vec<_> = labels.iter().filter_map(|l| l.record.as_ref()).collect();
+        if records.windows(2).any(|w| w[0] != w[1]) {
+            problems.push(Problem::error(
+                "labels-disagree",
+                "the labels found do not say the same thing",
+            ));
+        }
+    }
+    if !labels.is_empty() && !labels.iter().any(|l| l.primary) {
+        problems.push(Problem::warning(
+            "alternative-placement",
+            format!(
+                "no label in the primary placement ({})",
+                carrier.placement()
+            ),
+        ));
+    }
+    let verdict = match labels.as_slice() {
+        [] => Verdict::Unlabelled,
+        [one] if one.valid && !problems.iter().any(|p| p.severity == Severity::Error) => {
+            Verdict::Labelled
+        }
+        _ => Verdict::LabelledWithProblems,
+    };
+    FileReport {
+        path: path.to_string(),
+        format: Some(format),
+        bytes: size,
+        verdict,
+        labels,
+        problems,
+        error: None,
+        sha256: Some(hex::encode(Sha256::digest(bytes))),
+        ledger: None,
+    }
+}
+
+/// Inspects a file; errors are part of the report, never a panic or an early return.
+pub fn inspect_file(path: &Path, keys: &KeyRing, ledger: Option<&Ledger>) -> FileReport {
+    let shown = path.display().to_string();
+    let input = match InputFile::open(path) {
+        Ok(i) => i,
+        Err(e) => {
+            let msg = e.to_string();
+            let msg = msg
+                .strip_prefix(&format!("{shown}: "))
+                .unwrap_or(&msg)
+                .to_string();
+            return FileReport::unreadable(&shown, 0, msg);
+        }
+    };
+    let mut report = inspect_bytes(input.bytes(), keys, &shown);
+    if let Some(ledger) = ledger {
+        let mut entries: Vec<LedgerEntry> = Vec::new();
+        let mut lookups = Vec::new();
+        for r in report.labels.iter().filter_map(|l| l.record.as_ref()) {
+            lookups.push(ledger.find_by_id(&r.produce_id));
+        }
+        if let Some(h) = &report.sha256 {
+            lookups.push(ledger.find_by_hash(h));
+        }
+        for found in lookups {
+            match found {
+                Ok(list) => {
+                    for e in list {
+                        if !entries.iter().any(|x| x.id == e.id) {
+                            entries.push(e);
+                        }
+                    }
+                }
+                Err(e) => report
+                    .problems
+                    .push(Problem::warning("ledger-unavailable", e.to_string())),
+            }
+        }
+        report.ledger = Some(entries);
+    }
+    report
+}

@@ -1,0 +1,362 @@
+//! The label journey.
+
+use crate::PipelineError;
+use crate::io::{InputFile, atomic_write_rewrite, same_file};
+use aigc_core::{AigcRecord, Format, Label, sniff};
+use aigc_ledger::{Action, Ledger, NewEntry};
+use aigc_meta::{Carrier, Rewrite, carrier_for};
+use aigc_sign::SecretKey;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Who is labelling.
+#[derive(Debug, Clone)]
+pub enum LabelRole {
+    /// The generating provider labels its own output.
+    Produce {
+        /// Provider code (or name, when codes are not required).
+        producer: String,
+        /// Content ID; generated when `None`.
+        produce_id: Option<String>,
+        /// Label value.
+        label: Label,
+    },
+    /// A platform adds its propagator fields to an existing label (or labels unlabelled
+    /// content as possibly/suspected AI-generated).
+    Propagate {
+        /// Platform code (or name).
+        propagator: String,
+        /// The platform's content ID.
+        propagate_id: String,
+        /// Label for content that arrived unlabelled (2 or 3).
+        label: Option<Label>,
+    },
+}
+
+/// Which marks to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkPlan {
+    /// The implicit metadata label.
+    pub metadata: bool,
+    /// The visible/audible label.
+    pub explicit: bool,
+    /// The invisible watermark.
+    pub watermark: bool,
+}
+
+impl Default for MarkPlan {
+    fn default() -> Self {
+        Self {
+            metadata: true,
+            explicit: true,
+            watermark: true,
+        }
+    }
+}
+
+/// Everything `label` needs besides the file.
+#[derive(Clone)]
+pub struct LabelRequest {
+    /// Producer or propagator.
+    pub role: LabelRole,
+    /// Marks to apply.
+    pub plan: MarkPlan,
+    /// Key that signs the label (ReservedCode1 for producers, ReservedCode2 for propagators).
+    pub sign: Option<SecretKey>,
+    /// Whether producer/propagator must be 27-character codes (not names).
+    pub require_codes: bool,
+}
+
+/// What happened to one kind of mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum MarkStatus {
+    /// Applied.
+    Applied,
+    /// Not requested.
+    Skipped,
+    /// Requested but not available for this format in this version.
+    Unavailable { reason: String },
+}
+
+/// The result of labelling one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelOutcome {
+    /// The input path.
+    pub input: String,
+    /// The output path.
+    pub output: String,
+    /// The detected format.
+    pub format: Format,
+    /// The record written.
+    pub record: AigcRecord,
+    /// The record as written (canonical bare JSON).
+    pub record_json: String,
+    /// Where it was written.
+    pub placement: &'static str,
+    /// How many labels the input held (all replaced by the one written).
+    pub replaced_labels: usize,
+    /// Metadata label status.
+    pub metadata: MarkStatus,
+    /// Visible/audible label status.
+    pub explicit: MarkStatus,
+    /// Watermark status.
+    pub watermark: MarkStatus,
+    /// Input size in bytes.
+    pub input_bytes: u64,
+    /// Output size in bytes.
+    pub output_bytes: u64,
+    /// Input bytes copied verbatim into the output.
+    pub kept_bytes: u64,
+    /// SHA-256 of the input, hex.
+    pub input_sha256: String,
+    /// SHA-256 of the output, hex.
+    pub output_sha256: String,
+    /// The signing key id, when signed.
+    pub signer_key_id: Option<String>,
+    /// The ledger row, when recorded.
+    pub ledger_id: Option<i64>,
+}
+
+/// The labels of a file in memory: the record and the rewrite that puts it in place.
+pub struct PreparedLabel {
+    /// The detected format.
+    pub format: Format,
+    /// The carrier used.
+    pub carrier: &'static dyn Carrier,
+    /// The record to write.
+    pub record: AigcRecord,
+    /// How many labels the input held.
+    pub replaced_labels: usize,
+    /// The output as a rewrite of the input.
+    pub rewrite: Rewrite,
+}
+
+/// Plans the metadata label of `input`; `path` names it in errors.
+pub fn label_bytes(
+    input: &[u8],
+    req: &LabelRequest,
+    path: &str,
+) -> Result<PreparedLabel, PipelineError> {
+    let format = sniff(input).ok_or_else(|| PipelineError::UnknownFormat {
+        path: path.to_string(),
+    })?;
+    let carrier = carrier_for(format).ok_or(PipelineError::NoCarrier {
+        path: path.to_string(),
+        format,
+    })?;
+    let meta = |source| PipelineError::Meta {
+        path: path.to_string(),
+        source,
+    };
+    let existing = carrier.read(input).map_err(meta)?;
+    let request = |detail: String| PipelineError::Request {
+        path: path.to_string(),
+        detail,
+    };
+    let mut record = match &req.role {
+        LabelRole::Produce {
+            producer,
+            produce_id,
+            label,
+        } => {
+            let id = produce_id.clone().unwrap_or_else(crate::new_produce_id);
+            AigcRecord::new(*label, producer, &id)
+        }
+        LabelRole::Propagate {
+            propagator,
+            propagate_id,
+            label,
+        } => {
+            // Prefer a valid label in the primary placement, then any valid one.
+            let mut valid: Vec<_> = existing.iter().filter(|f| f.parsed.is_valid()).collect();
+            valid.sort_by_key(|f| !f.primary);
+            let mut record = match (valid.first().and_then(|f| f.parsed.record.clone()), label) {
+                (Some(r), Some(l)) if r.label != *l => {
+                    return Err(request(format!(
+                        "the file already carries Label {} from {}; a propagator keeps the producer's label",
+                        r.label, r.content_producer
+                    )));
+                }
+                (Some(r), _) => r,
+                (None, Some(l @ (Label::Possibly | Label::Suspected))) => AigcRecord {
+                    label: *l,
+                    content_producer: String::new(),
+                    produce_id: String::new(),
+                    reserved_code1: String::new(),
+                    content_propagator: String::new(),
+                    propagate_id: String::new(),
+                    reserved_code2: String::new(),
+                },
+                (None, Some(Label::Generated)) => {
+                    return Err(request(
+                        "the file carries no valid label; a platform labels unlabelled content --label 2 \
+                         (declared by the uploader) or --label 3 (detected), not 1"
+                            .into(),
+                    ));
+                }
+                (None, None) => {
+                    return Err(request(
+                        "the file carries no valid label to propagate; give --label 2 (declared by the uploader) \
+                         or --label 3 (detected) to label it as a platform"
+                            .into(),
+                    ));
+                }
+            };
+            record.content_propagator = propagator.clone();
+            record.propagate_id = propagate_id.clone();
+            record.reserved_code2 = String::new();
+            record
+        }
+    };
+    if let Some(key) = &req.sign {
+        match req.role {
+            LabelRole::Produce { .. } => aigc_sign::sign_as_producer(&mut record, key),
+            LabelRole::Propagate { .. } => aigc_sign::sign_as_propagator(&mut record, key),
+        }
+    }
+    record
+        .validate(req.require_codes)
+        .map_err(|source| PipelineError::Record {
+            path: path.to_string(),
+            source,
+        })?;
+    let rewrite = carrier.write(input, &record).map_err(meta)?;
+    Ok(PreparedLabel {
+        format,
+        carrier,
+        record,
+        replaced_labels: existing.len(),
+        rewrite,
+    })
+}
+
+/// Checks that `output` holds exactly `record` and nothing else.
+fn verify_output(output: &[u8], prepared: &PreparedLabel, path: &str) -> Result<(), PipelineError> {
+    let fail = |detail: String| PipelineError::Verify {
+        path: path.to_string(),
+        detail,
+    };
+    if sniff(output) != Some(prepared.format) {
+        return Err(fail(format!(
+            "the output is no longer recognised as {}",
+            prepared.format
+        )));
+    }
+    let found = prepared
+        .carrier
+        .read(output)
+        .map_err(|e| fail(format!("cannot read the output back: {e}")))?;
+    match found.as_slice() {
+        [one] if one.parsed.record.as_ref() == Some(&prepared.record) => Ok(()),
+        [one] => Err(fail(format!("the label read back differs: {}", one.value))),
+        many => Err(fail(format!(
+            "{} labels read back, expected exactly one",
+            many.len()
+        ))),
+    }
+}
+
+/// Labels `input_path` into `output_path` (which may equal the input only with `in_place`),
+/// recording the label in `ledger` when given.
+pub fn label_file(
+    input_path: &Path,
+    output_path: &Path,
+    req: &LabelRequest,
+    ledger: Option<&Ledger>,
+    in_place: bool,
+) -> Result<LabelOutcome, PipelineError> {
+    let shown = input_path.display().to_string();
+    if !in_place && same_file(input_path, output_path) {
+        return Err(PipelineError::Request {
+            path: shown,
+            detail: "the output is the input; pass --in-place to overwrite it".into(),
+        });
+    }
+    if !req.plan.metadata && !req.plan.explicit && !req.plan.watermark {
+        return Err(PipelineError::Request {
+            path: shown,
+            detail: "every mark is switched off: nothing to do".into(),
+        });
+    }
+    if !req.plan.metadata {
+        // Explicit labels and watermarks arrive in later versions; without them there is nothing to write.
+        return Err(PipelineError::Request {
+            path: shown,
+            detail: "--no-metadata leaves only the explicit label and the watermark, which this version does not \
+                     apply yet"
+                .into(),
+        });
+    }
+    let input = InputFile::open(input_path)?;
+    let bytes = input.bytes();
+    let prepared = label_bytes(bytes, req, &shown)?;
+    let input_sha256 = hex::encode(Sha256::digest(bytes));
+    let permissions = std::fs::metadata(input_path).ok().map(|m| m.permissions());
+    let signer_key_id = req.sign.as_ref().map(|k| k.public_key().key_id());
+    let action = match req.role {
+        LabelRole::Produce { .. } => Action::Produce,
+        LabelRole::Propagate { .. } => Action::Propagate,
+    };
+    let source_name = input_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let format_name = prepared.format.extension();
+    let (output_sha256, ledger_id) = atomic_write_rewrite(
+        output_path,
+        bytes,
+        &prepared.rewrite,
+        permissions,
+        |written| {
+            verify_output(written, &prepared, &output_path.display().to_string())?;
+            let output_sha256 = hex::encode(Sha256::digest(written));
+            let ledger_id = match ledger {
+                Some(l) => Some(l.record(&NewEntry {
+                    action,
+                    record: &prepared.record,
+                    format: format_name,
+                    input_sha256: Some(&input_sha256),
+                    output_sha256: &output_sha256,
+                    signer_key_id: signer_key_id.as_deref(),
+                    source_name: source_name.as_deref(),
+                })?),
+                None => None,
+            };
+            Ok((output_sha256, ledger_id))
+        },
+    )?;
+    let unavailable = |what: &str| MarkStatus::Unavailable {
+        reason: format!(
+            "{what} are not implemented in aigc-mark {}",
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    Ok(LabelOutcome {
+        input: shown,
+        output: output_path.display().to_string(),
+        format: prepared.format,
+        record_json: prepared.record.to_bare_json(),
+        record: prepared.record,
+        placement: prepared.carrier.placement(),
+        replaced_labels: prepared.replaced_labels,
+        metadata: MarkStatus::Applied,
+        explicit: if req.plan.explicit {
+            unavailable("explicit labels")
+        } else {
+            MarkStatus::Skipped
+        },
+        watermark: if req.plan.watermark {
+            unavailable("watermarks")
+        } else {
+            MarkStatus::Skipped
+        },
+        input_bytes: bytes.len() as u64,
+        output_bytes: prepared.rewrite.len() as u64,
+        kept_bytes: prepared.rewrite.kept_bytes() as u64,
+        input_sha256,
+        output_sha256,
+        signer_key_id,
+        ledger_id,
+    })
+}

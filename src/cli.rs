@@ -1,0 +1,161 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Label AI-generated content (GB 45438-2025) and verify those labels.
+#[derive(Debug, Parser)]
+#[command(name = "aigc-mark", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Label files: write the Annex E metadata label (and, where available, the visible label
+    /// and the watermark). Exit 0 when every file was labelled, 2 when any failed.
+    Label(LabelArgs),
+    /// Report every label in files: placement, validity, signatures. Exit 1 with
+    /// --require-label when a file lacks exactly one valid label, 2 when a file is unreadable.
+    Inspect(InspectArgs),
+    /// Create a signing key pair (SM2 by default) in the key directory.
+    Keygen(KeygenArgs),
+    /// Look up issued labels in the ledger.
+    Ledger(LedgerArgs),
+    /// List the formats that can carry a metadata label and where it goes.
+    Formats(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// Input files or directories (directories are walked recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output file, or directory when there are several inputs or a directory input.
+    #[arg(short, long, required_unless_present = "in_place")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the inputs (atomically) instead of writing to --output.
+    #[arg(long, conflicts_with = "output")]
+    pub in_place: bool,
+    /// The generating provider's 27-character code (ContentProducer).
+    #[arg(long, required_unless_present = "propagate")]
+    pub producer: Option<String>,
+    /// Content ID (ProduceID); generated (UUIDv7) when absent. Single input only.
+    #[arg(long)]
+    pub produce_id: Option<String>,
+    /// Label value: 1 AI-generated, 2 possibly (declared), 3 suspected (detected).
+    #[arg(long, value_parser = ["1", "2", "3"])]
+    pub label: Option<String>,
+    /// Sign the label: a secret key file, or a key id in the key directory.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
+    /// Act as a propagating platform: add propagator fields to the existing label.
+    #[arg(long, requires_all = ["propagator", "propagate_id"], conflicts_with_all = ["producer", "produce_id"])]
+    pub propagate: bool,
+    /// The platform's 27-character code (ContentPropagator), with --propagate.
+    #[arg(long)]
+    pub propagator: Option<String>,
+    /// The platform's content ID (PropagateID), with --propagate.
+    #[arg(long)]
+    pub propagate_id: Option<String>,
+    /// Accept a provider name instead of a 27-character code.
+    #[arg(long)]
+    pub allow_names: bool,
+    /// Do not draw/play the visible or audible label.
+    #[arg(long)]
+    pub no_explicit: bool,
+    /// Do not embed the invisible watermark.
+    #[arg(long)]
+    pub no_watermark: bool,
+    /// Do not write the metadata label.
+    #[arg(long)]
+    pub no_metadata: bool,
+    /// Only the metadata label (same as --no-explicit --no-watermark); never re-encodes.
+    #[arg(long, conflicts_with = "no_metadata")]
+    pub metadata_only: bool,
+    /// Skip inputs whose output already exists and carries a valid label (resume a batch).
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub stores: StoreArgs,
+    /// Do not record issued labels in the ledger.
+    #[arg(long)]
+    pub no_ledger: bool,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The ledger database [default: per-user, see README].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub ledger: Option<PathBuf>,
+    /// Directory of key files [default: per-user, see README].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Files or directories to inspect.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Exit 1 unless every file holds exactly one valid label.
+    #[arg(long)]
+    pub require_label: bool,
+    /// Also look the labels up in the ledger.
+    #[arg(long)]
+    pub with_ledger: bool,
+    #[command(flatten)]
+    pub stores: StoreArgs,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Signature algorithm.
+    #[arg(long, default_value = "sm2", value_parser = ["sm2", "ed25519"])]
+    pub algorithm: String,
+    /// The provider code the key belongs to (recorded in the key file).
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Directory to write the key pair into [default: the key directory].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// Find entries by ProduceID or PropagateID.
+    #[arg(long, group = "by")]
+    pub id: Option<String>,
+    /// Find entries by the SHA-256 (hex) of an input or output file.
+    #[arg(long, group = "by")]
+    pub hash: Option<String>,
+    /// Find entries for this file (by its hash and the IDs in its label).
+    #[arg(long, group = "by")]
+    pub file: Option<PathBuf>,
+    /// The ledger database [default: per-user].
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}

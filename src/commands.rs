@@ -1,0 +1,345 @@
+//! What each subcommand does.
+
+use crate::cli::{Cli, Command, InspectArgs, KeygenArgs, LabelArgs, LedgerArgs, StoreArgs};
+use crate::output;
+use aigc_core::Label;
+use aigc_ledger::{Ledger, default_ledger_path};
+use aigc_pipeline::{LabelRequest, LabelRole, MarkPlan, inspect_file, label_file};
+use aigc_sign::{Algorithm, KeyFile, KeyRing, SecretKey, default_key_dir, load_secret};
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Label(a) => label(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Keygen(a) => keygen(a),
+        Command::Ledger(a) => ledger(a),
+        Command::Formats(a) => {
+            output::formats(a.json);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn key_dir(stores: &StoreArgs) -> PathBuf {
+    stores.keys.clone().unwrap_or_else(default_key_dir)
+}
+
+fn open_ledger(path: Option<&Path>) -> Result<Ledger> {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_ledger_path);
+    Ledger::open(&path).with_context(|| format!("cannot open the ledger {}", path.display()))
+}
+
+/// A file to process and where its output goes.
+struct Job {
+    input: PathBuf,
+    output: PathBuf,
+}
+
+/// Expands directories (recursively, sorted) into files, keeping their relative paths.
+fn expand(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input)
+            .with_context(|| format!("{}: cannot read", input.display()))?;
+        if meta.is_dir() {
+            let mut stack = vec![input.clone()];
+            let mut files = Vec::new();
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir)
+                    .with_context(|| format!("{}: cannot list", dir.display()))?
+                {
+                    let path = entry?.path();
+                    let hidden = path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                    if hidden {
+                        continue;
+                    }
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        files.push(path);
+                    }
+                }
+            }
+            files.sort();
+            for f in files {
+                let rel = f
+                    .strip_prefix(input)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|_| f.clone());
+                out.push((f, rel));
+            }
+        } else {
+            let name = input
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| input.clone());
+            out.push((input.clone(), name));
+        }
+    }
+    Ok(out)
+}
+
+fn plan_jobs(a: &LabelArgs) -> Result<Vec<Job>> {
+    let files = expand(&a.inputs)?;
+    if a.in_place {
+        return Ok(files
+            .into_iter()
+            .map(|(f, _)| Job {
+                output: f.clone(),
+                input: f,
+            })
+            .collect());
+    }
+    let Some(output) = &a.output else {
+        bail!("give --output (-o) or --in-place")
+    };
+    let to_dir = files.len() > 1 || a.inputs.iter().any(|i| i.is_dir()) || output.is_dir();
+    if !to_dir {
+        return Ok(files
+            .into_iter()
+            .map(|(f, _)| Job {
+                input: f,
+                output: output.clone(),
+            })
+            .collect());
+    }
+    if output.exists() && !output.is_dir() {
+        bail!(
+            "{}: several inputs need --output to be a directory",
+            output.display()
+        );
+    }
+    Ok(files
+        .into_iter()
+        .map(|(f, rel)| Job {
+            input: f,
+            output: output.join(rel),
+        })
+        .collect())
+}
+
+fn label(a: LabelArgs) -> Result<ExitCode> {
+    let label = a.label.as_deref().map(|l| l.parse::<Label>()).transpose()?;
+    let role = if a.propagate {
+        LabelRole::Propagate {
+            propagator: a.propagator.clone().unwrap_or_default(),
+            propagate_id: a.propagate_id.clone().unwrap_or_default(),
+            label,
+        }
+    } else {
+        LabelRole::Produce {
+            producer: a.producer.clone().unwrap_or_default(),
+            produce_id: a.produce_id.clone(),
+            label: label.unwrap_or(Label::Generated),
+        }
+    };
+    let jobs = plan_jobs(&a)?;
+    if a.produce_id.is_some() && jobs.len() > 1 {
+        bail!(
+            "--produce-id names one piece of content; label several files without it (IDs are generated)"
+        );
+    }
+    let sign = match &a.sign {
+        Some(spec) => Some(
+            load_secret(spec, &key_dir(&a.stores))
+                .with_context(|| "cannot load the signing key")?,
+        ),
+        None => None,
+    };
+    let plan = MarkPlan {
+        metadata: !a.no_metadata,
+        explicit: !(a.no_explicit || a.metadata_only),
+        watermark: !(a.no_watermark || a.metadata_only),
+    };
+    let request = LabelRequest {
+        role,
+        plan,
+        sign,
+        require_codes: !a.allow_names,
+    };
+    let ledger = if a.no_ledger {
+        None
+    } else {
+        Some(open_ledger(a.stores.ledger.as_deref())?)
+    };
+    let keys = KeyRing::default();
+    let total = jobs.len();
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if a.resume
+            && job.output.exists()
+            && inspect_file(&job.output, &keys, None).has_valid_label()
+        {
+            if !a.json && !a.quiet {
+                println!(
+                    "[{}/{total}] skipped {} (output already labelled)",
+                    i + 1,
+                    job.input.display()
+                );
+            }
+            skipped.push(job.output.display().to_string());
+            continue;
+        }
+        if let Some(dir) = job.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+        }
+        match label_file(
+            &job.input,
+            &job.output,
+            &request,
+            ledger.as_ref(),
+            a.in_place,
+        ) {
+            Ok(outcome) => {
+                if !a.json && !a.quiet {
+                    output::label_line(i + 1, total, &outcome);
+                }
+                results.push(outcome);
+            }
+            Err(e) => {
+                if !a.json {
+                    eprintln!("[{}/{total}] error: {e}", i + 1);
+                }
+                errors.push(
+                    json!({ "path": job.input.display().to_string(), "error": e.to_string() }),
+                );
+            }
+        }
+    }
+    if a.json {
+        output::print_json(&json!({ "labelled": results, "skipped": skipped, "errors": errors }));
+    } else if !a.quiet && total > 1 {
+        println!(
+            "{} labelled, {} skipped, {} failed",
+            results.len(),
+            skipped.len(),
+            errors.len()
+        );
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn inspect(a: InspectArgs) -> Result<ExitCode> {
+    let mut keys = KeyRing::default();
+    let warnings = keys.load_dir(&key_dir(&a.stores));
+    for w in warnings {
+        eprintln!("aigc-mark: warning: skipped key file: {w}");
+    }
+    let ledger = if a.with_ledger {
+        Some(open_ledger(a.stores.ledger.as_deref())?)
+    } else {
+        None
+    };
+    let files = expand(&a.files)?;
+    let reports: Vec<_> = files
+        .iter()
+        .map(|(f, _)| inspect_file(f, &keys, ledger.as_ref()))
+        .collect();
+    if a.json {
+        output::print_json(&json!({ "files": reports }));
+    } else {
+        output::inspect_reports(&reports);
+    }
+    let unreadable = reports.iter().any(|r| r.error.is_some());
+    let failed = a.require_label && reports.iter().any(|r| !r.has_valid_label());
+    Ok(if unreadable {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn keygen(a: KeygenArgs) -> Result<ExitCode> {
+    let alg: Algorithm = a.algorithm.parse()?;
+    if let Some(p) = &a.provider {
+        aigc_core::ProviderCode::parse(p).with_context(|| format!("--provider {p}"))?;
+    }
+    let key = SecretKey::generate(alg)?;
+    let dir = a.out.clone().unwrap_or_else(default_key_dir);
+    let (secret, public) = KeyFile::save_pair(&key, a.provider.as_deref(), &dir)?;
+    let id = key.public_key().key_id();
+    if a.json {
+        output::print_json(&json!({
+            "key_id": id, "algorithm": alg, "secret_key_file": secret, "public_key_file": public,
+        }));
+    } else {
+        println!("created {alg} key {id}");
+        println!(
+            "  secret: {} (keep private; sign with --sign {id})",
+            secret.display()
+        );
+        println!(
+            "  public: {} (give to verifiers: inspect --keys DIR)",
+            public.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ledger(a: LedgerArgs) -> Result<ExitCode> {
+    let ledger = open_ledger(a.ledger.as_deref())?;
+    let entries = if let Some(id) = &a.id {
+        ledger.find_by_id(id)?
+    } else if let Some(h) = &a.hash {
+        ledger.find_by_hash(h)?
+    } else if let Some(f) = &a.file {
+        let report = inspect_file(f, &KeyRing::default(), Some(&ledger));
+        if let Some(e) = &report.error {
+            bail!("{}: {e}", f.display());
+        }
+        report.ledger.unwrap_or_default()
+    } else {
+        let count = ledger.count()?;
+        if a.json {
+            output::print_json(
+                &json!({ "entries": count, "schema_version": ledger.schema_version()? }),
+            );
+        } else {
+            println!(
+                "{count} labels recorded (schema version {})",
+                ledger.schema_version()?
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if a.json {
+        output::print_json(&json!({ "entries": entries }));
+    } else if entries.is_empty() {
+        println!("no entries");
+    } else {
+        for e in &entries {
+            println!(
+                "#{} {} {} {} {}",
+                e.id, e.issued_at, e.action, e.format, e.record_json
+            );
+            println!(
+                "    output sha256 {}  signer {}",
+                e.output_sha256,
+                e.signer_key_id.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(if entries.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,140 @@
+//! Human-readable and JSON output.
+
+use aigc_pipeline::{FileReport, LabelOutcome, MarkStatus};
+use serde::Serialize;
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("aigc-mark: error: cannot encode JSON: {e}"),
+    }
+}
+
+fn status(s: &MarkStatus) -> &'static str {
+    match s {
+        MarkStatus::Applied => "yes",
+        MarkStatus::Skipped => "off",
+        MarkStatus::Unavailable { .. } => "n/a",
+    }
+}
+
+/// One line per labelled file.
+pub fn label_line(n: usize, total: usize, o: &LabelOutcome) {
+    println!(
+        "[{n}/{total}] labelled {} -> {} ({}; {}; metadata {}, explicit {}, watermark {}{})",
+        o.input,
+        o.output,
+        o.format,
+        o.placement,
+        status(&o.metadata),
+        status(&o.explicit),
+        status(&o.watermark),
+        if o.replaced_labels > 0 {
+            format!("; replaced {} existing", o.replaced_labels)
+        } else {
+            String::new()
+        },
+    );
+}
+
+/// The inspect table for people.
+pub fn inspect_reports(reports: &[FileReport]) {
+    for r in reports {
+        let format = r.format.map(|f| f.name()).unwrap_or("?");
+        println!(
+            "{}  [{format}]  {}",
+            r.path,
+            r.verdict.word().to_uppercase()
+        );
+        if let Some(e) = &r.error {
+            println!("    error: {e}");
+        }
+        for l in &r.labels {
+            let what = match (&l.record, &l.legacy) {
+                (Some(rec), _) => format!(
+                    "Label {} ({}), producer {}, ProduceID {}, propagator {}, PropagateID {}",
+                    rec.label,
+                    rec.label.describe(),
+                    or_dash(&rec.content_producer),
+                    or_dash(&rec.produce_id),
+                    or_dash(&rec.content_propagator),
+                    or_dash(&rec.propagate_id)
+                ),
+                (None, Some(leg)) => format!(
+                    "legacy 2023 label: ServiceProvider {}, Time {}, ContentID {}",
+                    leg.service_provider, leg.time, leg.content_id
+                ),
+                _ => format!("unreadable value {:?}", truncate(&l.value, 60)),
+            };
+            println!(
+                "    {}{}: {what}",
+                l.placement,
+                if l.primary {
+                    ""
+                } else {
+                    " (alternative placement)"
+                }
+            );
+            if l.record.is_some() {
+                println!(
+                    "      signatures: producer {}, propagator {}",
+                    l.producer_signature.word(),
+                    l.propagator_signature.word()
+                );
+            }
+            for p in &l.problems {
+                println!("      {:?}: {} [{}]", p.severity, p.message, p.code);
+            }
+        }
+        for p in &r.problems {
+            println!("    {:?}: {} [{}]", p.severity, p.message, p.code);
+        }
+        if let Some(entries) = &r.ledger {
+            println!(
+                "    ledger: {} matching entr{}",
+                entries.len(),
+                if entries.len() == 1 { "y" } else { "ies" }
+            );
+        }
+    }
+    let count = |v: aigc_pipeline::Verdict| reports.iter().filter(|r| r.verdict == v).count();
+    if reports.len() > 1 {
+        println!(
+            "{} files: {} labelled, {} with problems, {} unlabelled, {} unreadable",
+            reports.len(),
+            count(aigc_pipeline::Verdict::Labelled),
+            count(aigc_pipeline::Verdict::LabelledWithProblems),
+            count(aigc_pipeline::Verdict::Unlabelled),
+            count(aigc_pipeline::Verdict::Unreadable)
+        );
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n).collect::<String>() + "…"
+    }
+}
+
+/// The supported-formats table.
+pub fn formats(json: bool) {
+    let list = aigc_meta::supported_formats();
+    if json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|(f, p)| serde_json::json!({ "format": f, "name": f.name(), "family": f.family(), "placement": p }))
+            .collect();
+        print_json(&rows);
+    } else {
+        for (f, p) in list {
+            println!("{:<12} {p}", f.name());
+        }
+    }
+}
