@@ -1,3 +1,6 @@
 //! One module per container format.
 
+pub mod flac;
+pub mod mp3;
 pub mod png;
+pub mod vorbis_comment;
