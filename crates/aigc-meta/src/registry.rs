@@ -9,6 +9,7 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::png::PngCarrier,
     &carriers::mp3::Mp3Carrier,
     &carriers::flac::FlacCarrier,
+    &carriers::ogg::OggCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

@@ -2,5 +2,6 @@
 
 pub mod flac;
 pub mod mp3;
+pub mod ogg;
 pub mod png;
 pub mod vorbis_comment;
