@@ -2,9 +2,9 @@
 # Regenerates every sample in this folder from generated signals (ffmpeg lavfi sources, synthesized
 # tones, rendered text) and small Python writers for the document formats. Deterministic apart
 # from encoder version differences. Needs ffmpeg, exiftool and python3.
-#   bash samples/make-samples.sh            # writes into samples/
+#   bash samples/make-samples.sh            # writes into samples/media/
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/media"
 ff() { ffmpeg -hide_banner -loglevel error -y -bitexact "$@"; }
 
 # Images: a 320x240 test pattern (testsrc2) with a caption, one frame.
@@ -44,6 +44,6 @@ ff "${asrc[@]}" -c:a libopus -b:a 48k audio.opus
 ff "${asrc[@]}" -c:a aac -b:a 64k audio.m4a
 
 # Documents and text: written by a small Python program (no office suite needed).
-python3 make_documents.py
+python3 ../make_documents.py
 
 ls -l

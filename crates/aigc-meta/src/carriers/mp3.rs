@@ -602,7 +602,7 @@ pub(crate) mod test_support {
 
     /// A sample file's bytes.
     pub fn sample(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../samples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../samples/media/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
     }
 
