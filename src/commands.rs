@@ -40,10 +40,20 @@ fn open_ledger(path: Option<&Path>) -> Result<Ledger> {
 struct Job {
     input: PathBuf,
     output: PathBuf,
+    from_dir: bool,
+}
+
+/// A file named on the command line or found in a directory.
+struct Found {
+    path: PathBuf,
+    /// Path relative to the directory it was found in (or its file name).
+    rel: PathBuf,
+    /// Whether it came from walking a directory (then unsupported files are skipped, not errors).
+    from_dir: bool,
 }
 
 /// Expands directories (recursively, sorted) into files, keeping their relative paths.
-fn expand(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
+fn expand(inputs: &[PathBuf]) -> Result<Vec<Found>> {
     let mut out = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input)
@@ -75,14 +85,22 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
                     .strip_prefix(input)
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|_| f.clone());
-                out.push((f, rel));
+                out.push(Found {
+                    path: f,
+                    rel,
+                    from_dir: true,
+                });
             }
         } else {
             let name = input
                 .file_name()
                 .map(PathBuf::from)
                 .unwrap_or_else(|| input.clone());
-            out.push((input.clone(), name));
+            out.push(Found {
+                path: input.clone(),
+                rel: name,
+                from_dir: false,
+            });
         }
     }
     Ok(out)
@@ -93,9 +111,10 @@ fn plan_jobs(a: &LabelArgs) -> Result<Vec<Job>> {
     if a.in_place {
         return Ok(files
             .into_iter()
-            .map(|(f, _)| Job {
-                output: f.clone(),
-                input: f,
+            .map(|f| Job {
+                output: f.path.clone(),
+                input: f.path,
+                from_dir: f.from_dir,
             })
             .collect());
     }
@@ -106,9 +125,10 @@ fn plan_jobs(a: &LabelArgs) -> Result<Vec<Job>> {
     if !to_dir {
         return Ok(files
             .into_iter()
-            .map(|(f, _)| Job {
-                input: f,
+            .map(|f| Job {
+                input: f.path,
                 output: output.clone(),
+                from_dir: f.from_dir,
             })
             .collect());
     }
@@ -120,9 +140,10 @@ fn plan_jobs(a: &LabelArgs) -> Result<Vec<Job>> {
     }
     Ok(files
         .into_iter()
-        .map(|(f, rel)| Job {
-            input: f,
-            output: output.join(rel),
+        .map(|f| Job {
+            input: f.path,
+            output: output.join(f.rel),
+            from_dir: f.from_dir,
         })
         .collect())
 }
@@ -191,6 +212,19 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
             skipped.push(job.output.display().to_string());
             continue;
         }
+        if job.from_dir
+            && let Some(reason) = unsupported(&job.input)
+        {
+            if !a.json && !a.quiet {
+                println!(
+                    "[{}/{total}] skipped {} ({reason})",
+                    i + 1,
+                    job.input.display()
+                );
+            }
+            skipped.push(job.input.display().to_string());
+            continue;
+        }
         if let Some(dir) = job.output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: cannot create directory", dir.display()))?;
@@ -235,6 +269,28 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
     })
 }
 
+/// Why a file found in a directory cannot be labelled, judged from its first bytes.
+fn unsupported(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    use std::io::Read;
+    // Sniffing needs the whole file only for ZIP packages; their central directory is at the end.
+    let len = file.metadata().ok()?.len();
+    if len <= 64 << 20 {
+        file.take(len).read_to_end(&mut head).ok()?;
+    } else {
+        file.take(1 << 16).read_to_end(&mut head).ok()?;
+    }
+    match aigc_core::sniff(&head) {
+        None if len <= 64 << 20 => Some("not a supported format".into()),
+        None => None,
+        Some(f) if aigc_meta::carrier_for(f).is_none() => {
+            Some(format!("{f} files cannot carry a metadata label"))
+        }
+        Some(_) => None,
+    }
+}
+
 fn inspect(a: InspectArgs) -> Result<ExitCode> {
     let mut keys = KeyRing::default();
     let warnings = keys.load_dir(&key_dir(&a.stores));
@@ -249,7 +305,7 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
     let files = expand(&a.files)?;
     let reports: Vec<_> = files
         .iter()
-        .map(|(f, _)| inspect_file(f, &keys, ledger.as_ref()))
+        .map(|f| inspect_file(&f.path, &keys, ledger.as_ref()))
         .collect();
     if a.json {
         output::print_json(&json!({ "files": reports }));

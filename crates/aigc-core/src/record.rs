@@ -126,13 +126,19 @@ impl AigcRecord {
     /// only, and producer/propagator codes valid when they are codes.
     /// With `require_codes`, producer and propagator must be 27-character codes, not names.
     pub fn validate(&self, require_codes: bool) -> Result<(), RecordError> {
-        for (key, value) in [
-            ("ContentProducer", &self.content_producer),
-            ("ProduceID", &self.produce_id),
-        ] {
-            if value.is_empty() {
-                return Err(RecordError::Empty(key));
+        // A platform labelling content that arrived unlabelled (Label 2 or 3) may not know the producer.
+        if self.label == Label::Generated {
+            for (key, value) in [
+                ("ContentProducer", &self.content_producer),
+                ("ProduceID", &self.produce_id),
+            ] {
+                if value.is_empty() {
+                    return Err(RecordError::Empty(key));
+                }
             }
+        }
+        if self.content_propagator.is_empty() && !self.propagate_id.is_empty() {
+            return Err(RecordError::Empty("ContentPropagator"));
         }
         for (key, value) in self.fields() {
             if let Some((pos, ch)) = value
@@ -170,7 +176,14 @@ impl AigcRecord {
             ("ProduceID", &self.produce_id),
         ] {
             if value.is_empty() {
-                problems.push(Problem::error("missing-element", format!("{key} is empty")));
+                problems.push(if self.label == Label::Generated {
+                    Problem::error("missing-element", format!("{key} is empty"))
+                } else {
+                    Problem::warning(
+                        "missing-element",
+                        format!("{key} is empty (producer unknown)"),
+                    )
+                });
             }
         }
         for (key, value) in self.fields() {
