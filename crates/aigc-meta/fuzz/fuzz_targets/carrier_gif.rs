@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzzes the Gif carrier: read, write, read back.
+#[path = "../common.rs"]
+mod common;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::exercise(aigc_core::Format::Gif, data));
