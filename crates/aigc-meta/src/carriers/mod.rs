@@ -1,3 +1,5 @@
 //! One module per container format.
 
+pub mod exif;
+pub mod jpeg;
 pub mod png;
