@@ -3,3 +3,4 @@
 pub mod exif;
 pub mod jpeg;
 pub mod png;
+pub mod webp;
