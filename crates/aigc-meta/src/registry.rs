@@ -9,6 +9,7 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::png::PngCarrier,
     &carriers::jpeg::JpegCarrier,
     &carriers::webp::WebPCarrier,
+    &carriers::gif::GifCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

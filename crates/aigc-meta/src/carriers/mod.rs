@@ -1,6 +1,7 @@
 //! One module per container format.
 
 pub mod exif;
+pub mod gif;
 pub mod jpeg;
 pub mod png;
 pub mod webp;
