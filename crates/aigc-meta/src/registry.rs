@@ -10,6 +10,7 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::jpeg::JpegCarrier,
     &carriers::webp::WebPCarrier,
     &carriers::gif::GifCarrier,
+    &carriers::tiff::TiffCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

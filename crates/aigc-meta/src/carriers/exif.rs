@@ -63,14 +63,6 @@ pub struct Ifd {
     pub next: u32,
 }
 
-impl Ifd {
-    /// Where the directory ends (after the next-IFD offset).
-    pub fn end(&self) -> usize {
-        // Parsing checked that these bytes exist, so the sum cannot overflow.
-        self.at + 2 + self.entries.len() * 12 + 4
-    }
-}
-
 /// Size in bytes of one value of a TIFF field type, for the types TIFF 6 and EXIF define.
 fn type_size(kind: u16) -> Option<usize> {
     match kind {

@@ -139,33 +139,37 @@ struct Extended {
 
 /// Every Extended XMP serialisation, grouped by GUID in order of first appearance.
 fn extended_xmp(b: &[u8], segs: &[Segment]) -> Result<Vec<Extended>, MetaError> {
-    // (guid, segment indexes, full length)
-    let mut groups: Vec<([u8; 32], Vec<usize>, usize)> = Vec::new();
+    // (guid, segment indexes, full length, bytes its chunks carry)
+    let mut groups: Vec<([u8; 32], Vec<usize>, usize, usize)> = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         if seg.kind != Kind::ExtendedXmp {
             continue;
         }
-        if seg.data.len() < EXT_XMP_SIG.len() + EXT_XMP_HEADER {
-            return Err(MetaError::malformed(
-                "JPEG",
-                "Extended XMP segment too short for its header",
-            ));
-        }
+        let chunk_len = seg
+            .data
+            .len()
+            .checked_sub(EXT_XMP_SIG.len() + EXT_XMP_HEADER)
+            .ok_or_else(|| {
+                MetaError::malformed("JPEG", "Extended XMP segment too short for its header")
+            })?;
         let at = seg.data.start + EXT_XMP_SIG.len();
         let guid: [u8; 32] = crate::bytes::array(b, at, "JPEG Extended XMP GUID")?;
         let full = be_u32(b, at + 32, "JPEG Extended XMP length")? as usize;
         match groups.iter_mut().find(|g| g.0 == guid) {
-            Some(g) => g.1.push(i),
-            None => groups.push((guid, vec![i], full)),
+            Some(g) => {
+                g.1.push(i);
+                g.3 += chunk_len;
+            }
+            None => groups.push((guid, vec![i], full, chunk_len)),
         }
     }
     let mut out = Vec::new();
-    for (guid, indexes, full) in groups {
-        // The reassembled text is no larger than the file that holds its chunks.
-        if full > b.len() {
+    for (guid, indexes, full, carried) in groups {
+        // Chunks must cover the whole text, which bounds the buffers by the file's size.
+        if full > carried {
             return Err(MetaError::malformed(
                 "JPEG",
-                format!("Extended XMP claims {full} bytes, more than the file holds"),
+                format!("Extended XMP claims {full} bytes but its chunks carry {carried}"),
             ));
         }
         let mut buf = vec![0u8; full];
