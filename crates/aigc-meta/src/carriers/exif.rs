@@ -511,9 +511,15 @@ pub(crate) mod testkit {
         assert_eq!(l.parsed.record.as_ref(), Some(record));
     }
 
-    /// Truncates `input` at every `step`-th offset and flips random bytes `flips` times: `read`
-    /// and `write` must return, never panic.
-    pub fn never_panics(carrier: &dyn Carrier, input: &[u8], step: usize, flips: usize) {
+    /// Truncates `input` at every `step`-th offset and flips random bytes in `region` `flips`
+    /// times: `read` and `write` must return, never panic.
+    pub fn never_panics(
+        carrier: &dyn Carrier,
+        input: &[u8],
+        step: usize,
+        flips: usize,
+        region: std::ops::Range<usize>,
+    ) {
         let record = record("fuzz");
         let exercise = |b: &[u8]| {
             let _ = carrier.read(b);
@@ -538,7 +544,7 @@ pub(crate) mod testkit {
         for _ in 0..flips {
             buf.copy_from_slice(input);
             for _ in 0..1 + next() % 4 {
-                let at = (next() % input.len() as u64) as usize;
+                let at = region.start + (next() % region.len() as u64) as usize;
                 buf[at] ^= (next() % 255 + 1) as u8;
             }
             exercise(&buf);

@@ -475,6 +475,47 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_exiftool_extended_xmp_is_kept() {
+        // exiftool moves an 80 kB description into Extended XMP; ours must leave it readable.
+        let description = "d".repeat(80_000);
+        let input = exiftool_write(
+            "ext.jpg",
+            &sample("image.jpg"),
+            &[&format!("-XMP-dc:Description={description}")],
+        );
+        let ours = record("ours");
+        let out = write_one(&JpegCarrier, &input, &ours);
+        let tags = exiftool_json("ext-out.jpg", &out);
+        assert_eq!(tags["XMP-TC260:AIGC"], ours.to_bare_json());
+        assert_eq!(tags["XMP-dc:Description"], description);
+        assert!(
+            tags.get("ExifTool:Warning").is_none(),
+            "{:?}",
+            tags["ExifTool:Warning"]
+        );
+        // A label too big for the main packet lands in Extended XMP: read, then stripped.
+        let mut big = record("big");
+        big.reserved_code1 = "s".repeat(70_000);
+        let labelled = exiftool_write(
+            "ext-label.jpg",
+            &input,
+            &[&format!("-XMP-TC260:AIGC={}", big.to_bare_json())],
+        );
+        let labels = JpegCarrier.read(&labelled).expect("read");
+        assert_eq!(labels.len(), 1, "{labels:#?}");
+        assert!(
+            labels[0].placement.starts_with("Extended XMP"),
+            "{labels:#?}"
+        );
+        assert_eq!(labels[0].parsed.record.as_ref(), Some(&big));
+        let out = write_one(&JpegCarrier, &labelled, &ours);
+        let tags = exiftool_json("ext-label-out.jpg", &out);
+        assert_eq!(tags["XMP-TC260:AIGC"], ours.to_bare_json());
+        assert_eq!(tags["XMP-dc:Description"], description);
+        assert!(tags.get("ExifTool:Warning").is_none(), "{tags:#}");
+    }
+
+    #[test]
     fn jpeg_payload_is_untouched() {
         for name in ["image.jpg", "image-exif-xmp.jpg"] {
             let input = sample(name);
@@ -493,9 +534,11 @@ mod tests {
     fn jpeg_hostile_input_never_panics() {
         for name in ["image.jpg", "image-exif-xmp.jpg"] {
             let input = sample(name);
-            // The scan data is only kept, so truncating inside it adds nothing: every 7th offset.
-            never_panics(&JpegCarrier, &input, 7, 2000);
+            let (_, scan) = segments(&input).expect("segments");
+            // Every cut inside the segments, every 7th in the scan data (which is only kept);
+            // flips aim at the segments.
+            never_panics(&JpegCarrier, &input[..scan + 2], 1, 0, 0..0);
+            never_panics(&JpegCarrier, &input, 7, 2500, 0..scan);
         }
-        never_panics(&JpegCarrier, &sample("image-exif-xmp.jpg")[..3500], 1, 0);
     }
 }
