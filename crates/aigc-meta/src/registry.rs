@@ -10,6 +10,10 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::mp3::Mp3Carrier,
     &carriers::flac::FlacCarrier,
     &carriers::ogg::OggCarrier,
+    &carriers::jpeg::JpegCarrier,
+    &carriers::webp::WebPCarrier,
+    &carriers::gif::GifCarrier,
+    &carriers::tiff::TiffCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

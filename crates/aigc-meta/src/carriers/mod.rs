@@ -1,7 +1,12 @@
 //! One module per container format.
 
+pub mod exif;
 pub mod flac;
+pub mod gif;
+pub mod jpeg;
 pub mod mp3;
 pub mod ogg;
 pub mod png;
+pub mod tiff;
 pub mod vorbis_comment;
+pub mod webp;
