@@ -1,3 +1,4 @@
 //! One module per container format.
 
+pub mod isobmff;
 pub mod png;
