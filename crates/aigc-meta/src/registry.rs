@@ -8,6 +8,7 @@ use aigc_core::Format;
 pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::png::PngCarrier,
     &carriers::isobmff::IsoBmffCarrier,
+    &carriers::matroska::MatroskaCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

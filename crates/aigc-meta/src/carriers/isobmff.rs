@@ -706,12 +706,24 @@ fn rebuild_udta(b: &[u8], udta: &BoxRef, label: Option<&NewLabel>) -> Result<Vec
 }
 
 /// A track (or one of its media containers) with labels removed and chunk offsets moved.
-fn rebuild_track_part(b: &[u8], bx: &BoxRef, shift: &Shift) -> Result<Vec<u8>, MetaError> {
+/// `depth` counts nested containers: a real track has three, a hostile one could have millions.
+fn rebuild_track_part(
+    b: &[u8],
+    bx: &BoxRef,
+    shift: &Shift,
+    depth: usize,
+) -> Result<Vec<u8>, MetaError> {
+    if depth > 8 {
+        return Err(MetaError::malformed(
+            FORMAT,
+            format!("track boxes nested too deeply at byte {}", bx.start),
+        ));
+    }
     let (kids, tail) = children(b, bx)?;
     let mut body = Vec::with_capacity(bx.end - bx.body);
     for k in &kids {
         match &k.kind {
-            b"mdia" | b"minf" | b"stbl" => body.extend(rebuild_track_part(b, k, shift)?),
+            b"mdia" | b"minf" | b"stbl" => body.extend(rebuild_track_part(b, k, shift, depth + 1)?),
             b"stco" | b"co64" => body.extend(patch_chunk_offsets(b, k, shift)?),
             b"udta" if &bx.kind == b"trak" => body.extend(rebuild_udta(b, k, None)?),
             b"meta" if &bx.kind == b"trak" => body.extend(rebuild_meta(b, k, None)?),
@@ -734,7 +746,7 @@ fn rebuild_moov(
     let mut placed = false;
     for k in &kids {
         match &k.kind {
-            b"trak" => body.extend(rebuild_track_part(b, k, shift)?),
+            b"trak" => body.extend(rebuild_track_part(b, k, shift, 0)?),
             b"udta" => {
                 body.extend(rebuild_udta(b, k, Some(label).filter(|_| !placed))?);
                 placed = true;

@@ -1,4 +1,5 @@
 //! One module per container format.
 
 pub mod isobmff;
+pub mod matroska;
 pub mod png;
