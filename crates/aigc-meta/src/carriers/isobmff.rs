@@ -1389,6 +1389,22 @@ mod tests {
         assert_eq!(be_u64(&out, 24, "o").ok(), Some(u64::from(u32::MAX) + 10));
     }
 
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let mut inner = box_bytes(b"stbl", false, &[]);
+        for _ in 0..10_000 {
+            inner = box_bytes(b"mdia", false, &inner);
+        }
+        let mut file = box_bytes(b"ftyp", false, b"isom\0\0\0\0");
+        file.extend(box_bytes(
+            b"moov",
+            false,
+            &box_bytes(b"trak", false, &inner),
+        ));
+        assert!(IsoBmffCarrier.read(&file).expect("read").is_empty());
+        assert!(IsoBmffCarrier.write(&file, &record("x")).is_err());
+    }
+
     /// A small xorshift generator, so the robustness cases are the same on every run.
     struct XorShift(u64);
 
