@@ -14,6 +14,8 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::webp::WebPCarrier,
     &carriers::gif::GifCarrier,
     &carriers::tiff::TiffCarrier,
+    &carriers::isobmff::IsoBmffCarrier,
+    &carriers::matroska::MatroskaCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

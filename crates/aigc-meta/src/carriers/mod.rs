@@ -3,7 +3,9 @@
 pub mod exif;
 pub mod flac;
 pub mod gif;
+pub mod isobmff;
 pub mod jpeg;
+pub mod matroska;
 pub mod mp3;
 pub mod ogg;
 pub mod png;
