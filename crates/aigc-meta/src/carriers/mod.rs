@@ -1,3 +1,4 @@
 //! One module per container format.
 
+pub mod markdown;
 pub mod png;
