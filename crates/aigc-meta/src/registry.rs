@@ -8,6 +8,7 @@ use aigc_core::Format;
 pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::png::PngCarrier,
     &carriers::markdown::MarkdownCarrier,
+    &carriers::ooxml::OoxmlCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

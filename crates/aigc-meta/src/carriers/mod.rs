@@ -1,4 +1,5 @@
 //! One module per container format.
 
 pub mod markdown;
+pub mod ooxml;
 pub mod png;
