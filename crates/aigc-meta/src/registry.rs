@@ -9,6 +9,7 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::png::PngCarrier,
     &carriers::markdown::MarkdownCarrier,
     &carriers::ooxml::OoxmlCarrier,
+    &carriers::pdf::PdfCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

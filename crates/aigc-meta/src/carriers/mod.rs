@@ -2,4 +2,5 @@
 
 pub mod markdown;
 pub mod ooxml;
+pub mod pdf;
 pub mod png;
