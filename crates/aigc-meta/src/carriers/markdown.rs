@@ -478,6 +478,13 @@ impl Carrier for MarkdownCarrier {
     }
 
     fn write(&self, input: &[u8], record: &AigcRecord) -> Result<Rewrite, MetaError> {
+        // Prepending UTF-8 front matter to UTF-16 text would corrupt it.
+        if input.starts_with(b"\xFF\xFE") || input.starts_with(b"\xFE\xFF") {
+            return Err(MetaError::unsupported(
+                "text",
+                "UTF-16 text (byte-order mark FF FE / FE FF); convert it to UTF-8 first",
+            ));
+        }
         let start = body_start(input);
         let mut out = Rewrite::new();
         let Some(fm) = front_matter(input, start) else {
@@ -699,6 +706,10 @@ print(json.dumps(out, separators=(",", ":")))
             }
             inputs.push(v);
         }
+        assert!(matches!(
+            MarkdownCarrier.write(b"\xFF\xFE-\0-\0-\0", &record()),
+            Err(MetaError::Unsupported { .. })
+        ));
         for input in &inputs {
             let _ = MarkdownCarrier.read(input);
             let out = MarkdownCarrier.write(input, &record()).expect("write");
