@@ -3,6 +3,10 @@
 //! update (new Info, Metadata and, if needed, Catalog object versions plus a cross-reference
 //! section chained with `/Prev`), so the original bytes stay an exact prefix of the output.
 //!
+//! Reading reports the XMP copy that matches the Info label as part of that label (placement
+//! `Info /AIGC (mirrored in XMP TC260:AIGC)`), so a file we wrote holds one label; any other XMP
+//! label is reported on its own.
+//!
 //! The small object parser here reads what that needs: classic xref tables and xref streams
 //! (FlateDecode, PNG predictors), objects in object streams, and the latest Info and Catalog.
 
@@ -1158,7 +1162,7 @@ impl Carrier for PdfCarrier {
             }
         }
         if let Some((_, packet, at)) = doc.metadata(&catalog)? {
-            let primary = found
+            let mut primary = found
                 .iter()
                 .find(|(_, l)| l.primary)
                 .map(|(_, l)| l.parsed.record.clone());
@@ -1168,11 +1172,13 @@ impl Carrier for PdfCarrier {
                     false,
                     l.value,
                 );
-                // The TC260 mirror of the Info label is the same label, not a second one.
+                // One TC260 copy of the Info label is its mirror, the same label rather than a
+                // second one; any further copy is reported.
                 let mirror = l.tc260
                     && label.parsed.record.is_some()
                     && primary.as_ref() == Some(&label.parsed.record);
                 if mirror {
+                    primary = None;
                     if let Some((_, info_label)) = found.iter_mut().find(|(_, f)| f.primary) {
                         info_label.placement = format!(
                             "{} (mirrored in XMP {})",
