@@ -16,6 +16,9 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::tiff::TiffCarrier,
     &carriers::isobmff::IsoBmffCarrier,
     &carriers::matroska::MatroskaCarrier,
+    &carriers::markdown::MarkdownCarrier,
+    &carriers::ooxml::OoxmlCarrier,
+    &carriers::pdf::PdfCarrier,
 ];
 
 /// The carrier that handles `format`, if any.
