@@ -1,3 +1,5 @@
 //! One module per container format.
 
 pub mod png;
+pub mod riff;
+pub mod wav;
