@@ -5,7 +5,11 @@ use crate::carriers;
 use aigc_core::Format;
 
 /// Every carrier, in no particular order.
-pub static CARRIERS: &[&dyn Carrier] = &[&carriers::png::PngCarrier, &carriers::wav::WavCarrier];
+pub static CARRIERS: &[&dyn Carrier] = &[
+    &carriers::png::PngCarrier,
+    &carriers::wav::WavCarrier,
+    &carriers::avi::AviCarrier,
+];
 
 /// The carrier that handles `format`, if any.
 pub fn carrier_for(format: Format) -> Option<&'static dyn Carrier> {

@@ -1,5 +1,6 @@
 //! One module per container format.
 
+pub mod avi;
 pub mod png;
 pub mod riff;
 pub mod wav;
