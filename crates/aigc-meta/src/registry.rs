@@ -9,6 +9,7 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::png::PngCarrier,
     &carriers::wav::WavCarrier,
     &carriers::avi::AviCarrier,
+    &carriers::flv::FlvCarrier,
 ];
 
 /// The carrier that handles `format`, if any.

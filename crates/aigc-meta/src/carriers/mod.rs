@@ -1,6 +1,7 @@
 //! One module per container format.
 
 pub mod avi;
+pub mod flv;
 pub mod png;
 pub mod riff;
 pub mod wav;
