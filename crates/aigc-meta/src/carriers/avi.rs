@@ -304,7 +304,7 @@ fn offset_edits(b: &[u8], avi: &Avi, edits: &[Edit]) -> Result<Vec<Edit>, MetaEr
                 .data
                 .start
                 .checked_add(off)
-                .and_then(|p| b.get(p..p + 4));
+                .and_then(|p| b.get(p..p.saturating_add(4)));
             let absolute =
                 at_relative != Some(&id[..]) && b.get(off..off.saturating_add(4)) == Some(&id[..]);
             if absolute {
