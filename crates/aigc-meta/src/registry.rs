@@ -19,6 +19,9 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::markdown::MarkdownCarrier,
     &carriers::ooxml::OoxmlCarrier,
     &carriers::pdf::PdfCarrier,
+    &carriers::wav::WavCarrier,
+    &carriers::avi::AviCarrier,
+    &carriers::flv::FlvCarrier,
 ];
 
 /// The carrier that handles `format`, if any.
