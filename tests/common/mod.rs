@@ -75,7 +75,8 @@ pub fn tool(program: &str, args: &[&str]) -> Output {
 pub fn exiftool_tags(file: &Path) -> Vec<(String, String)> {
     let out = tool(
         "exiftool",
-        &["-j", "-G1", "-a", "-u", &file.display().to_string()],
+        // -ee: Matroska tags after the clusters are only read with embedded extraction.
+        &["-j", "-G1", "-a", "-u", "-ee", &file.display().to_string()],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exiftool JSON");
     let mut tags = Vec::new();

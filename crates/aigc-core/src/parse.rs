@@ -7,6 +7,7 @@ use crate::record::{ANNEX_E_KEYS, AigcRecord};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
 
 /// The shape in which a label value was written.
@@ -60,26 +61,28 @@ impl ParsedLabel {
     }
 }
 
-/// JSON object entries in file order, keeping duplicates (serde_json's map would drop them).
-struct Entries(Vec<(String, Value)>);
+/// JSON object entries in file order, keeping duplicates (serde_json's map would drop them and
+/// sort the keys). `V` is `Value` for values, or `Box<RawValue>` to parse a nested object later
+/// with its key order intact.
+struct Entries<V = Value>(Vec<(String, V)>);
 
-impl<'de> Deserialize<'de> for Entries {
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries;
+        struct EntriesVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<V>, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                while let Some((k, v)) = map.next_entry::<String, V>()? {
                     out.push((k, v));
                 }
                 Ok(Entries(out))
             }
         }
-        d.deserialize_map(EntriesVisitor)
+        d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
     }
 }
 
@@ -93,7 +96,7 @@ pub fn parse_label_value(raw: &str) -> ParsedLabel {
             "the value has leading or trailing whitespace or NULs",
         ));
     }
-    let outer: Entries = match serde_json::from_str(trimmed) {
+    let outer: Entries<Box<RawValue>> = match serde_json::from_str(trimmed) {
         Ok(e) => e,
         Err(e) => {
             problems.push(Problem::error(
@@ -109,7 +112,7 @@ pub fn parse_label_value(raw: &str) -> ParsedLabel {
         }
     };
     let (wrapped, inner) = match outer.0.as_slice() {
-        [(k, v)] if k == "AIGC" => match serde_json::from_value::<Entries>(v.clone()) {
+        [(k, v)] if k == "AIGC" => match serde_json::from_str::<Entries>(v.get()) {
             Ok(inner) => (true, inner),
             Err(_) => {
                 problems.push(Problem::error(
@@ -124,7 +127,21 @@ pub fn parse_label_value(raw: &str) -> ParsedLabel {
                 };
             }
         },
-        _ => (false, outer),
+        _ => match serde_json::from_str::<Entries>(trimmed) {
+            Ok(entries) => (false, entries),
+            Err(e) => {
+                problems.push(Problem::error(
+                    "not-json",
+                    format!("the value is not a JSON object: {e}"),
+                ));
+                return ParsedLabel {
+                    form: LabelForm::Unrecognised,
+                    record: None,
+                    legacy: None,
+                    problems,
+                };
+            }
+        },
     };
     if inner
         .0
@@ -339,6 +356,15 @@ mod tests {
         assert_eq!(bare.form, LabelForm::Bare);
         assert_eq!(wrapped.form, LabelForm::Wrapped);
         assert!(bare.is_valid(), "{:?}", bare.problems);
+        assert!(
+            bare.problems.is_empty() && wrapped.problems.is_empty(),
+            "{:?}",
+            wrapped.problems
+        );
+        let dup = parse_label_value(
+            r#"{"AIGC":{"Label":"1","Label":"2","ContentProducer":"x","ProduceID":"a"}}"#,
+        );
+        assert!(dup.problems.iter().any(|q| q.code == "duplicate-key"));
         assert_eq!(bare.record, wrapped.record);
         assert_eq!(
             bare.record.as_ref().map(|r| r.to_bare_json()),

@@ -449,13 +449,19 @@ fn label_frame(major: u8, value: &str) -> Result<Vec<u8>, MetaError> {
     Ok(frame)
 }
 
-/// A new v2.4 tag holding only the label frame.
+/// Padding left after the frames when a tag is created or grown: a later re-label fits without
+/// moving the audio, and exiftool stops warning "Invalid ID3 frame size" when a large last frame
+/// is followed directly by audio (it checks the next frame header to tell syncsafe sizes apart).
+const GROWTH_PADDING: usize = 1024;
+
+/// A new v2.4 tag holding only the label frame, and padding.
 fn new_tag(value: &str) -> Result<Vec<u8>, MetaError> {
     let frame = label_frame(4, value)?;
-    let mut tag = Vec::with_capacity(frame.len() + HEADER_LEN);
+    let mut tag = Vec::with_capacity(frame.len() + HEADER_LEN + GROWTH_PADDING);
     tag.extend_from_slice(b"ID3\x04\x00\x00");
-    tag.extend_from_slice(&to_syncsafe(frame.len())?);
+    tag.extend_from_slice(&to_syncsafe(frame.len() + GROWTH_PADDING)?);
     tag.extend_from_slice(&frame);
+    tag.resize(tag.len() + GROWTH_PADDING, 0);
     Ok(tag)
 }
 
@@ -506,8 +512,10 @@ fn rebuild_tag(
         .sum();
     let has_footer = tag.major == 4 && tag.flags & FLAG_FOOTER != 0;
     // A tag with a footer must not have padding; otherwise keep the size so the audio stays put.
-    let size = if has_footer || frames_len > tag.size {
+    let size = if has_footer {
         frames_len
+    } else if frames_len > tag.size {
+        frames_len + GROWTH_PADDING
     } else {
         tag.size
     };
