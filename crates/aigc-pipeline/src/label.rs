@@ -1,7 +1,7 @@
 //! The label journey.
 
 use crate::PipelineError;
-use crate::io::{InputFile, atomic_write_rewrite, same_file};
+use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 use aigc_core::{AigcRecord, Format, Label, sniff};
 use aigc_ledger::{Action, Ledger, NewEntry};
 use aigc_meta::{Carrier, Rewrite, carrier_for};
@@ -293,7 +293,6 @@ pub fn label_file(
     let input = InputFile::open(input_path)?;
     let bytes = input.bytes();
     let prepared = label_bytes(bytes, req, &shown)?;
-    let input_sha256 = hex::encode(Sha256::digest(bytes));
     let permissions = std::fs::metadata(input_path).ok().map(|m| m.permissions());
     let signer_key_id = req.sign.as_ref().map(|k| k.public_key().key_id());
     let action = match req.role {
@@ -304,29 +303,41 @@ pub fn label_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     let format_name = prepared.format.extension();
-    let (output_sha256, ledger_id) = atomic_write_rewrite(
-        output_path,
-        bytes,
-        &prepared.rewrite,
+    let options = OutputOptions {
         permissions,
-        |written| {
-            verify_output(written, &prepared, &output_path.display().to_string())?;
-            let output_sha256 = hex::encode(Sha256::digest(written));
-            let ledger_id = match ledger {
-                Some(l) => Some(l.record(&NewEntry {
-                    action,
-                    record: &prepared.record,
-                    format: format_name,
-                    input_sha256: Some(&input_sha256),
-                    output_sha256: &output_sha256,
-                    signer_key_id: signer_key_id.as_deref(),
-                    source_name: source_name.as_deref(),
-                })?),
-                None => None,
-            };
-            Ok((output_sha256, ledger_id))
-        },
-    )?;
+        durable: in_place,
+    };
+    // The input's hash is computed on the second core while the output is written.
+    let (input_sha256, (output_sha256, ledger_id)) = std::thread::scope(|scope| {
+        let input_hash = scope.spawn(|| hex::encode(Sha256::digest(bytes)));
+        atomic_write_rewrite(
+            output_path,
+            bytes,
+            input.file(),
+            &prepared.rewrite,
+            options,
+            |written| {
+                verify_output(written, &prepared, &output_path.display().to_string())?;
+                let output_sha256 = hex::encode(Sha256::digest(written));
+                let input_sha256 = input_hash
+                    .join()
+                    .unwrap_or_else(|_| hex::encode(Sha256::digest(bytes)));
+                let ledger_id = match ledger {
+                    Some(l) => Some(l.record(&NewEntry {
+                        action,
+                        record: &prepared.record,
+                        format: format_name,
+                        input_sha256: Some(&input_sha256),
+                        output_sha256: &output_sha256,
+                        signer_key_id: signer_key_id.as_deref(),
+                        source_name: source_name.as_deref(),
+                    })?),
+                    None => None,
+                };
+                Ok((input_sha256, (output_sha256, ledger_id)))
+            },
+        )
+    })?;
     let unavailable = |what: &str| MarkStatus::Unavailable {
         reason: format!(
             "{what} are not implemented in aigc-mark {}",

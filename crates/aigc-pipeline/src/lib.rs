@@ -10,7 +10,7 @@ mod label;
 
 pub use id::new_produce_id;
 pub use inspect::{FileReport, LabelFinding, Verdict, inspect_bytes, inspect_file};
-pub use io::{InputFile, atomic_write_rewrite, same_file};
+pub use io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 pub use label::{
     LabelOutcome, LabelRequest, LabelRole, MarkPlan, MarkStatus, PreparedLabel, label_bytes,
     label_file,
