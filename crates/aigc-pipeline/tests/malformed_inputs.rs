@@ -115,7 +115,8 @@ fn mutated_samples_never_panic_and_errors_name_the_file() {
                         Ok(found)
                             if found.len() == 1
                                 && found[0].parsed.record.as_ref() == Some(&prepared.record) => {}
-                        // The pipeline's verification step refuses such outputs; count them.
+                        // The pipeline's verification step would refuse such an output, but a
+                        // write that does not read back is a carrier bug: count and fail below.
                         _ => unverified += 1,
                     }
                 }

@@ -87,7 +87,18 @@ fn boxes(
         let size32 = be_u32(b, at, what)?;
         let kind: [u8; 4] = crate::bytes::array(b, at + 4, what)?;
         let (size, header, large) = match size32 {
-            0 => (range.end - at, 8, false),
+            // Size 0 ("to the end of the file") is only meaningful for a top-level box; inside a
+            // container it would swallow any box added after it.
+            0 if range.start == 0 => (range.end - at, 8, false),
+            0 => {
+                return Err(MetaError::malformed(
+                    FORMAT,
+                    format!(
+                        "{} box at byte {at} inside a container has size 0",
+                        name(&kind)
+                    ),
+                ));
+            }
             1 => {
                 let large = be_u64(b, at + 8, what)?;
                 let large = usize::try_from(large).map_err(|_| {
