@@ -149,6 +149,9 @@ pub struct LedgerArgs {
     /// Find entries by the SHA-256 (hex) of an input or output file.
     #[arg(long, group = "by")]
     pub hash: Option<String>,
+    /// Find entries by watermark payload (16 hex digits).
+    #[arg(long, group = "by")]
+    pub payload: Option<String>,
     /// Find entries for this file (by its hash and the IDs in its label).
     #[arg(long, group = "by")]
     pub file: Option<PathBuf>,

@@ -356,6 +356,8 @@ fn ledger(a: LedgerArgs) -> Result<ExitCode> {
         ledger.find_by_id(id)?
     } else if let Some(h) = &a.hash {
         ledger.find_by_hash(h)?
+    } else if let Some(p) = &a.payload {
+        ledger.find_by_payload(p)?
     } else if let Some(f) = &a.file {
         let report = inspect_file(f, &KeyRing::default(), Some(&ledger));
         if let Some(e) = &report.error {

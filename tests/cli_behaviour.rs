@@ -261,6 +261,12 @@ fn the_ledger_records_every_label_and_finds_it() {
     let found = s.json(&["ledger", "--file", &out, "--json"], 0);
     assert_eq!(found["entries"].as_array().map(Vec::len), Some(1));
     s.json(&["ledger", "--id", "unknown", "--json"], 1);
+    let payload = r["labelled"][0]["watermark_payload"]
+        .as_str()
+        .expect("payload")
+        .to_string();
+    let found = s.json(&["ledger", "--payload", &payload, "--json"], 0);
+    assert_eq!(found["entries"][0]["watermark_payload"], payload.as_str());
     // --no-ledger records nothing.
     let out2 = s.path("l2.png").display().to_string();
     s.json(

@@ -60,6 +60,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX labels_propagate_id ON labels(propagate_id);
     CREATE INDEX labels_input_sha256 ON labels(input_sha256);
     CREATE INDEX labels_output_sha256 ON labels(output_sha256);",
+    // 2: the 64-bit watermark payload of each label (hex), so a mark found in a file whose
+    // metadata was stripped resolves to its record.
+    "ALTER TABLE labels ADD COLUMN watermark_payload TEXT;
+    CREATE INDEX labels_watermark_payload ON labels(watermark_payload);",
 ];
 
 /// What happened to the label when it was issued.
@@ -102,6 +106,8 @@ pub struct LedgerEntry {
     pub signer_key_id: Option<String>,
     /// The input's file name (no directories), for people reading the ledger.
     pub source_name: Option<String>,
+    /// The watermark payload (16 hex digits).
+    pub watermark_payload: Option<String>,
 }
 
 /// What to record for one issued label.
@@ -121,6 +127,8 @@ pub struct NewEntry<'a> {
     pub signer_key_id: Option<&'a str>,
     /// The input's file name.
     pub source_name: Option<&'a str>,
+    /// The watermark payload derived from the record (16 hex digits).
+    pub watermark_payload: Option<&'a str>,
 }
 
 /// An open ledger.
@@ -213,8 +221,9 @@ impl Ledger {
         self.conn
             .execute(
                 "INSERT INTO labels (issued_at, action, label, content_producer, produce_id, content_propagator,
-                 propagate_id, record_json, format, input_sha256, output_sha256, signer_key_id, source_name)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 propagate_id, record_json, format, input_sha256, output_sha256, signer_key_id, source_name,
+                 watermark_payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     rfc3339_utc(SystemTime::now()),
                     e.action.as_str(),
@@ -229,6 +238,7 @@ impl Ledger {
                     e.output_sha256,
                     e.signer_key_id,
                     e.source_name,
+                    e.watermark_payload,
                 ],
             )
             .map_err(self.sql())?;
@@ -240,7 +250,7 @@ impl Ledger {
             .conn
             .prepare(&format!(
                 "SELECT id, issued_at, action, record_json, format, input_sha256, output_sha256, signer_key_id,
-                 source_name FROM labels WHERE {where_clause} ORDER BY id"
+                 source_name, watermark_payload FROM labels WHERE {where_clause} ORDER BY id"
             ))
             .map_err(self.sql())?;
         let rows = stmt
@@ -255,6 +265,7 @@ impl Ledger {
                     output_sha256: row.get(6)?,
                     signer_key_id: row.get(7)?,
                     source_name: row.get(8)?,
+                    watermark_payload: row.get(9)?,
                 })
             })
             .map_err(self.sql())?;
@@ -272,6 +283,11 @@ impl Ledger {
             "input_sha256 = ?1 OR output_sha256 = ?1",
             &sha256_hex.to_ascii_lowercase(),
         )
+    }
+
+    /// Entries whose watermark payload is `hex` (16 hex digits, any case).
+    pub fn find_by_payload(&self, hex: &str) -> Result<Vec<LedgerEntry>, LedgerError> {
+        self.query("watermark_payload = ?1", &hex.to_ascii_lowercase())
     }
 
     /// Number of entries.
@@ -356,6 +372,7 @@ mod tests {
                 output_sha256: "bb",
                 signer_key_id: Some("k1"),
                 source_name: Some("a.png"),
+                watermark_payload: Some("0123456789abcdef"),
             };
             ledger.record(&e).expect("insert");
             assert!(
@@ -374,6 +391,34 @@ mod tests {
             record.to_bare_json()
         );
         assert!(ledger.find_by_id("nope").expect("q").is_empty());
+        assert_eq!(
+            ledger.find_by_payload("0123456789ABCDEF").expect("q").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_version_1_ledger_is_migrated_keeping_its_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.sqlite");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+        conn.pragma_update(None, "user_version", 1).expect("set");
+        conn.execute(
+            "INSERT INTO labels (issued_at, action, label, content_producer, produce_id, content_propagator,
+             propagate_id, record_json, format, output_sha256) VALUES ('t','produce','1','p','old','p','old','{}','png','ff')",
+            [],
+        )
+        .expect("insert");
+        drop(conn);
+        let ledger = Ledger::open(&path).expect("migrate");
+        assert_eq!(
+            ledger.schema_version().expect("version"),
+            MIGRATIONS.len() as i64
+        );
+        let rows = ledger.find_by_id("old").expect("q");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].watermark_payload, None);
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct LabelOutcome {
     pub signer_key_id: Option<String>,
     /// The ledger row, when recorded.
     pub ledger_id: Option<i64>,
+    /// The 64-bit watermark payload that ties a mark to this record (16 hex digits).
+    pub watermark_payload: String,
 }
 
 /// The labels of a file in memory: the record and the rewrite that puts it in place.
@@ -303,6 +305,7 @@ pub fn label_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     let format_name = prepared.format.extension();
+    let watermark_payload = aigc_watermark::Payload::from_record(&prepared.record).to_hex();
     let options = OutputOptions {
         permissions,
         durable: in_place,
@@ -331,6 +334,7 @@ pub fn label_file(
                         output_sha256: &output_sha256,
                         signer_key_id: signer_key_id.as_deref(),
                         source_name: source_name.as_deref(),
+                        watermark_payload: Some(&watermark_payload),
                     })?),
                     None => None,
                 };
@@ -370,5 +374,6 @@ pub fn label_file(
         output_sha256,
         signer_key_id,
         ledger_id,
+        watermark_payload,
     })
 }

@@ -1,0 +1,124 @@
+//! A rate-1/3 convolutional code (constraint length 7, generators 133/171/165 octal) with
+//! soft-decision Viterbi decoding. Soft values are positive for a 1 bit and negative for a 0;
+//! their magnitude is the confidence, so weak chips (e.g. from a heavily compressed tile)
+//! count for less than strong ones.
+
+/// Constraint length.
+const K: usize = 7;
+/// Number of encoder states.
+const STATES: usize = 1 << (K - 1);
+/// Generator polynomials (octal 133, 171, 165).
+const POLYS: [u32; 3] = [0o133, 0o171, 0o165];
+/// Coded bits per input bit.
+pub const RATE_INV: usize = POLYS.len();
+/// Zero bits appended to return the encoder to state 0.
+pub const TAIL: usize = K - 1;
+
+fn outputs(reg: u32) -> [u8; RATE_INV] {
+    std::array::from_fn(|k| ((reg & POLYS[k]).count_ones() & 1) as u8)
+}
+
+/// Encodes bits (0/1), appending the zero tail; returns `(bits + TAIL) × 3` coded bits.
+pub fn encode(bits: &[u8]) -> Vec<u8> {
+    let mut state = 0u32;
+    let mut out = Vec::with_capacity((bits.len() + TAIL) * RATE_INV);
+    for &b in bits.iter().chain(std::iter::repeat_n(&0u8, TAIL)) {
+        let reg = (u32::from(b & 1) << (K - 1)) | state;
+        out.extend_from_slice(&outputs(reg));
+        state = reg >> 1;
+    }
+    out
+}
+
+/// Number of coded bits for `n` input bits.
+pub fn coded_len(n: usize) -> usize {
+    (n + TAIL) * RATE_INV
+}
+
+/// Decodes soft values of `coded_len(n)` coded bits into `n` bits (maximum-likelihood path that
+/// ends in state 0). Returns `None` when the length does not fit.
+pub fn decode(soft: &[f32], n: usize) -> Option<Vec<u8>> {
+    if soft.len() != coded_len(n) {
+        return None;
+    }
+    let steps = n + TAIL;
+    let mut metric = [f32::NEG_INFINITY; STATES];
+    metric[0] = 0.0;
+    // Survivor: for each step and next state, the previous state (input bit = top state bit).
+    let mut survivors = vec![[0u8; STATES]; steps];
+    let table: Vec<[u8; RATE_INV]> = (0..(1u32 << K)).map(outputs).collect();
+    for (t, survivor) in survivors.iter_mut().enumerate() {
+        let chunk = &soft[t * RATE_INV..(t + 1) * RATE_INV];
+        let mut next = [f32::NEG_INFINITY; STATES];
+        let bits: &[u32] = if t >= n { &[0] } else { &[0, 1] };
+        for (s, &m) in metric.iter().enumerate() {
+            if m == f32::NEG_INFINITY {
+                continue;
+            }
+            for &b in bits {
+                let reg = (b << (K - 1)) | s as u32;
+                let out = &table[reg as usize];
+                let bm: f32 = out
+                    .iter()
+                    .zip(chunk)
+                    .map(|(o, v)| if *o == 1 { *v } else { -*v })
+                    .sum();
+                let ns = (reg >> 1) as usize;
+                if m + bm > next[ns] {
+                    next[ns] = m + bm;
+                    survivor[ns] = s as u8;
+                }
+            }
+        }
+        metric = next;
+    }
+    let mut state = 0usize;
+    let mut bits = vec![0u8; steps];
+    for t in (0..steps).rev() {
+        bits[t] = (state >> (K - 2)) as u8 & 1;
+        state = survivors[t][state] as usize;
+    }
+    bits.truncate(n);
+    Some(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to_soft(coded: &[u8]) -> Vec<f32> {
+        coded
+            .iter()
+            .map(|b| if *b == 1 { 1.0 } else { -1.0 })
+            .collect()
+    }
+
+    #[test]
+    fn clean_round_trip() {
+        let bits: Vec<u8> = (0..96).map(|i| ((i * 7 + 3) % 5 % 2) as u8).collect();
+        let coded = encode(&bits);
+        assert_eq!(coded.len(), coded_len(96));
+        assert_eq!(decode(&to_soft(&coded), 96), Some(bits));
+        assert_eq!(decode(&to_soft(&coded), 95), None);
+    }
+
+    #[test]
+    fn corrects_scattered_errors_and_uses_confidence() {
+        let bits: Vec<u8> = (0..96).map(|i| ((i * 13 + 1) % 3 % 2) as u8).collect();
+        let coded = encode(&bits);
+        let mut soft = to_soft(&coded);
+        // Flip every 9th coded bit (11 % of them): hard errors a rate-1/3 code corrects.
+        for v in soft.iter_mut().step_by(9) {
+            *v = -*v;
+        }
+        assert_eq!(decode(&soft, 96), Some(bits.clone()));
+        // Many errors, but marked as weak: still decoded from the confident majority.
+        let mut soft = to_soft(&coded);
+        for (i, v) in soft.iter_mut().enumerate() {
+            if i % 4 == 0 {
+                *v = -0.2 * *v;
+            }
+        }
+        assert_eq!(decode(&soft, 96), Some(bits));
+    }
+}
