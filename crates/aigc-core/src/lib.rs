@@ -1,6 +1,12 @@
 //! The label model of aigc-mark: the GB 45438-2025 Annex E `AIGC` record, provider codes,
 //! the parser for label values found in files, and file-format sniffing from magic bytes.
 
+// Library code never unwraps: everything it handles may come from outside.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod format;
 pub mod label;
 pub mod parse;

@@ -3,6 +3,12 @@
 //! and keep the logs the CAC measures require for at least six months (办法 Art. 9). Rows are
 //! never deleted by the program.
 
+// Library code never unwraps: everything it handles may come from outside.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use aigc_core::AigcRecord;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;

@@ -4,6 +4,12 @@
 //! carrier finds every label in a file and writes or replaces exactly one, returning a
 //! [`Rewrite`] that keeps the media payload's bytes untouched.
 
+// Library code never unwraps: everything it handles may come from outside.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod bytes;
 pub mod carrier;
 pub mod carriers;

@@ -3,6 +3,12 @@
 //! ledger) and **inspect** (sniff → read every label → check it → verify signatures → report).
 //! This is the only crate that knows the order of the steps.
 
+// Library code never unwraps: everything it handles may come from outside.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod id;
 mod inspect;
 mod io;

@@ -11,6 +11,12 @@
 //! `,"ReservedCode1":"…","ContentPropagator":"…","PropagateID":"…"`, so its signature also
 //! covers the producer's.
 
+// Library code never unwraps: everything it handles may come from outside.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod keys;
 
 pub use keys::{KeyFile, KeyRing, default_key_dir, load_secret};

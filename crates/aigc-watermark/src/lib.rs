@@ -6,6 +6,12 @@
 //! The image, audio and video embedders build on [`codec::encode_payload`] /
 //! [`codec::decode_payload`], so the payload ↔ label tie and the statistics are one piece of code.
 
+// Library code never unwraps: everything it handles may come from outside.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod codec;
 pub mod ecc;
 pub mod key;
