@@ -547,10 +547,10 @@ mod tests {
                 String::from_utf8_lossy(&out),
                 String::from_utf8_lossy(&expected)
             );
-            assert_one_bare_label(&MarkdownCarrier, &out, &r);
+            assert_one_label_as(&MarkdownCarrier, &out, &r, Form::Bare);
             let again = write(&MarkdownCarrier, &out, &r);
             assert_eq!(again, out, "{name}: relabelling is stable");
-            assert_one_bare_label(&MarkdownCarrier, &again, &r);
+            assert_one_label_as(&MarkdownCarrier, &again, &r, Form::Bare);
         }
         let input = sample("text-frontmatter.md");
         let out = write(&MarkdownCarrier, &input, &r);
@@ -558,11 +558,11 @@ mod tests {
             "---\ntitle: Sample with front matter\ntags: [demo, sample]\n{EXPECTED_BLOCK}---\n\n# Heading\n\nBody text.\n"
         );
         assert_eq!(String::from_utf8_lossy(&out), expected);
-        assert_one_bare_label(&MarkdownCarrier, &out, &r);
+        assert_one_label_as(&MarkdownCarrier, &out, &r, Form::Bare);
         let mut r2 = r.clone();
         r2.label = Label::Suspected;
         let again = write(&MarkdownCarrier, &out, &r2);
-        assert_one_bare_label(&MarkdownCarrier, &again, &r2);
+        assert_one_label_as(&MarkdownCarrier, &again, &r2, Form::Bare);
         assert_eq!(
             String::from_utf8_lossy(&again),
             expected.replace("Label: '1'", "Label: '3'")
@@ -576,12 +576,12 @@ mod tests {
         let block = EXPECTED_BLOCK.replace('\n', "\r\n");
         let expected = format!("\u{feff}---\r\ntitle: x\r\n{block}---\r\nbody\r\n");
         assert_eq!(String::from_utf8_lossy(&out), expected);
-        assert_one_bare_label(&MarkdownCarrier, &out, &record());
+        assert_one_label_as(&MarkdownCarrier, &out, &record(), Form::Bare);
         let plain = b"\xEF\xBB\xBFline one\r\nline two\r\n";
         let out = write(&MarkdownCarrier, plain, &record());
         let expected = format!("\u{feff}---\r\n{block}---\r\nline one\r\nline two\r\n");
         assert_eq!(String::from_utf8_lossy(&out), expected);
-        assert_one_bare_label(&MarkdownCarrier, &out, &record());
+        assert_one_label_as(&MarkdownCarrier, &out, &record(), Form::Bare);
     }
 
     #[test]

@@ -658,11 +658,11 @@ mod tests {
             let input = sample(name);
             assert!(OoxmlCarrier.read(&input).expect("read").is_empty());
             let out = write(&OoxmlCarrier, &input, &r);
-            assert_one_bare_label(&OoxmlCarrier, &out, &r);
+            assert_one_label_as(&OoxmlCarrier, &out, &r, Form::Bare);
             let mut r2 = r.clone();
             r2.label = Label::Possibly;
             let again = write(&OoxmlCarrier, &out, &r2);
-            assert_one_bare_label(&OoxmlCarrier, &again, &r2);
+            assert_one_label_as(&OoxmlCarrier, &again, &r2, Form::Bare);
             let custom = Package::open(&again)
                 .expect("zip")
                 .part(DEFAULT_CUSTOM_PART)
@@ -768,7 +768,7 @@ dst.close()"#,
         );
         assert!(!found[1].primary && found[1].value == "old");
         let out = write(&OoxmlCarrier, &foreign, &record());
-        assert_one_bare_label(&OoxmlCarrier, &out, &record());
+        assert_one_label_as(&OoxmlCarrier, &out, &record(), Form::Bare);
         let props = Package::open(&out)
             .expect("zip")
             .part("docProps/props.xml")

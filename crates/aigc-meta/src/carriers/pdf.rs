@@ -1392,7 +1392,7 @@ mod tests {
 
     /// Exactly one label, `r` in the wrapped form, in the Info dictionary.
     fn assert_pdf_label(out: &[u8], r: &AigcRecord) {
-        let label = assert_one_wrapped_label(&PdfCarrier, out, r);
+        let label = assert_one_label_as(&PdfCarrier, out, r, Form::Wrapped);
         assert_eq!(label.placement, "Info /AIGC (mirrored in XMP TC260:AIGC)");
     }
 
@@ -1784,12 +1784,14 @@ mod tests {
         for (n, input) in inputs.iter().enumerate() {
             // Every offset of the samples; every 7th of the bigger labelled and built files.
             let stride = if n < PDFS.len() { 1 } else { 7 };
-            cases += HostileInputs::new(500, stride).assert_never_panic_and(
-                &PdfCarrier,
-                input,
-                // Whatever we accept and update is an incremental update of it.
-                |v, out| assert!(out.starts_with(v)),
-            );
+            cases += HostileInputs::new(500, stride)
+                .read_back()
+                .assert_never_panic_and(
+                    &PdfCarrier,
+                    input,
+                    // Whatever we accept and update is an incremental update of it.
+                    |v, out| assert!(out.starts_with(v)),
+                );
         }
         assert!(cases > 4000, "{cases}");
     }

@@ -404,14 +404,14 @@ mod tests {
         let input = sample(WAV);
         let rec = record("wav-1");
         let out = write(&WavCarrier, &input, &rec);
-        assert_one_wrapped_label(&WavCarrier, &out, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(chunk_ids(&out), ["fmt ", "LIST", "data", "AIGC"]);
         // Everything before the label is the input, except the RIFF size.
         assert_eq!(out[8..input.len()], input[8..]);
         assert_eq!(le_u32(&out, 4, "t").ok(), Some(out.len() as u32 - 8));
         let rec2 = record_with_reserved("wav-2", 3);
         let again = write(&WavCarrier, &out, &rec2);
-        assert_one_wrapped_label(&WavCarrier, &again, &rec2);
+        assert_one_label_as(&WavCarrier, &again, &rec2, Form::Wrapped);
         assert_eq!(chunk_ids(&again), ["fmt ", "LIST", "data", "AIGC"]);
     }
 
@@ -451,36 +451,28 @@ assert at == len(b)
     #[test]
     fn wav_reads_and_replaces_labels_written_by_ffmpeg() {
         // ffmpeg writes comment as LIST/INFO ICMT and description as a bext field.
-        let src = temp_file("src.wav", &sample(WAV));
-        let tagged = temp_path("ff.wav");
         let old = record("by-ffmpeg").to_wrapped_json();
-        run(
-            "ffmpeg",
+        let (comment, description) = (format!("comment={old}"), format!("description={old}"));
+        let tagged = ffmpeg_copy_to(
+            "ff.wav",
+            &sample(WAV),
             &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                &src.to_string_lossy(),
-                "-c",
-                "copy",
                 "-write_bext",
                 "1",
                 "-metadata",
-                &format!("comment={old}"),
+                &comment,
                 "-metadata",
-                &format!("description={old}"),
-                &tagged.to_string_lossy(),
+                &description,
             ],
         );
-        let input = std::fs::read(&tagged).expect("read ffmpeg output");
+        let input = tagged.bytes();
         let found = WavCarrier.read(&input).expect("read");
         let places: Vec<&str> = found.iter().map(|l| l.placement.as_str()).collect();
         assert_eq!(places, ["bext Description", "LIST/INFO ICMT"]);
         assert!(found.iter().all(|l| l.value == old && !l.primary));
         let rec = record("ours");
         let out = write(&WavCarrier, &input, &rec);
-        assert_one_wrapped_label(&WavCarrier, &out, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         // ISFT stays; the bext chunk keeps its size.
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("ISFT") && !text.contains("ICMT"));
@@ -524,7 +516,7 @@ assert at == len(b)
         assert!(found.iter().all(|l| l.parsed.record.as_ref() == Some(&old)));
         let rec = record("new");
         let out = write(&WavCarrier, &input, &rec);
-        assert_one_wrapped_label(&WavCarrier, &out, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(
             chunk_ids(&out),
             ["fmt ", "LIST", "data", "iXML", "_PMX", "AIGC"]
@@ -535,31 +527,15 @@ assert at == len(b)
 
     #[test]
     fn wav_rf64_is_read_and_written() {
-        let src = temp_file("src.wav", &sample(WAV));
-        let rf64 = temp_path("rf64.wav");
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                &src.to_string_lossy(),
-                "-c",
-                "copy",
-                "-rf64",
-                "always",
-                &rf64.to_string_lossy(),
-            ],
-        );
-        let input = std::fs::read(&rf64).expect("read rf64");
+        let rf64 = ffmpeg_copy_to("rf64.wav", &sample(WAV), &["-rf64", "always"]);
+        let input = rf64.bytes();
         assert_eq!(&input[..4], b"RF64");
         let rec = record("rf64");
         let out = write(&WavCarrier, &input, &rec);
-        assert_one_wrapped_label(&WavCarrier, &out, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(le_u64(&out, 20, "t").ok(), Some(out.len() as u64 - 8));
         let again = write(&WavCarrier, &out, &rec);
-        assert_one_wrapped_label(&WavCarrier, &again, &rec);
+        assert_one_label_as(&WavCarrier, &again, &rec, Form::Wrapped);
         let after = temp_file("rf64-out.wav", &again);
         assert_eq!(
             exiftool(&after, &["-u", "-b"])["RIFF:Unknown_AIGC"],
