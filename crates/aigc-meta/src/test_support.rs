@@ -558,7 +558,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hostile_inputs_cut_everywhere_asked_and_change_every_copy() {
+    fn hostile_inputs_cut_where_asked_and_aim_changes_at_hot_ranges() {
         let input: Vec<u8> = (0..100u8).collect();
         let mut seen: Vec<Vec<u8>> = Vec::new();
         let n = HostileInputs::new(50, 10)
@@ -577,6 +577,35 @@ mod tests {
         assert!(copies.iter().all(|c| c.len() == input.len()));
         let hot_changes = copies.iter().filter(|c| c[20..30] != input[20..30]).count();
         assert!(hot_changes > 25, "{hot_changes}");
+    }
+
+    /// A broken carrier whose rewrite keeps a byte past the end of its input.
+    struct KeepsPastTheEnd;
+
+    impl Carrier for KeepsPastTheEnd {
+        fn formats(&self) -> &'static [aigc_core::Format] {
+            &[]
+        }
+
+        fn placement(&self) -> &'static str {
+            "nowhere"
+        }
+
+        fn read(&self, _: &[u8]) -> Result<Vec<FoundLabel>, crate::MetaError> {
+            Ok(Vec::new())
+        }
+
+        fn write(&self, input: &[u8], _: &AigcRecord) -> Result<crate::Rewrite, crate::MetaError> {
+            let mut rw = crate::Rewrite::new();
+            rw.keep(0..input.len() + 1);
+            Ok(rw)
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "rewrite keeps a range past the end of its input")]
+    fn the_driver_fails_a_rewrite_that_keeps_bytes_past_its_input() {
+        assert_hostile_inputs_never_panic(&KeepsPastTheEnd, b"abc", 1, 1);
     }
 
     #[test]
