@@ -175,6 +175,36 @@ pub(crate) fn exiftool_write(name: &str, bytes: &[u8], args: &[&str]) -> Vec<u8>
     file.bytes()
 }
 
+/// `bytes` (in a temp file named `name`) with `record` written by exiftool as XMP `TC260:AIGC`,
+/// `extra` exiftool arguments added: a label another tool wrote.
+pub(crate) fn exiftool_xmp_labelled(
+    name: &str,
+    bytes: &[u8],
+    record: &AigcRecord,
+    extra: &[&str],
+) -> Vec<u8> {
+    let label = format!("-XMP-TC260:AIGC={}", record.to_bare_json());
+    let mut args = vec![label.as_str()];
+    args.extend(extra);
+    exiftool_write(name, bytes, &args)
+}
+
+/// exiftool's view of `bytes` (in a temp file named `name`), asserted to hold `record` as XMP
+/// `TC260:AIGC`.
+pub(crate) fn assert_exiftool_reads_xmp_label(
+    name: &str,
+    bytes: &[u8],
+    record: &AigcRecord,
+) -> serde_json::Value {
+    let tags = exiftool_json(name, bytes);
+    assert_eq!(
+        tags["XMP-TC260:AIGC"],
+        record.to_bare_json(),
+        "{name}: {tags:#}"
+    );
+    tags
+}
+
 /// ffprobe's format and stream tags of the file at `path`, as its JSON
 /// (`{"format":{"tags":…},"streams":[{"tags":…}]}`).
 pub(crate) fn ffprobe_tags(path: &Path) -> serde_json::Value {
@@ -337,6 +367,11 @@ pub(crate) fn only_label(carrier: &dyn Carrier, bytes: &[u8]) -> FoundLabel {
         "a valid primary label: {label:#?}"
     );
     label
+}
+
+/// Where each label was found, in file order.
+pub(crate) fn placements(labels: &[FoundLabel]) -> Vec<&str> {
+    labels.iter().map(|l| l.placement.as_str()).collect()
 }
 
 /// Asserts `bytes` hold exactly one label: `record`, valid, in the primary placement.

@@ -382,7 +382,7 @@ mod tests {
         let flac = ffmpeg_labelled("src.flac", &sample(SAMPLE), &json, &[]);
         input.extend_from_slice(&flac);
         let found = FlacCarrier.read(&input).expect("read");
-        let places: Vec<_> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(places, ["ID3v2.4 TXXX:AIGC", "FLAC VORBIS_COMMENT AIGC"]);
         let record = record("after-id3");
         let out = write_and_check_idempotent(&FlacCarrier, &input, &record);

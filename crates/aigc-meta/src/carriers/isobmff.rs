@@ -1213,7 +1213,7 @@ mod tests {
         let uuid = box_bytes(b"uuid", false, &uuid);
         let input = with_extras(&udta, &uuid);
         let found = IsoBmffCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|f| f.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             [

@@ -353,8 +353,6 @@ mod tests {
     use super::*;
     use crate::test_support::*;
 
-    const EXIFTOOL_KEY: &str = "XMP-TC260:AIGC";
-
     #[test]
     fn jpeg_write_reads_back_one_label() {
         for name in ["image.jpg", "image-exif-xmp.jpg"] {
@@ -379,8 +377,7 @@ mod tests {
         let input = sample("image-exif-xmp.jpg");
         let rec = record("exiftool-check");
         let out = write(&JpegCarrier, &input, &rec);
-        let tags = exiftool_json("label.jpg", &out);
-        assert_eq!(tags[EXIFTOOL_KEY], rec.to_bare_json(), "{tags:#}");
+        let tags = assert_exiftool_reads_xmp_label("label.jpg", &out, &rec);
         assert_eq!(tags["IFD0:Make"], "SampleCam");
         assert_eq!(tags["IFD0:Model"], "Gen1");
         assert_eq!(tags["XMP-dc:Title"], "sample title");
@@ -392,15 +389,13 @@ mod tests {
     fn jpeg_reads_and_merges_exiftool_written_xmp() {
         // A label exiftool wrote (TC260 namespace defined in a config file) is read by ours.
         let theirs = record("by-exiftool");
-        let value = format!("-XMP-TC260:AIGC={}", theirs.to_bare_json());
-        let labelled = exiftool_write("et.jpg", &sample("image.jpg"), &[&value]);
+        let labelled = exiftool_xmp_labelled("et.jpg", &sample("image.jpg"), &theirs, &[]);
         assert_one_label(&JpegCarrier, &labelled, &theirs);
         // Ours replaces it, merging into exiftool's packet.
         let titled = exiftool_write("title.jpg", &labelled, &["-XMP-dc:Title=x"]);
         let ours = record("ours");
         let out = write_and_check(&JpegCarrier, &titled, &ours);
-        let tags = exiftool_json("merged.jpg", &out);
-        assert_eq!(tags[EXIFTOOL_KEY], ours.to_bare_json(), "{tags:#}");
+        let tags = assert_exiftool_reads_xmp_label("merged.jpg", &out, &ours);
         assert_eq!(tags["XMP-dc:Title"], "x");
     }
 
@@ -415,8 +410,7 @@ mod tests {
         assert_eq!(labels[0].parsed.record.as_ref(), Some(&theirs));
         let ours = record("ours");
         let out = write_and_check(&JpegCarrier, &input, &ours);
-        let tags = exiftool_json("uc-out.jpg", &out);
-        assert_eq!(tags[EXIFTOOL_KEY], ours.to_bare_json());
+        let tags = assert_exiftool_reads_xmp_label("uc-out.jpg", &out, &ours);
         let comment = tags["ExifIFD:UserComment"].as_str().unwrap_or_default();
         assert!(!comment.contains("AIGC"), "{comment:?}");
         assert_eq!(tags["IFD0:Make"], "SampleCam");
@@ -482,8 +476,7 @@ mod tests {
         );
         let ours = record("ours");
         let out = write_and_check(&JpegCarrier, &input, &ours);
-        let tags = exiftool_json("ext-out.jpg", &out);
-        assert_eq!(tags["XMP-TC260:AIGC"], ours.to_bare_json());
+        let tags = assert_exiftool_reads_xmp_label("ext-out.jpg", &out, &ours);
         assert_eq!(tags["XMP-dc:Description"], description);
         assert!(
             tags.get("ExifTool:Warning").is_none(),
@@ -493,11 +486,7 @@ mod tests {
         // A label too big for the main packet lands in Extended XMP: read, then stripped.
         let mut big = record("big");
         big.reserved_code1 = "s".repeat(70_000);
-        let labelled = exiftool_write(
-            "ext-label.jpg",
-            &input,
-            &[&format!("-XMP-TC260:AIGC={}", big.to_bare_json())],
-        );
+        let labelled = exiftool_xmp_labelled("ext-label.jpg", &input, &big, &[]);
         let labels = JpegCarrier.read(&labelled).expect("read");
         assert_eq!(labels.len(), 1, "{labels:#?}");
         assert!(
@@ -506,8 +495,7 @@ mod tests {
         );
         assert_eq!(labels[0].parsed.record.as_ref(), Some(&big));
         let out = write_and_check(&JpegCarrier, &labelled, &ours);
-        let tags = exiftool_json("ext-label-out.jpg", &out);
-        assert_eq!(tags["XMP-TC260:AIGC"], ours.to_bare_json());
+        let tags = assert_exiftool_reads_xmp_label("ext-label-out.jpg", &out, &ours);
         assert_eq!(tags["XMP-dc:Description"], description);
         assert!(tags.get("ExifTool:Warning").is_none(), "{tags:#}");
     }

@@ -981,7 +981,7 @@ mod tests {
         let tag = element(TAG, &tag, 1).expect("tag");
         let input = with_tags(&sample("video.mkv"), &tag);
         let found = MatroskaCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|f| f.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             [

@@ -752,7 +752,7 @@ mod tests {
             false,
         );
         let found = Mp3Carrier.read(&input).expect("read");
-        let places: Vec<_> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             ["ID3v2.3 TXXX:my aigc", "ID3v2.3 COMM:", "ID3v2.3 TXXX:AIGC"]

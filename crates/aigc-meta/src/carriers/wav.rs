@@ -467,7 +467,7 @@ assert at == len(b)
         );
         let input = tagged.bytes();
         let found = WavCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(places, ["bext Description", "LIST/INFO ICMT"]);
         assert!(found.iter().all(|l| l.value == old && !l.primary));
         let rec = record("ours");
@@ -501,7 +501,7 @@ assert at == len(b)
         let size = input.len() as u32 - 8;
         input[4..8].copy_from_slice(&size.to_le_bytes());
         let found = WavCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             [
