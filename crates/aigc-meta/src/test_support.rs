@@ -190,7 +190,7 @@ pub(crate) fn exiftool_xmp_labelled(
 }
 
 /// exiftool's view of `bytes` (in a temp file named `name`), asserted to hold `record` as XMP
-/// `TC260:AIGC`.
+/// `TC260:AIGC` and to give no warning.
 pub(crate) fn assert_exiftool_reads_xmp_label(
     name: &str,
     bytes: &[u8],
@@ -202,7 +202,36 @@ pub(crate) fn assert_exiftool_reads_xmp_label(
         record.to_bare_json(),
         "{name}: {tags:#}"
     );
+    assert!(tags.get("ExifTool:Warning").is_none(), "{name}: {tags:#}");
     tags
+}
+
+/// Labels written by exiftool and by us, and our output, from
+/// [`assert_replaces_exiftool_xmp_label`].
+pub(crate) struct Replaced {
+    /// The label exiftool wrote.
+    pub(crate) theirs: AigcRecord,
+    /// The label we wrote over it.
+    pub(crate) ours: AigcRecord,
+    /// Our output.
+    pub(crate) out: Vec<u8>,
+}
+
+/// A label exiftool wrote in XMP (next to a `dc:Title`) into `input` is read as the one label;
+/// ours replaces it, and exiftool then reads ours with the title kept.
+pub(crate) fn assert_replaces_exiftool_xmp_label(
+    carrier: &dyn Carrier,
+    name: &str,
+    input: &[u8],
+) -> Replaced {
+    let theirs = record("by-exiftool");
+    let labelled = exiftool_xmp_labelled(name, input, &theirs, &["-XMP-dc:Title=t"]);
+    assert_one_label(carrier, &labelled, &theirs);
+    let ours = record("ours");
+    let out = write_and_check(carrier, &labelled, &ours);
+    let tags = assert_exiftool_reads_xmp_label(name, &out, &ours);
+    assert_eq!(tags["XMP-dc:Title"], "t");
+    Replaced { theirs, ours, out }
 }
 
 /// ffprobe's format and stream tags of the file at `path`, as its JSON

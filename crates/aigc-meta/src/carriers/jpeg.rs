@@ -382,7 +382,6 @@ mod tests {
         assert_eq!(tags["IFD0:Model"], "Gen1");
         assert_eq!(tags["XMP-dc:Title"], "sample title");
         assert_eq!(tags["XMP-dc:Creator"], "aigc-mark samples");
-        assert!(tags.get("ExifTool:Warning").is_none(), "{tags:#}");
     }
 
     #[test]
@@ -497,7 +496,6 @@ mod tests {
         let out = write_and_check(&JpegCarrier, &labelled, &ours);
         let tags = assert_exiftool_reads_xmp_label("ext-label-out.jpg", &out, &ours);
         assert_eq!(tags["XMP-dc:Description"], description);
-        assert!(tags.get("ExifTool:Warning").is_none(), "{tags:#}");
     }
 
     #[test]
