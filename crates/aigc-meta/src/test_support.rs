@@ -381,6 +381,45 @@ pub(crate) fn ffmpeg_labelled(name: &str, input: &[u8], value: &str, extra: &[&s
     ffmpeg_copy(name, input, &args)
 }
 
+/// What [`assert_replaces_ffmpeg_label`] made, for further checks.
+pub(crate) struct FfmpegReplaced {
+    /// The label we wrote over ffmpeg's.
+    pub(crate) ours: AigcRecord,
+    /// Our output, in a temp file.
+    pub(crate) out: TempFile,
+}
+
+/// A label ffmpeg wrote (`-metadata AIGC=…`, `extra` options) into sample `name` is read as the
+/// one label; ours (stored in `form`) replaces it, ffprobe reads ours, ffmpeg's `encoder_key`
+/// format tag survives and the media packets are unchanged.
+pub(crate) fn assert_replaces_ffmpeg_label(
+    carrier: &dyn Carrier,
+    name: &str,
+    extra: &[&str],
+    form: Form,
+    encoder_key: &str,
+) -> FfmpegReplaced {
+    let theirs = record("written-by-ffmpeg").to_wrapped_json();
+    let ff = ffmpeg_copy_to(
+        &format!("ff-{name}"),
+        &sample(name),
+        &[extra, &["-metadata", &format!("AIGC={theirs}")]].concat(),
+    );
+    assert_eq!(only_label(carrier, &ff.bytes()).value, theirs, "{name}");
+    let ours = record("ours");
+    let out = temp_file(&format!("out-{name}"), &write(carrier, &ff.bytes(), &ours));
+    assert_one_label_as(carrier, &out.bytes(), &ours, form);
+    let tags = ffprobe_format_tags(&out);
+    assert_eq!(tags["AIGC"], value_in(&ours, form), "{name}");
+    assert_eq!(
+        tags[encoder_key],
+        ffprobe_format_tags(&ff)[encoder_key],
+        "{name}"
+    );
+    assert_same_media(&ff, &out);
+    FfmpegReplaced { ours, out }
+}
+
 /// `input` with `record` written by `carrier`.
 pub(crate) fn write(carrier: &dyn Carrier, input: &[u8], record: &AigcRecord) -> Vec<u8> {
     carrier.write(input, record).expect("write").to_vec(input)
@@ -431,12 +470,16 @@ pub(crate) fn assert_one_label_as(
     form: Form,
 ) -> FoundLabel {
     let label = assert_one_label(carrier, bytes, record);
-    let expected = match form {
+    assert_eq!(label.value, value_in(record, form));
+    label
+}
+
+/// `record` as our writers store it in `form`.
+pub(crate) fn value_in(record: &AigcRecord, form: Form) -> String {
+    match form {
         Form::Wrapped => record.to_wrapped_json(),
         Form::Bare => record.to_bare_json(),
-    };
-    assert_eq!(label.value, expected);
-    label
+    }
 }
 
 /// Writes `record` into `input` and checks the output holds exactly it, and that writing another
