@@ -18,6 +18,9 @@ pub mod registry;
 pub mod rewrite;
 pub mod xmp;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 pub use carrier::{Carrier, FoundLabel};
 pub use error::MetaError;
 pub use registry::{carrier_for, supported_formats};

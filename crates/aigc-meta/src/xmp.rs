@@ -253,10 +253,9 @@ pub fn packet_text(bytes: &[u8]) -> Result<&str, MetaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aigc_core::Label;
 
     fn record() -> AigcRecord {
-        AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", "x<1>&")
+        crate::test_support::record("x<1>&")
     }
 
     #[test]

@@ -446,7 +446,7 @@ impl Carrier for AviCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::carriers::riff::test_support::*;
+    use crate::test_support::*;
 
     const AVI: &str = "video.avi";
 
@@ -503,29 +503,26 @@ mod tests {
         let before = temp_file("in.avi", input);
         let after = temp_file("out.avi", out);
         // exiftool 12.57 names an unknown INFO id after itself: RIFF:Unknown_AIGC (with -u).
-        let tags = exiftool_json(&after);
+        let tags = exiftool(&after, &["-u", "-b"]);
         assert_eq!(tags["RIFF:Unknown_AIGC"], rec.to_wrapped_json(), "{tags}");
-        assert_eq!(ffprobe_tags(&after)["AIGC"], rec.to_wrapped_json());
-        assert_decodes(&after);
-        assert_eq!(streamhash(&before), streamhash(&after));
-        let _ = std::fs::remove_file(before);
-        let _ = std::fs::remove_file(after);
+        assert_eq!(ffprobe_format_tags(&after)["AIGC"], rec.to_wrapped_json());
+        assert_same_media(&before, &after);
     }
 
     #[test]
     fn avi_label_fits_in_junk_and_nothing_moves() {
         let input = sample(AVI);
-        let rec = record("avi-1", 0);
-        let out = label(&AviCarrier, &input, &rec);
-        assert_one_label(&AviCarrier, &out, &rec);
+        let rec = record("avi-1");
+        let out = write(&AviCarrier, &input, &rec);
+        assert_one_label_as(&AviCarrier, &out, &rec, Form::Wrapped);
         // ffmpeg's INFO list starts at 8926 and its JUNK ends at movi (9984).
         assert_eq!(out.len(), input.len());
         assert_eq!(out[..8926], input[..8926]);
         assert_eq!(out[9984..], input[9984..]);
         assert!(String::from_utf8_lossy(&out[8926..9984]).contains("ISFT"));
-        let rec2 = record("avi-2", 100);
-        let again = label(&AviCarrier, &out, &rec2);
-        assert_one_label(&AviCarrier, &again, &rec2);
+        let rec2 = record_with_reserved("avi-2", 100);
+        let again = write(&AviCarrier, &out, &rec2);
+        assert_one_label_as(&AviCarrier, &again, &rec2, Form::Wrapped);
         assert_eq!(again[9984..], input[9984..]);
         assert_tools_agree(&input, &again, &rec2);
     }
@@ -534,15 +531,20 @@ mod tests {
     fn avi_large_label_is_inserted_and_relative_idx1_still_holds() {
         let input = sample(AVI);
         // 3000 bytes do not fit the 1016-byte JUNK: the INFO list grows and movi moves.
-        let rec = record("avi-big", 3000);
-        let out = label(&AviCarrier, &input, &rec);
-        assert_one_label(&AviCarrier, &out, &rec);
+        let rec = record_with_reserved("avi-big", 3000);
+        let out = write(&AviCarrier, &input, &rec);
+        assert_one_label_as(&AviCarrier, &out, &rec, Form::Wrapped);
         assert!(out.len() > input.len());
         assert_eq!(u32_at(&out, 4), out.len() - 8);
         assert_idx1_points_at_chunks(&out, false);
         assert_tools_agree(&input, &out, &rec);
-        let again = label(&AviCarrier, &out, &record("avi-big", 2990));
-        assert_one_label(&AviCarrier, &again, &record("avi-big", 2990));
+        let again = write(&AviCarrier, &out, &record_with_reserved("avi-big", 2990));
+        assert_one_label_as(
+            &AviCarrier,
+            &again,
+            &record_with_reserved("avi-big", 2990),
+            Form::Wrapped,
+        );
         assert_eq!(
             again.len(),
             out.len(),
@@ -560,47 +562,27 @@ mod tests {
             input[at..at + 4].copy_from_slice(&abs.to_le_bytes());
         }
         assert_idx1_points_at_chunks(&input, true);
-        let rec = record("avi-abs", 3000);
-        let out = label(&AviCarrier, &input, &rec);
+        let rec = record_with_reserved("avi-abs", 3000);
+        let out = write(&AviCarrier, &input, &rec);
         assert_idx1_points_at_chunks(&out, true);
         assert_tools_agree(&input, &out, &rec);
     }
 
     #[test]
     fn avi_reads_and_replaces_labels_written_by_ffmpeg() {
-        let src = temp_file("src.avi", &sample(AVI));
-        let tagged = temp_path("ff.avi");
-        let old = record("by-ffmpeg", 0).to_wrapped_json();
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                &src.to_string_lossy(),
-                "-map",
-                "0",
-                "-c",
-                "copy",
-                "-metadata",
-                &format!("comment={old}"),
-                &tagged.to_string_lossy(),
-            ],
-        );
-        let input = std::fs::read(&tagged).expect("read ffmpeg output");
+        let old = record("by-ffmpeg").to_wrapped_json();
+        let comment = format!("comment={old}");
+        let input = ffmpeg_copy("ff.avi", &sample(AVI), &["-metadata", &comment]);
         let found = AviCarrier.read(&input).expect("read");
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].placement, "LIST/INFO ICMT");
         assert_eq!(found[0].value, old);
-        let rec = record("ours", 0);
-        let out = label(&AviCarrier, &input, &rec);
-        assert_one_label(&AviCarrier, &out, &rec);
+        let rec = record("ours");
+        let out = write(&AviCarrier, &input, &rec);
+        assert_one_label_as(&AviCarrier, &out, &rec, Form::Wrapped);
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("ISFT") && !text.contains("ICMT"));
         assert_tools_agree(&input, &out, &rec);
-        let _ = std::fs::remove_file(src);
-        let _ = std::fs::remove_file(tagged);
     }
 
     /// A small OpenDML file: a super index in strl, ix00 standard indexes in the movi of the
@@ -720,19 +702,24 @@ mod tests {
 
     #[test]
     fn avi_opendml_and_avix_offsets_follow_the_moved_data() {
-        let old = record("old", 0);
+        let old = record("old");
         let input = opendml(&old);
         assert_opendml_indexes_hold(&input);
         let found = AviCarrier.read(&input).expect("read");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].placement, "XMP (_PMX) TC260:AIGC");
-        let rec = record("new", 0);
-        let out = label(&AviCarrier, &input, &rec);
-        assert_one_label(&AviCarrier, &out, &rec);
+        let rec = record("new");
+        let out = write(&AviCarrier, &input, &rec);
+        assert_one_label_as(&AviCarrier, &out, &rec, Form::Wrapped);
         assert_ne!(out.len(), input.len());
         assert_opendml_indexes_hold(&out);
-        let again = label(&AviCarrier, &out, &record("newer", 500));
-        assert_one_label(&AviCarrier, &again, &record("newer", 500));
+        let again = write(&AviCarrier, &out, &record_with_reserved("newer", 500));
+        assert_one_label_as(
+            &AviCarrier,
+            &again,
+            &record_with_reserved("newer", 500),
+            Form::Wrapped,
+        );
         assert_opendml_indexes_hold(&again);
         assert!(String::from_utf8_lossy(&again).contains("synth"));
     }
@@ -740,14 +727,16 @@ mod tests {
     #[test]
     fn avi_hostile_input_never_panics() {
         let input = sample(AVI);
-        assert_never_panics(&AviCarrier, &input, 7, 3000, 10_000);
-        let odml = opendml(&record("old", 0));
-        assert_never_panics(&AviCarrier, &odml, 1, 4000, odml.len());
+        HostileInputs::new(3000, 7)
+            .hot(0..10_000)
+            .assert_never_panic(&AviCarrier, &input);
+        let odml = opendml(&record("old"));
+        assert_hostile_inputs_never_panic(&AviCarrier, &odml, 4000, 1);
         // A super index pointing into the INFO list must not produce a garbled file.
         let mut hostile = odml.clone();
         let indx = find_all(&hostile, b"indx")[0] + 8;
         let info = find_all(&hostile, b"INFO")[0] - 8;
         hostile[indx + 24..indx + 32].copy_from_slice(&(info as u64).to_le_bytes());
-        let _ = AviCarrier.write(&hostile, &record("x", 3000));
+        let _ = AviCarrier.write(&hostile, &record_with_reserved("x", 3000));
     }
 }

@@ -243,8 +243,8 @@ impl Carrier for FlacCarrier {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mp3::test_support::*;
     use super::*;
+    use crate::test_support::*;
 
     const SAMPLE: &str = "audio.flac";
 
@@ -257,19 +257,19 @@ mod tests {
     fn flac_write_read_one_label_and_audio_keeps_its_offset() {
         let input = sample(SAMPLE);
         let record = record("flac-1");
-        let out = write_and_check(&FlacCarrier, &input, &record);
+        let out = write_and_check_idempotent(&FlacCarrier, &input, &record);
         // The sample has a PADDING block: it absorbed the growth, so nothing after it moved.
         assert_eq!(out.len(), input.len());
         let at = audio_offset(&input);
         assert_eq!(audio_offset(&out), at);
         assert_eq!(out[at..], input[at..]);
         // A shorter label gives the bytes back to the padding.
-        let long = write_and_check(
+        let long = write_and_check_idempotent(
             &FlacCarrier,
             &input,
-            &super::super::mp3::test_support::record(&"L".repeat(300)),
+            &crate::test_support::record(&"L".repeat(300)),
         );
-        let short = write_and_check(&FlacCarrier, &long, &record);
+        let short = write_and_check_idempotent(&FlacCarrier, &long, &record);
         assert_eq!(short, out);
     }
 
@@ -277,9 +277,9 @@ mod tests {
     fn flac_independent_tools_read_our_label() {
         let record = record("flac-tools");
         let input = sample(SAMPLE);
-        let out = write_and_check(&FlacCarrier, &input, &record);
+        let out = write_and_check_idempotent(&FlacCarrier, &input, &record);
         let path = temp_file("labelled.flac", &out);
-        let exif = exiftool(&path);
+        let exif = exiftool(&path, &[]);
         assert_eq!(exif["Vorbis:Aigc"], record.to_wrapped_json(), "{exif}");
         assert_eq!(exif["Vorbis:Vendor"], "Lavf59.27.100");
         assert_eq!(exif["Vorbis:Encoder"], "Lavf59.27.100");
@@ -289,27 +289,25 @@ mod tests {
             record.to_wrapped_json(),
             "{probe}"
         );
-        assert_eq!(streamhash(&path), streamhash(&temp_file("in.flac", &input)));
-        assert_decodes(&path);
+        assert_same_media(&temp_file("in.flac", &input), &path);
     }
 
     #[test]
     fn flac_ffmpeg_labels_are_read_and_replaced() {
         let old = record("by-ffmpeg").to_wrapped_json();
-        let labelled = ffmpeg_labelled(&sample(SAMPLE), "flac", &old, &[]);
+        let labelled = ffmpeg_labelled("src.flac", &sample(SAMPLE), &old, &[]);
         let found = FlacCarrier.read(&labelled).expect("read");
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].value, old);
         assert!(found[0].primary);
         let record = record("replaced");
-        let out = write_and_check(&FlacCarrier, &labelled, &record);
+        let out = write_and_check_idempotent(&FlacCarrier, &labelled, &record);
         let path = temp_file("replaced.flac", &out);
-        assert_eq!(exiftool(&path)["Vorbis:Aigc"], record.to_wrapped_json());
         assert_eq!(
-            streamhash(&path),
-            streamhash(&temp_file("l.flac", &labelled))
+            exiftool(&path, &[])["Vorbis:Aigc"],
+            record.to_wrapped_json()
         );
-        assert_decodes(&path);
+        assert_same_media(&temp_file("l.flac", &labelled), &path);
     }
 
     /// The sample without its comment block (STREAMINFO, then the rest).
@@ -332,13 +330,16 @@ mod tests {
         let input = without_comment_block(&sample(SAMPLE));
         assert!(FlacCarrier.read(&input).expect("read").is_empty());
         let record = record("inserted");
-        let out = write_and_check(&FlacCarrier, &input, &record);
+        let out = write_and_check_idempotent(&FlacCarrier, &input, &record);
         let (blocks, _) = blocks(&out, 0).expect("blocks");
         let kinds: Vec<_> = blocks.iter().map(|b| b.kind).collect();
         assert_eq!(kinds, [STREAMINFO, VORBIS_COMMENT, PADDING]);
         assert_eq!(out.len(), input.len());
         let path = temp_file("inserted.flac", &out);
-        assert_eq!(exiftool(&path)["Vorbis:Aigc"], record.to_wrapped_json());
+        assert_eq!(
+            exiftool(&path, &[])["Vorbis:Aigc"],
+            record.to_wrapped_json()
+        );
         assert_decodes(&path);
         // Without padding the block is inserted anyway and the audio moves.
         let (b, audio_at) = self::blocks(&input, 0).expect("blocks");
@@ -346,7 +347,7 @@ mod tests {
         bare.push(0x80);
         bare.extend_from_slice(&input[b[0].start + 1..b[0].body.end]);
         bare.extend_from_slice(&input[audio_at..]);
-        let out = write_and_check(&FlacCarrier, &bare, &record);
+        let out = write_and_check_idempotent(&FlacCarrier, &bare, &record);
         assert!(out.ends_with(&input[audio_at..]));
         let kinds: Vec<_> = self::blocks(&out, 0)
             .expect("blocks")
@@ -378,13 +379,13 @@ mod tests {
         input.extend_from_slice(&[0, 0, (frames.len() >> 7) as u8, (frames.len() & 0x7F) as u8]);
         input.extend(frames);
         let tag_len = input.len();
-        let flac = ffmpeg_labelled(&sample(SAMPLE), "flac", &json, &[]);
+        let flac = ffmpeg_labelled("src.flac", &sample(SAMPLE), &json, &[]);
         input.extend_from_slice(&flac);
         let found = FlacCarrier.read(&input).expect("read");
-        let places: Vec<_> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(places, ["ID3v2.4 TXXX:AIGC", "FLAC VORBIS_COMMENT AIGC"]);
         let record = record("after-id3");
-        let out = write_and_check(&FlacCarrier, &input, &record);
+        let out = write_and_check_idempotent(&FlacCarrier, &input, &record);
         // The tag keeps its size and its title; the label frame became padding.
         assert_eq!(&out[..10], &input[..10]);
         assert_eq!(&out[10..23], b"TIT2\x00\x00\x00\x03\x00\x00\x03ab");
@@ -395,13 +396,10 @@ mod tests {
     #[test]
     fn flac_hostile_input_never_panics() {
         let input = sample(SAMPLE);
-        let labelled = FlacCarrier
-            .write(&input, &record("f"))
-            .expect("write")
-            .to_vec(&input);
+        let labelled = write(&FlacCarrier, &input, &record("f"));
         let head = &labelled[..audio_offset(&labelled) + 64];
-        never_panics(&FlacCarrier, head, 1, 2000);
-        never_panics(&FlacCarrier, &labelled, 7, 1000);
+        HostileInputs::head_first(2000, 1).assert_never_panic(&FlacCarrier, head);
+        HostileInputs::head_first(1000, 7).assert_never_panic(&FlacCarrier, &labelled);
         assert!(FlacCarrier.read(b"fLaC\x84\x00\x00\x00").is_err());
         assert!(FlacCarrier.read(b"fLaC\x7f\x00\x00\x00").is_err());
     }

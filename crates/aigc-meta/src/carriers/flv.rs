@@ -528,7 +528,7 @@ impl Carrier for FlvCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::carriers::riff::test_support::*;
+    use crate::test_support::*;
 
     const FLV: &str = "video.flv";
 
@@ -538,49 +538,29 @@ mod tests {
         13 + 11 + size + 4
     }
 
-    /// Runs ffmpeg with `args` between the input and the output and returns the output bytes.
-    fn ffmpeg_remux(input: &[u8], args: &[&str]) -> Vec<u8> {
-        let src = temp_file("src.flv", input);
-        let dst = temp_path("dst.flv");
-        let mut all = vec!["-v", "error", "-y", "-i"];
-        let (s, d) = (src.to_string_lossy(), dst.to_string_lossy());
-        all.push(&s);
-        all.extend_from_slice(&["-map", "0", "-c", "copy"]);
-        all.extend_from_slice(args);
-        all.push(&d);
-        run("ffmpeg", &all);
-        let out = std::fs::read(&dst).expect("ffmpeg output");
-        let _ = std::fs::remove_file(src);
-        let _ = std::fs::remove_file(dst);
-        out
-    }
-
     /// Checks ffprobe and exiftool read the label, the file decodes and the packets are equal.
     fn assert_tools_agree(input: &[u8], out: &[u8], rec: &AigcRecord) -> serde_json::Value {
         let before = temp_file("in.flv", input);
         let after = temp_file("out.flv", out);
-        assert_eq!(ffprobe_tags(&after)["AIGC"], rec.to_wrapped_json());
+        assert_eq!(ffprobe_format_tags(&after)["AIGC"], rec.to_wrapped_json());
         // exiftool names an unknown onMetaData key after the key: Flash:AIGC.
-        let tags = exiftool_json(&after);
+        let tags = exiftool(&after, &["-u", "-b"]);
         assert_eq!(tags["Flash:AIGC"], rec.to_wrapped_json(), "{tags}");
-        assert_decodes(&after);
-        assert_eq!(streamhash(&before), streamhash(&after));
-        let _ = std::fs::remove_file(before);
-        let _ = std::fs::remove_file(after);
+        assert_same_media(&before, &after);
         tags
     }
 
     #[test]
     fn flv_write_read_and_relabel_keep_one_label() {
         let input = sample(FLV);
-        let rec = record("flv-1", 0);
-        let out = label(&FlvCarrier, &input, &rec);
-        assert_one_label(&FlvCarrier, &out, &rec);
+        let rec = record("flv-1");
+        let out = write(&FlvCarrier, &input, &rec);
+        assert_one_label_as(&FlvCarrier, &out, &rec, Form::Wrapped);
         // Only the metadata tag changed; every later tag is the same bytes.
         assert_eq!(out[first_tag_end(&out)..], input[first_tag_end(&input)..]);
-        let rec2 = record("flv-2", 10);
-        let again = label(&FlvCarrier, &out, &rec2);
-        assert_one_label(&FlvCarrier, &again, &rec2);
+        let rec2 = record_with_reserved("flv-2", 10);
+        let again = write(&FlvCarrier, &out, &rec2);
+        assert_one_label_as(&FlvCarrier, &again, &rec2, Form::Wrapped);
         let tags = assert_tools_agree(&input, &again, &rec2);
         // ffmpeg's filesize is kept true.
         assert_eq!(tags["Flash:FileSizeBytes"], again.len());
@@ -589,29 +569,36 @@ mod tests {
 
     #[test]
     fn flv_reads_and_replaces_a_label_written_by_ffmpeg() {
-        let old = record("by-ffmpeg", 0).to_wrapped_json();
-        let input = ffmpeg_remux(&sample(FLV), &["-metadata", &format!("AIGC={old}")]);
+        let old = record("by-ffmpeg").to_wrapped_json();
+        let input = ffmpeg_copy(
+            "src.flv",
+            &sample(FLV),
+            &["-metadata", &format!("AIGC={old}")],
+        );
         let found = FlvCarrier.read(&input).expect("read");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].placement, "FLV onMetaData AIGC");
         assert_eq!(found[0].value, old);
-        let rec = record("ours", 0);
-        let out = label(&FlvCarrier, &input, &rec);
-        assert_one_label(&FlvCarrier, &out, &rec);
+        let rec = record("ours");
+        let out = write(&FlvCarrier, &input, &rec);
+        assert_one_label_as(&FlvCarrier, &out, &rec, Form::Wrapped);
         assert_tools_agree(&input, &out, &rec);
     }
 
     #[test]
     fn flv_keyframe_positions_follow_the_moved_tags() {
-        let input = ffmpeg_remux(&sample(FLV), &["-flvflags", "add_keyframe_index"]);
-        let rec = record("flv-kf", 300);
-        let out = label(&FlvCarrier, &input, &rec);
-        assert_one_label(&FlvCarrier, &out, &rec);
+        let input = ffmpeg_copy(
+            "src.flv",
+            &sample(FLV),
+            &["-flvflags", "add_keyframe_index"],
+        );
+        let rec = record_with_reserved("flv-kf", 300);
+        let out = write(&FlvCarrier, &input, &rec);
+        assert_one_label_as(&FlvCarrier, &out, &rec, Form::Wrapped);
         let delta = out.len() as i64 - input.len() as i64;
         assert!(delta > 300);
         let before = temp_file("kf.flv", &input);
-        let old = exiftool_json(&before);
-        let _ = std::fs::remove_file(before);
+        let old = exiftool(&before, &["-u", "-b"]);
         let tags = assert_tools_agree(&input, &out, &rec);
         let positions = tags["Flash:KeyFramePositions"]
             .as_array()
@@ -642,9 +629,9 @@ mod tests {
         let mut input = full[..13].to_vec();
         input.extend_from_slice(&full[first_tag_end(&full)..]);
         assert!(FlvCarrier.read(&input).expect("read").is_empty());
-        let rec = record("flv-new", 0);
-        let out = label(&FlvCarrier, &input, &rec);
-        assert_one_label(&FlvCarrier, &out, &rec);
+        let rec = record("flv-new");
+        let out = write(&FlvCarrier, &input, &rec);
+        assert_one_label_as(&FlvCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(out[first_tag_end(&out)..], input[13..]);
         assert_tools_agree(&input, &out, &rec);
     }
@@ -652,17 +639,17 @@ mod tests {
     #[test]
     fn flv_long_label_is_an_amf_long_string() {
         let input = sample(FLV);
-        let rec = record("flv-long", 70_000);
-        let out = label(&FlvCarrier, &input, &rec);
-        assert_one_label(&FlvCarrier, &out, &rec);
+        let rec = record_with_reserved("flv-long", 70_000);
+        let out = write(&FlvCarrier, &input, &rec);
+        assert_one_label_as(&FlvCarrier, &out, &rec, Form::Wrapped);
         let at = out
             .windows(6)
             .position(|w| w == b"\0\x04AIGC")
             .expect("key")
             + 6;
         assert_eq!(out[at], 12, "long string marker");
-        let again = label(&FlvCarrier, &out, &record("short", 0));
-        assert_one_label(&FlvCarrier, &again, &record("short", 0));
+        let again = write(&FlvCarrier, &out, &record("short"));
+        assert_one_label_as(&FlvCarrier, &again, &record("short"), Form::Wrapped);
         assert_eq!(
             again[first_tag_end(&again)..],
             input[first_tag_end(&input)..]
@@ -692,7 +679,7 @@ mod tests {
                 },
             ),
         ]);
-        let old = record("old", 0).to_wrapped_json();
+        let old = record("old").to_wrapped_json();
         let value = Amf::Object(Props {
             entries: vec![
                 (b"list".to_vec(), nested),
@@ -720,19 +707,23 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].placement, "FLV onCuePoint my_aigc");
         assert!(!found[0].primary);
-        let rec = record("new", 0);
-        let out = label(&FlvCarrier, &input, &rec);
-        assert_one_label(&FlvCarrier, &out, &rec);
+        let rec = record("new");
+        let out = write(&FlvCarrier, &input, &rec);
+        assert_one_label_as(&FlvCarrier, &out, &rec, Form::Wrapped);
         assert!(String::from_utf8_lossy(&out).contains("onCuePoint"));
     }
 
     #[test]
     fn flv_hostile_input_never_panics() {
         let input = sample(FLV);
-        assert_never_panics(&FlvCarrier, &input, 7, 2000, 700);
-        let kf = ffmpeg_remux(&input, &["-flvflags", "add_keyframe_index"]);
+        HostileInputs::new(2000, 7)
+            .hot(0..700)
+            .assert_never_panic(&FlvCarrier, &input);
+        let kf = ffmpeg_copy("src.flv", &input, &["-flvflags", "add_keyframe_index"]);
         let small = &kf[..2000];
-        assert_never_panics(&FlvCarrier, small, 1, 3000, 700);
+        HostileInputs::new(3000, 1)
+            .hot(0..700)
+            .assert_never_panic(&FlvCarrier, small);
         // Deep nesting is refused, not followed.
         let mut deep = full_header();
         let mut data = Vec::new();

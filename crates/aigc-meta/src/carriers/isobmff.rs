@@ -989,121 +989,9 @@ impl Carrier for IsoBmffCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aigc_core::Label;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use crate::test_support::*;
 
     const SAMPLES: [&str; 4] = ["video.mp4", "video-moov-last.mp4", "video.mov", "audio.m4a"];
-
-    fn sample(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../samples/media/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    fn record(id: &str) -> AigcRecord {
-        AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", id)
-    }
-
-    fn write(input: &[u8], record: &AigcRecord) -> Vec<u8> {
-        IsoBmffCarrier
-            .write(input, record)
-            .expect("write")
-            .to_vec(input)
-    }
-
-    /// The one label in `file`, checked to be a valid primary label.
-    fn only_label(file: &[u8]) -> FoundLabel {
-        let labels = IsoBmffCarrier.read(file).expect("read");
-        assert_eq!(labels.len(), 1, "{labels:#?}");
-        let label = labels.into_iter().next().expect("one label");
-        assert!(label.primary && label.parsed.is_valid(), "{label:#?}");
-        label
-    }
-
-    fn temp_dir(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("aigc-isobmff-{}-{test}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
-    fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).expect("write temp file");
-        path
-    }
-
-    /// Runs a tool, failing the test with an install hint when it is missing or fails.
-    fn run(tool: &str, args: &[&str]) -> Vec<u8> {
-        let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
-            panic!("cannot run {tool} ({e}): install it (apt-get install ffmpeg libimage-exiftool-perl)")
-        });
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn json(bytes: &[u8]) -> serde_json::Value {
-        serde_json::from_slice(bytes).expect("tool printed JSON")
-    }
-
-    fn ffprobe_tags(path: &Path) -> serde_json::Value {
-        let p = path.to_str().expect("utf-8 path");
-        json(&run(
-            "ffprobe",
-            &[
-                "-v",
-                "error",
-                "-show_entries",
-                "format_tags",
-                "-of",
-                "json",
-                p,
-            ],
-        ))["format"]["tags"]
-            .clone()
-    }
-
-    fn exiftool(path: &Path) -> serde_json::Value {
-        let p = path.to_str().expect("utf-8 path");
-        json(&run("exiftool", &["-j", "-G1", "-a", p]))[0].clone()
-    }
-
-    /// Hashes of every packet, so two files can be compared without their container bytes.
-    fn streamhash(path: &Path) -> Vec<u8> {
-        let p = path.to_str().expect("utf-8 path");
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-i",
-                p,
-                "-map",
-                "0",
-                "-c",
-                "copy",
-                "-f",
-                "streamhash",
-                "-",
-            ],
-        )
-    }
-
-    fn decodes_cleanly(path: &Path) {
-        let p = path.to_str().expect("utf-8 path");
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i", p, "-f", "null", "-"])
-            .output()
-            .expect("cannot run ffmpeg: install it (apt-get install ffmpeg)");
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "{p} does not decode cleanly: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 
     /// The `mdat` bytes of a file.
     fn mdat(file: &[u8]) -> Vec<u8> {
@@ -1123,88 +1011,56 @@ mod tests {
                 "{name}"
             );
             let first = record("first-id");
-            let out = write(&input, &first);
-            let label = only_label(&out);
+            let out = write(&IsoBmffCarrier, &input, &first);
+            let label = only_label(&IsoBmffCarrier, &out);
             assert_eq!(label.parsed.record.as_ref(), Some(&first), "{name}");
             assert_eq!(label.value, first.to_bare_json());
             assert_eq!(label.placement, "moov/udta/meta keys mdta:AIGC");
             let second = record("second-and-longer-produce-id");
-            let again = write(&out, &second);
-            assert_eq!(only_label(&again).parsed.record, Some(second), "{name}");
+            let again = write(&IsoBmffCarrier, &out, &second);
+            assert_eq!(
+                only_label(&IsoBmffCarrier, &again).parsed.record,
+                Some(second),
+                "{name}"
+            );
             assert_eq!(mdat(&input), mdat(&again), "{name}: media data changed");
         }
     }
 
     #[test]
     fn ffprobe_and_exiftool_read_our_label_and_media_is_untouched() {
-        let dir = temp_dir("tools");
         for name in SAMPLES {
             let input = sample(name);
             let r = record("tool-check");
-            let out = write(&input, &r);
-            let in_path = save(&dir, name, &input);
-            let out_path = save(&dir, &format!("out-{name}"), &out);
-            let tags = ffprobe_tags(&out_path);
+            let out = write(&IsoBmffCarrier, &input, &r);
+            let in_path = temp_file(name, &input);
+            let out_path = temp_file(&format!("out-{name}"), &out);
+            let tags = ffprobe_format_tags(&out_path);
             assert_eq!(tags["AIGC"], r.to_bare_json(), "{name}: ffprobe {tags}");
-            let exif = exiftool(&out_path);
+            let exif = exiftool(&out_path, &[]);
             assert_eq!(
                 exif["Keys:AIGC"],
                 r.to_bare_json(),
                 "{name}: exiftool {exif}"
             );
             // Other metadata stays: every tag ffprobe saw before is still there.
-            let before = ffprobe_tags(&in_path);
-            for (k, v) in before.as_object().expect("tags") {
-                assert_eq!(&tags[k], v, "{name}: tag {k}");
-            }
-            assert_eq!(streamhash(&in_path), streamhash(&out_path), "{name}");
-            decodes_cleanly(&out_path);
+            assert_format_tags_kept(&in_path, &tags);
+            assert_same_media(&in_path, &out_path);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn reads_and_replaces_a_label_written_by_ffmpeg() {
-        let dir = temp_dir("ffmpeg");
-        let theirs = record("written-by-ffmpeg").to_wrapped_json();
         for name in SAMPLES {
-            let in_path = save(&dir, name, &sample(name));
-            let ff_path = dir.join(format!("ff-{name}"));
-            let metadata = format!("AIGC={theirs}");
-            run(
-                "ffmpeg",
-                &[
-                    "-v",
-                    "error",
-                    "-y",
-                    "-i",
-                    in_path.to_str().expect("path"),
-                    "-map",
-                    "0",
-                    "-c",
-                    "copy",
-                    "-metadata",
-                    &metadata,
-                    "-movflags",
-                    "use_metadata_tags",
-                    ff_path.to_str().expect("path"),
-                ],
-            );
-            let ff = std::fs::read(&ff_path).expect("ffmpeg output");
-            let label = only_label(&ff);
-            assert_eq!(label.value, theirs, "{name}");
-            let ours = record("ours");
-            let out = write(&ff, &ours);
-            assert_eq!(only_label(&out).parsed.record, Some(ours.clone()), "{name}");
-            let out_path = save(&dir, &format!("out-{name}"), &out);
-            let tags = ffprobe_tags(&out_path);
-            assert_eq!(tags["AIGC"], ours.to_bare_json(), "{name}");
             // ffmpeg's other keys (e.g. encoder) survive the renumbering.
-            assert_eq!(tags["encoder"], ffprobe_tags(&ff_path)["encoder"], "{name}");
-            assert_eq!(streamhash(&ff_path), streamhash(&out_path), "{name}");
-            decodes_cleanly(&out_path);
+            assert_replaces_ffmpeg_label(
+                &IsoBmffCarrier,
+                name,
+                &["-movflags", "use_metadata_tags"],
+                Form::Bare,
+                "encoder",
+            );
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// Chunk offsets: where `video.mp4`'s first chunk of each track starts.
@@ -1236,6 +1092,7 @@ mod tests {
     fn faststart_shifts_chunk_offsets_or_uses_free_space() {
         let input = sample("video.mp4");
         let out = write(
+            &IsoBmffCarrier,
             &input,
             &record("a-long-produce-id-that-grows-moov-0123456789"),
         );
@@ -1247,40 +1104,26 @@ mod tests {
             .collect();
         assert_eq!(chunk_offsets(&out), shifted);
         // A shorter label leaves a free box instead of moving the media back.
-        let shorter = write(&out, &record("short"));
+        let shorter = write(&IsoBmffCarrier, &out, &record("short"));
         assert_eq!(mdat_start(&shorter), mdat_start(&out));
         assert_eq!(chunk_offsets(&shorter), chunk_offsets(&out));
         // A longer one again is absorbed by that free box.
-        let longer = write(&shorter, &record("a-longer-id-0123"));
+        let longer = write(&IsoBmffCarrier, &shorter, &record("a-longer-id-0123"));
         assert_eq!(mdat_start(&longer), mdat_start(&out));
         assert_eq!(chunk_offsets(&longer), chunk_offsets(&out));
-        only_label(&longer);
-        let dir = temp_dir("faststart");
-        let a = save(&dir, "in.mp4", &input);
+        only_label(&IsoBmffCarrier, &longer);
+        let a = temp_file("in.mp4", &input);
         for (n, f) in [("s.mp4", &shorter), ("l.mp4", &longer)] {
-            let b = save(&dir, n, f);
-            assert_eq!(streamhash(&a), streamhash(&b));
-            decodes_cleanly(&b);
+            let b = temp_file(n, f);
+            assert_same_media(&a, &b);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn fragmented_and_oddly_sized_boxes_keep_their_media() {
-        let dir = temp_dir("frag");
-        let src = save(&dir, "in.mp4", &sample("video.mp4"));
-        let frag = dir.join("frag.mp4");
-        let ismv = dir.join("frag.ismv");
-        for (path, flags) in [
-            (&frag, vec!["-movflags", "frag_keyframe+empty_moov"]),
-            (&ismv, vec!["-f", "ismv"]),
-        ] {
-            let mut args = vec!["-v", "error", "-y", "-i", src.to_str().expect("p")];
-            args.extend(["-map", "0", "-c", "copy"]);
-            args.extend(flags);
-            args.push(path.to_str().expect("p"));
-            run("ffmpeg", &args);
-        }
+        let mp4 = sample("video.mp4");
+        let frag = ffmpeg_copy("frag.mp4", &mp4, &["-movflags", "frag_keyframe+empty_moov"]);
+        let ismv = ffmpeg_copy("frag.ismv", &mp4, &["-f", "ismv"]);
         // mdat of size 0 (to the end of the file) after a faststart moov.
         let mut zero = sample("video.mp4");
         let at = mdat_start(&zero);
@@ -1293,22 +1136,24 @@ mod tests {
         large.truncate(moov.start);
         large.extend(box_bytes(b"moov", true, &body));
         let cases = [
-            ("frag.mp4", std::fs::read(&frag).expect("frag")),
-            ("frag.ismv", std::fs::read(&ismv).expect("ismv")),
+            ("frag.mp4", frag),
+            ("frag.ismv", ismv),
             ("zero.mp4", zero),
             ("large.mp4", large),
         ];
         for (name, input) in cases {
-            let in_path = save(&dir, &format!("in-{name}"), &input);
-            let out = write(&input, &record("fragment-check-with-a-long-id"));
-            only_label(&out);
-            let out_path = save(&dir, &format!("out-{name}"), &out);
-            assert_eq!(streamhash(&in_path), streamhash(&out_path), "{name}");
-            decodes_cleanly(&out_path);
-            let again = write(&out, &record("x"));
-            only_label(&again);
+            let in_path = temp_file(&format!("in-{name}"), &input);
+            let out = write(
+                &IsoBmffCarrier,
+                &input,
+                &record("fragment-check-with-a-long-id"),
+            );
+            only_label(&IsoBmffCarrier, &out);
+            let out_path = temp_file(&format!("out-{name}"), &out);
+            assert_same_media(&in_path, &out_path);
+            let again = write(&IsoBmffCarrier, &out, &record("x"));
+            only_label(&IsoBmffCarrier, &again);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// `video-moov-last.mp4` with `extra` appended inside `moov/udta` and `after` after `moov`.
@@ -1360,7 +1205,7 @@ mod tests {
         let uuid = box_bytes(b"uuid", false, &uuid);
         let input = with_extras(&udta, &uuid);
         let found = IsoBmffCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|f| f.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             [
@@ -1371,8 +1216,8 @@ mod tests {
             ]
         );
         assert!(found.iter().all(|f| f.parsed.is_valid() && !f.primary));
-        let out = write(&input, &record("ours"));
-        only_label(&out);
+        let out = write(&IsoBmffCarrier, &input, &record("ours"));
+        only_label(&IsoBmffCarrier, &out);
         // The uuid box keeps its size (its packet is padded), so nothing after it moves.
         let last = |f: &[u8]| {
             let (top, _) = boxes(f, 0..f.len(), "top").expect("boxes");
@@ -1416,23 +1261,9 @@ mod tests {
         assert!(IsoBmffCarrier.write(&file, &record("x")).is_err());
     }
 
-    /// A small xorshift generator, so the robustness cases are the same on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     #[test]
     fn hostile_inputs_never_panic() {
-        let r = record("fuzz");
-        let ours = write(&sample("video.mp4"), &r);
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let ours = write(&IsoBmffCarrier, &sample("video.mp4"), &record("fuzz"));
         for input in SAMPLES.iter().map(|n| sample(n)).chain([ours]) {
             let (top, _) = boxes(&input, 0..input.len(), "top").expect("boxes");
             let moov = top
@@ -1440,27 +1271,14 @@ mod tests {
                 .find(|x| &x.kind == b"moov")
                 .expect("moov")
                 .range();
-            // Every cut inside moov, where the parser looks; every 7th elsewhere.
-            for cut in (0..input.len()).filter(|c| c % 7 == 0 || moov.contains(c)) {
-                let _ = IsoBmffCarrier.read(&input[..cut]);
-                let _ = IsoBmffCarrier.write(&input[..cut], &r);
-            }
-            // Flip bytes mostly inside moov.
-            for case in 0..1000 {
-                let mut bad = input.clone();
-                for _ in 0..1 + rng.next() % 4 {
-                    let at = if case % 8 == 0 {
-                        rng.next() as usize % bad.len()
-                    } else {
-                        moov.start + rng.next() as usize % moov.len()
-                    };
-                    bad[at] ^= 1 << (rng.next() % 8);
-                }
-                let _ = IsoBmffCarrier.read(&bad);
-                if let Ok(rw) = IsoBmffCarrier.write(&bad, &r) {
-                    assert!(rw.to_vec(&bad).len() >= 8);
-                }
-            }
+            // Every cut inside moov, where the parser looks; every 7th elsewhere. Flips mostly
+            // inside moov.
+            HostileInputs::new(1000, 7)
+                .hot(moov)
+                .cut_hot_densely()
+                .assert_never_panic_and(&IsoBmffCarrier, &input, |_, out| {
+                    assert!(out.len() >= 8);
+                });
         }
     }
 }

@@ -524,17 +524,11 @@ impl Carrier for MarkdownCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::*;
     use aigc_core::Label;
-    use std::process::Command;
-
-    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/media/");
-
-    fn sample(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{SAMPLES}{name}")).expect("sample")
-    }
 
     fn record() -> AigcRecord {
-        let mut r = AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", "txt-0001");
+        let mut r = crate::test_support::record("txt-0001");
         r.reserved_code1 = "it's".into();
         r
     }
@@ -542,53 +536,33 @@ mod tests {
     /// The block we expect for `record()`, with `\n` line endings.
     const EXPECTED_BLOCK: &str = "AIGC:\n  Label: '1'\n  ContentProducer: '001191440300708461136T1XGW3'\n  ProduceID: 'txt-0001'\n  ReservedCode1: 'it''s'\n  ContentPropagator: '001191440300708461136T1XGW3'\n  PropagateID: 'txt-0001'\n  ReservedCode2: ''\n";
 
-    fn write(input: &[u8], r: &AigcRecord) -> Vec<u8> {
-        MarkdownCarrier
-            .write(input, r)
-            .expect("write")
-            .to_vec(input)
-    }
-
-    fn assert_one_label(out: &[u8], r: &AigcRecord) {
-        let found = MarkdownCarrier.read(out).expect("read");
-        assert_eq!(
-            found.len(),
-            1,
-            "{found:?}\n{}",
-            String::from_utf8_lossy(out)
-        );
-        assert!(found[0].primary && found[0].parsed.is_valid(), "{found:?}");
-        assert_eq!(found[0].parsed.record.as_ref(), Some(r));
-        assert_eq!(found[0].value, r.to_bare_json());
-    }
-
     #[test]
     fn writes_exact_front_matter_on_samples_and_rewrites_to_one_label() {
         let r = record();
         for name in ["text.md", "text.txt"] {
             let input = sample(name);
-            let out = write(&input, &r);
+            let out = write(&MarkdownCarrier, &input, &r);
             let expected = [b"---\n", EXPECTED_BLOCK.as_bytes(), b"---\n", &input].concat();
             assert_eq!(
                 String::from_utf8_lossy(&out),
                 String::from_utf8_lossy(&expected)
             );
-            assert_one_label(&out, &r);
-            let again = write(&out, &r);
+            assert_one_label_as(&MarkdownCarrier, &out, &r, Form::Bare);
+            let again = write(&MarkdownCarrier, &out, &r);
             assert_eq!(again, out, "{name}: relabelling is stable");
-            assert_one_label(&again, &r);
+            assert_one_label_as(&MarkdownCarrier, &again, &r, Form::Bare);
         }
         let input = sample("text-frontmatter.md");
-        let out = write(&input, &r);
+        let out = write(&MarkdownCarrier, &input, &r);
         let expected = format!(
             "---\ntitle: Sample with front matter\ntags: [demo, sample]\n{EXPECTED_BLOCK}---\n\n# Heading\n\nBody text.\n"
         );
         assert_eq!(String::from_utf8_lossy(&out), expected);
-        assert_one_label(&out, &r);
+        assert_one_label_as(&MarkdownCarrier, &out, &r, Form::Bare);
         let mut r2 = r.clone();
         r2.label = Label::Suspected;
-        let again = write(&out, &r2);
-        assert_one_label(&again, &r2);
+        let again = write(&MarkdownCarrier, &out, &r2);
+        assert_one_label_as(&MarkdownCarrier, &again, &r2, Form::Bare);
         assert_eq!(
             String::from_utf8_lossy(&again),
             expected.replace("Label: '1'", "Label: '3'")
@@ -598,16 +572,16 @@ mod tests {
     #[test]
     fn crlf_and_bom_are_kept() {
         let input = b"\xEF\xBB\xBF---\r\ntitle: x\r\n---\r\nbody\r\n";
-        let out = write(input, &record());
+        let out = write(&MarkdownCarrier, input, &record());
         let block = EXPECTED_BLOCK.replace('\n', "\r\n");
         let expected = format!("\u{feff}---\r\ntitle: x\r\n{block}---\r\nbody\r\n");
         assert_eq!(String::from_utf8_lossy(&out), expected);
-        assert_one_label(&out, &record());
+        assert_one_label_as(&MarkdownCarrier, &out, &record(), Form::Bare);
         let plain = b"\xEF\xBB\xBFline one\r\nline two\r\n";
-        let out = write(plain, &record());
+        let out = write(&MarkdownCarrier, plain, &record());
         let expected = format!("\u{feff}---\r\n{block}---\r\nline one\r\nline two\r\n");
         assert_eq!(String::from_utf8_lossy(&out), expected);
-        assert_one_label(&out, &record());
+        assert_one_label_as(&MarkdownCarrier, &out, &record(), Form::Bare);
     }
 
     #[test]
@@ -628,7 +602,7 @@ mod tests {
             r#"{"Label":"2","ContentProducer":"multi","ProduceID":7}"#
         );
         assert!(found[2].primary && !found[2].parsed.is_valid());
-        let out = write(input.as_bytes(), &record());
+        let out = write(&MarkdownCarrier, input.as_bytes(), &record());
         let expected =
             format!("---\ntitle: a\n{EXPECTED_BLOCK}other: b # note\nlast: c\n---\ntext\n");
         assert_eq!(String::from_utf8_lossy(&out), expected);
@@ -639,7 +613,7 @@ mod tests {
         // An independent line-based reader (python3 is installed; PyYAML may not be).
         let script = r#"
 import json, sys
-lines = sys.stdin.read().split("\n")
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
 assert lines[0] == "---", lines[0]
 end = lines.index("---", 1)
 out, inside = {}, False
@@ -655,31 +629,18 @@ for line in lines[1:end]:
         inside = False
 print(json.dumps(out, separators=(",", ":")))
 "#;
-        let out = write(&sample("text-frontmatter.md"), &record());
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 is required for this test: install python3");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&out)
-            .expect("write stdin");
-        let res = child.wait_with_output().expect("python3 output");
-        assert!(res.status.success(), "{res:?}");
+        let out = write(&MarkdownCarrier, &sample("text-frontmatter.md"), &record());
+        let file = temp_file("labelled.md", &out);
+        let res = run("python3", &["-c", script, file.arg()]);
         assert_eq!(
-            String::from_utf8_lossy(&res.stdout).trim(),
+            String::from_utf8_lossy(&res).trim(),
             record().to_bare_json()
         );
     }
 
     #[test]
     fn hostile_inputs_never_panic() {
-        let mut inputs = vec![
+        let inputs = vec![
             b"---".to_vec(),
             b"---\n".to_vec(),
             b"---\nAIGC:\n".to_vec(),
@@ -690,31 +651,14 @@ print(json.dumps(out, separators=(",", ":")))
             b"\xEF\xBB".to_vec(),
             Vec::new(),
         ];
-        let labelled = write(&sample("text-frontmatter.md"), &record());
-        for cut in 0..=labelled.len() {
-            inputs.push(labelled[..cut].to_vec());
-        }
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..3000 {
-            let mut v = labelled.clone();
-            for _ in 0..3 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let i = (state as usize) % v.len();
-                v[i] = (state >> 32) as u8;
-            }
-            inputs.push(v);
-        }
         assert!(matches!(
             MarkdownCarrier.write(b"\xFF\xFE-\0-\0-\0", &record()),
             Err(MetaError::Unsupported { .. })
         ));
-        for input in &inputs {
+        // Writing always succeeds and leaves exactly one primary label.
+        let check = |input: &[u8]| {
             let _ = MarkdownCarrier.read(input);
-            let out = MarkdownCarrier.write(input, &record()).expect("write");
-            let out = out.to_vec(input);
-            // Writing always leaves exactly one primary label.
+            let out = write(&MarkdownCarrier, input, &record());
             let found = MarkdownCarrier.read(&out).expect("read");
             assert_eq!(
                 found.iter().filter(|f| f.primary).count(),
@@ -722,6 +666,9 @@ print(json.dumps(out, separators=(",", ":")))
                 "{}",
                 String::from_utf8_lossy(input)
             );
-        }
+        };
+        inputs.iter().for_each(|i| check(i));
+        let labelled = write(&MarkdownCarrier, &sample("text-frontmatter.md"), &record());
+        HostileInputs::new(3000, 1).for_each(&labelled, check);
     }
 }

@@ -822,117 +822,9 @@ impl Carrier for MatroskaCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aigc_core::Label;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use crate::test_support::*;
 
     const SAMPLES: [&str; 2] = ["video.mkv", "video.webm"];
-
-    fn sample(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../samples/media/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    fn record(id: &str) -> AigcRecord {
-        AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", id)
-    }
-
-    fn write(input: &[u8], record: &AigcRecord) -> Vec<u8> {
-        MatroskaCarrier
-            .write(input, record)
-            .expect("write")
-            .to_vec(input)
-    }
-
-    /// The one label in `file`, checked to be a valid primary label.
-    fn only_label(file: &[u8]) -> FoundLabel {
-        let labels = MatroskaCarrier.read(file).expect("read");
-        assert_eq!(labels.len(), 1, "{labels:#?}");
-        let label = labels.into_iter().next().expect("one label");
-        assert!(label.primary && label.parsed.is_valid(), "{label:#?}");
-        label
-    }
-
-    fn temp_dir(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("aigc-mkv-{}-{test}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
-    fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).expect("write temp file");
-        path
-    }
-
-    /// Runs a tool, failing the test with an install hint when it is missing or fails.
-    fn run(tool: &str, args: &[&str]) -> Vec<u8> {
-        let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
-            panic!(
-                "cannot run {tool} ({e}): install it (apt-get install ffmpeg libimage-exiftool-perl)"
-            )
-        });
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn json(bytes: &[u8]) -> serde_json::Value {
-        serde_json::from_slice(bytes).expect("tool printed JSON")
-    }
-
-    fn ffprobe_tags(path: &Path) -> serde_json::Value {
-        let p = path.to_str().expect("utf-8 path");
-        json(&run(
-            "ffprobe",
-            &[
-                "-v",
-                "error",
-                "-show_entries",
-                "format_tags",
-                "-of",
-                "json",
-                p,
-            ],
-        ))["format"]["tags"]
-            .clone()
-    }
-
-    fn streamhash(path: &Path) -> Vec<u8> {
-        let p = path.to_str().expect("utf-8 path");
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-i",
-                p,
-                "-map",
-                "0",
-                "-c",
-                "copy",
-                "-f",
-                "streamhash",
-                "-",
-            ],
-        )
-    }
-
-    fn decodes_cleanly(path: &Path) {
-        let p = path.to_str().expect("utf-8 path");
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i", p, "-f", "null", "-"])
-            .output()
-            .expect("cannot run ffmpeg: install it (apt-get install ffmpeg)");
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "{p} does not decode cleanly: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 
     /// Every Cluster's bytes, with where it starts.
     fn clusters(file: &[u8]) -> Vec<(usize, Vec<u8>)> {
@@ -950,8 +842,8 @@ mod tests {
             let input = sample(name);
             assert!(MatroskaCarrier.read(&input).expect("read").is_empty());
             let first = record("label-id-1");
-            let out = write(&input, &first);
-            let label = only_label(&out);
+            let out = write(&MatroskaCarrier, &input, &first);
+            let label = only_label(&MatroskaCarrier, &out);
             assert_eq!(label.parsed.record.as_ref(), Some(&first), "{name}");
             assert_eq!(label.value, first.to_wrapped_json());
             assert_eq!(label.placement, "Segment/Tags/Tag/SimpleTag AIGC");
@@ -959,16 +851,21 @@ mod tests {
             let doc = parse(&out).expect("parse");
             assert_eq!(doc.level1.last().map(|e| e.id), Some(TAGS), "{name}");
             let second = record("label-id-2");
-            let again = write(&out, &second);
-            assert_eq!(only_label(&again).parsed.record, Some(second), "{name}");
+            let again = write(&MatroskaCarrier, &out, &second);
+            assert_eq!(
+                only_label(&MatroskaCarrier, &again).parsed.record,
+                Some(second),
+                "{name}"
+            );
             // Same-size label: replaced in place, nothing appended.
             assert_eq!(again.len(), out.len(), "{name}");
             // A longer one grows the Tags at the end where they are.
             let longer = write(
+                &MatroskaCarrier,
                 &again,
                 &record("a-much-longer-produce-id-than-before-0123456789"),
             );
-            only_label(&longer);
+            only_label(&MatroskaCarrier, &longer);
             assert_eq!(longer.len(), out.len() + 2 * 37, "{name}");
             assert_eq!(
                 clusters(&input),
@@ -980,76 +877,36 @@ mod tests {
 
     #[test]
     fn ffprobe_and_exiftool_read_our_label_and_media_is_untouched() {
-        let dir = temp_dir("tools");
         for name in SAMPLES {
             let input = sample(name);
             let r = record("tool-check");
-            let out = write(&input, &r);
-            let in_path = save(&dir, name, &input);
-            let out_path = save(&dir, &format!("out-{name}"), &out);
-            let tags = ffprobe_tags(&out_path);
+            let out = write(&MatroskaCarrier, &input, &r);
+            let in_path = temp_file(name, &input);
+            let out_path = temp_file(&format!("out-{name}"), &out);
+            let tags = ffprobe_format_tags(&out_path);
             assert_eq!(tags["AIGC"], r.to_wrapped_json(), "{name}: ffprobe {tags}");
-            let p = out_path.to_str().expect("path");
             // exiftool stops at the first Cluster unless -ee, and the grown Tags follow them.
-            let exif = json(&run("exiftool", &["-ee", "-j", "-G1", "-a", p]))[0].clone();
+            let exif = exiftool(&out_path, &["-ee"]);
             assert_eq!(exif["Matroska:Aigc"], r.to_wrapped_json(), "{name}: {exif}");
-            let before = ffprobe_tags(&in_path);
-            for (k, v) in before.as_object().expect("tags") {
-                assert_eq!(&tags[k], v, "{name}: tag {k}");
-            }
-            assert_eq!(streamhash(&in_path), streamhash(&out_path), "{name}");
-            decodes_cleanly(&out_path);
+            assert_format_tags_kept(&in_path, &tags);
+            assert_same_media(&in_path, &out_path);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn reads_and_replaces_a_label_written_by_ffmpeg() {
-        let dir = temp_dir("ffmpeg");
-        let theirs = record("written-by-ffmpeg").to_wrapped_json();
         for name in SAMPLES {
-            let in_path = save(&dir, name, &sample(name));
-            let ff_path = dir.join(format!("ff-{name}"));
-            let metadata = format!("AIGC={theirs}");
-            run(
-                "ffmpeg",
-                &[
-                    "-v",
-                    "error",
-                    "-y",
-                    "-i",
-                    in_path.to_str().expect("path"),
-                    "-map",
-                    "0",
-                    "-c",
-                    "copy",
-                    "-metadata",
-                    &metadata,
-                    ff_path.to_str().expect("path"),
-                ],
-            );
-            let ff = std::fs::read(&ff_path).expect("ffmpeg output");
-            assert_eq!(only_label(&ff).value, theirs, "{name}");
-            let ours = record("ours");
-            let out = write(&ff, &ours);
-            assert_eq!(only_label(&out).parsed.record, Some(ours.clone()), "{name}");
-            let out_path = save(&dir, &format!("out-{name}"), &out);
-            let tags = ffprobe_tags(&out_path);
-            assert_eq!(tags["AIGC"], ours.to_wrapped_json(), "{name}");
-            assert_eq!(tags["ENCODER"], ffprobe_tags(&ff_path)["ENCODER"], "{name}");
+            let FfmpegReplaced { ours, out } =
+                assert_replaces_ffmpeg_label(&MatroskaCarrier, name, &[], Form::Wrapped, "ENCODER");
             // Our shorter label replaced ffmpeg's in place, before the Clusters, where even
             // exiftool's default scan (which stops at the first Cluster) finds it.
-            let p = out_path.to_str().expect("path");
-            let exif = json(&run("exiftool", &["-j", "-G1", "-a", p]))[0].clone();
+            let exif = exiftool(&out, &[]);
             assert_eq!(
                 exif["Matroska:Aigc"],
                 ours.to_wrapped_json(),
                 "{name}: {exif}"
             );
-            assert_eq!(streamhash(&ff_path), streamhash(&out_path), "{name}");
-            decodes_cleanly(&out_path);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// `file` with one SimpleTag element replaced, the enclosing elements' sizes kept valid
@@ -1106,7 +963,7 @@ mod tests {
         let tag = element(TAG, &tag, 1).expect("tag");
         let input = with_tags(&sample("video.mkv"), &tag);
         let found = MatroskaCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|f| f.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             [
@@ -1115,14 +972,15 @@ mod tests {
             ]
         );
         assert!(found.iter().all(|f| !f.primary && f.parsed.is_valid()));
-        let out = write(&input, &record("ours"));
-        only_label(&out);
-        let dir = temp_dir("targeted");
-        let a = save(&dir, "in.mkv", &input);
-        let b = save(&dir, "out.mkv", &out);
-        assert_eq!(ffprobe_tags(&b)["ENCODER"], ffprobe_tags(&a)["ENCODER"]);
-        assert_eq!(streamhash(&a), streamhash(&b));
-        decodes_cleanly(&b);
+        let out = write(&MatroskaCarrier, &input, &record("ours"));
+        only_label(&MatroskaCarrier, &out);
+        let a = temp_file("in.mkv", &input);
+        let b = temp_file("out.mkv", &out);
+        assert_eq!(
+            ffprobe_format_tags(&b)["ENCODER"],
+            ffprobe_format_tags(&a)["ENCODER"]
+        );
+        assert_same_media(&a, &b);
         // TITLE survives without its nested label, in its targeted Tag.
         let doc = parse(&out).expect("parse");
         let mut names = Vec::new();
@@ -1143,12 +1001,10 @@ mod tests {
             names.contains(&(false, "TITLE".into(), "kept".into())),
             "{names:?}"
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn adds_a_seek_entry_and_handles_unknown_sizes() {
-        let dir = temp_dir("seek");
         // No Tags entry in the SeekHead: re-label its Tags Seek as Chapters.
         let mut no_entry = sample("video.mkv");
         let doc = parse(&no_entry).expect("parse");
@@ -1166,28 +1022,11 @@ mod tests {
             .expect("seek id");
         no_entry[id_at..id_at + 4].copy_from_slice(&CHAPTERS.to_be_bytes());
         // Live WebM: the Segment has an unknown size.
-        let live = dir.join("live.webm");
-        let src = save(&dir, "in.webm", &sample("video.webm"));
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                src.to_str().expect("p"),
-                "-map",
-                "0",
-                "-c",
-                "copy",
-                "-live",
-                "1",
-                "-f",
-                "webm",
-                live.to_str().expect("p"),
-            ],
+        let live = ffmpeg_copy(
+            "live.webm",
+            &sample("video.webm"),
+            &["-live", "1", "-f", "webm"],
         );
-        let live = std::fs::read(&live).expect("live");
         assert!(parse(&live).expect("parse").segment.unknown);
         // A live stream's Cluster with an unknown size (all-ones size field, same width).
         let mut open_cluster = live.clone();
@@ -1214,21 +1053,22 @@ mod tests {
             ("live.webm", live),
             ("open-cluster.webm", open_cluster),
         ] {
-            let out = write(&input, &record("seek-check"));
-            only_label(&out);
-            let a = save(&dir, &format!("in-{name}"), &input);
-            let b = save(&dir, &format!("out-{name}"), &out);
-            let tags = ffprobe_tags(&b);
+            let out = write(&MatroskaCarrier, &input, &record("seek-check"));
+            only_label(&MatroskaCarrier, &out);
+            let a = temp_file(&format!("in-{name}"), &input);
+            let b = temp_file(&format!("out-{name}"), &out);
+            let tags = ffprobe_format_tags(&b);
             assert_eq!(
                 tags["AIGC"],
                 record("seek-check").to_wrapped_json(),
                 "{name}"
             );
-            assert_eq!(streamhash(&a), streamhash(&b), "{name}");
-            decodes_cleanly(&b);
-            only_label(&write(&out, &record("again")));
+            assert_same_media(&a, &b);
+            only_label(
+                &MatroskaCarrier,
+                &write(&MatroskaCarrier, &out, &record("again")),
+            );
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -1265,44 +1105,19 @@ mod tests {
         assert_eq!(id_bytes(VOID), [0xEC]);
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     #[test]
     fn hostile_inputs_never_panic() {
-        let r = record("fuzz");
-        let ours = write(&sample("video.webm"), &r);
-        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        let ours = write(&MatroskaCarrier, &sample("video.webm"), &record("fuzz"));
         for input in SAMPLES.iter().map(|n| sample(n)).chain([ours]) {
-            // The metadata sits in the first kilobyte and (once labelled) the last few hundred.
-            let meta = |c: &usize| *c < 1024 || *c + 512 > input.len();
-            for cut in (0..input.len()).filter(|c| c % 7 == 0 || meta(c)) {
-                let _ = MatroskaCarrier.read(&input[..cut]);
-                let _ = MatroskaCarrier.write(&input[..cut], &r);
-            }
-            for case in 0..1500 {
-                let mut bad = input.clone();
-                for _ in 0..1 + rng.next() % 4 {
-                    let at = match case % 4 {
-                        0 => rng.next() as usize % bad.len(),
-                        1 => bad.len() - 1 - rng.next() as usize % 512,
-                        _ => rng.next() as usize % 1024,
-                    };
-                    bad[at] ^= 1 << (rng.next() % 8);
-                }
-                let _ = MatroskaCarrier.read(&bad);
-                if let Ok(rw) = MatroskaCarrier.write(&bad, &r) {
-                    assert!(rw.to_vec(&bad).len() >= 8);
-                }
-            }
+            // The metadata sits in the first kilobyte and (once labelled) the last few hundred
+            // bytes: every cut there, every 7th elsewhere; flips mostly there.
+            HostileInputs::new(1500, 7)
+                .hot(0..1024)
+                .hot(input.len().saturating_sub(512)..input.len())
+                .cut_hot_densely()
+                .assert_never_panic_and(&MatroskaCarrier, &input, |_, out| {
+                    assert!(out.len() >= 8);
+                });
         }
     }
 }

@@ -601,211 +601,9 @@ impl Carrier for Mp3Carrier {
 
 /// Helpers the audio carriers' tests share: samples, temp files and the independent tools.
 #[cfg(test)]
-pub(crate) mod test_support {
-    use crate::carrier::{Carrier, FoundLabel};
-    use aigc_core::{AigcRecord, Label};
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A sample file's bytes.
-    pub fn sample(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../samples/media/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-    }
-
-    /// The record the tests write.
-    pub fn record(produce_id: &str) -> AigcRecord {
-        AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", produce_id)
-    }
-
-    /// Writes `bytes` to a fresh file in the temp dir, named so parallel tests never collide.
-    pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("aigc-meta-audio-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        let path = dir.join(format!("{n}-{name}"));
-        std::fs::write(&path, bytes).expect("write temp file");
-        path
-    }
-
-    /// Runs a tool and returns its stdout; a missing tool fails the test with how to install it.
-    pub fn run(tool: &str, args: &[&str], path: &Path) -> Vec<u8> {
-        let out = Command::new(tool)
-            .args(args)
-            .arg(path)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {tool} ({e}): install it (apt-get install ffmpeg libimage-exiftool-perl)")
-            });
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} {} failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    /// What `exiftool -j -G1 -a` reports for the file.
-    pub fn exiftool(path: &Path) -> serde_json::Value {
-        let out = run("exiftool", &["-j", "-G1", "-a"], path);
-        let mut all: serde_json::Value = serde_json::from_slice(&out).expect("exiftool JSON");
-        all[0].take()
-    }
-
-    /// What `ffprobe` reports as format and stream tags.
-    pub fn ffprobe_tags(path: &Path) -> serde_json::Value {
-        let out = run(
-            "ffprobe",
-            &[
-                "-v",
-                "error",
-                "-show_entries",
-                "format_tags:stream_tags",
-                "-of",
-                "json",
-            ],
-            path,
-        );
-        serde_json::from_slice(&out).expect("ffprobe JSON")
-    }
-
-    /// A hash of every packet of every stream, which changes if any media byte does.
-    pub fn streamhash(path: &Path) -> String {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(path)
-            .args(["-map", "0", "-c", "copy", "-f", "streamhash", "-"])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run ffmpeg ({e}): install it (apt-get install ffmpeg)")
-            });
-        assert!(out.status.success(), "ffmpeg streamhash failed");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Asserts the file decodes with no error messages.
-    pub fn assert_decodes(path: &Path) {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(path)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run ffmpeg ({e}): install it (apt-get install ffmpeg)")
-            });
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stderr.trim().is_empty(),
-            "{} does not decode cleanly: {stderr}",
-            path.display()
-        );
-    }
-
-    /// `input` relabelled by ffmpeg with `-metadata AIGC=value` (plus `extra` options).
-    pub fn ffmpeg_labelled(input: &[u8], ext: &str, value: &str, extra: &[&str]) -> Vec<u8> {
-        let src = temp_file(&format!("src.{ext}"), input);
-        let dst = src.with_file_name(format!(
-            "ffmpeg-labelled-{}",
-            src.file_name().and_then(|n| n.to_str()).unwrap_or("x")
-        ));
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(&src)
-            .args(["-map", "0", "-c", "copy"])
-            .args(extra)
-            .arg("-metadata")
-            .arg(format!("AIGC={value}"))
-            .arg(&dst)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run ffmpeg ({e}): install it (apt-get install ffmpeg)")
-            });
-        assert!(
-            out.status.success(),
-            "ffmpeg -metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::read(&dst).expect("read ffmpeg output")
-    }
-
-    /// Writes `record` into `input`, checks that exactly one valid primary label equal to it is
-    /// read back and that writing again keeps it at one; returns the labelled bytes.
-    pub fn write_and_check(carrier: &dyn Carrier, input: &[u8], record: &AigcRecord) -> Vec<u8> {
-        let out = carrier.write(input, record).expect("write").to_vec(input);
-        assert_one_label(carrier, &out, record);
-        let again = carrier
-            .write(&out, record)
-            .expect("write again")
-            .to_vec(&out);
-        assert_one_label(carrier, &again, record);
-        assert_eq!(
-            again, out,
-            "relabelling with the same record changes nothing"
-        );
-        out
-    }
-
-    /// Asserts `bytes` hold exactly one label: `record`, valid, in the primary placement.
-    pub fn assert_one_label(
-        carrier: &dyn Carrier,
-        bytes: &[u8],
-        record: &AigcRecord,
-    ) -> FoundLabel {
-        let labels = carrier.read(bytes).expect("read");
-        assert_eq!(labels.len(), 1, "exactly one label: {labels:?}");
-        let l = labels.into_iter().next().expect("one label");
-        assert!(
-            l.primary && l.parsed.is_valid(),
-            "valid primary label: {l:?}"
-        );
-        assert_eq!(l.parsed.record.as_ref(), Some(record));
-        l
-    }
-
-    /// Truncates `input` at every `step`th offset and flips random bytes in `cases` copies;
-    /// `read` and `write` must return (Ok or Err) without panicking.
-    pub fn never_panics(carrier: &dyn Carrier, input: &[u8], step: usize, cases: usize) {
-        let record = record("fuzz");
-        for cut in (0..input.len()).step_by(step.max(1)) {
-            let b = &input[..cut];
-            let _ = carrier.read(b);
-            let _ = carrier.write(b, &record);
-        }
-        // xorshift64: deterministic, no dependency.
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        // Most flips land in the metadata at the start, where the parsers work.
-        let head = input.len().min(4096);
-        for _ in 0..cases {
-            let mut b = input.to_vec();
-            for _ in 0..(next() % 4 + 1) {
-                let span = if next() % 4 == 0 { input.len() } else { head };
-                let at = (next() % span as u64) as usize;
-                b[at] ^= (next() % 255 + 1) as u8;
-            }
-            if let Ok(labels) = carrier.read(&b) {
-                let _ = labels;
-            }
-            if let Ok(rw) = carrier.write(&b, &record) {
-                let out = rw.to_vec(&b);
-                let _ = carrier.read(&out);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::test_support::*;
     use super::*;
+    use crate::test_support::*;
 
     const SAMPLE: &str = "audio.mp3";
 
@@ -813,7 +611,7 @@ mod tests {
     fn mp3_write_read_one_label_and_audio_stays_put() {
         let input = sample(SAMPLE);
         let record = record("mp3-1");
-        let out = write_and_check(&Mp3Carrier, &input, &record);
+        let out = write_and_check_idempotent(&Mp3Carrier, &input, &record);
         // The sample's tag has room for the frame? If not, it grew; either way the audio bytes
         // after the tag are the input's, byte for byte.
         let in_end = Id3Tags::parse(&input).expect("tags").end();
@@ -828,9 +626,9 @@ mod tests {
     #[test]
     fn mp3_independent_tools_read_our_label() {
         let record = record("mp3-tools");
-        let out = write_and_check(&Mp3Carrier, &sample(SAMPLE), &record);
+        let out = write_and_check_idempotent(&Mp3Carrier, &sample(SAMPLE), &record);
         let path = temp_file("labelled.mp3", &out);
-        let exif = exiftool(&path);
+        let exif = exiftool(&path, &[]);
         assert_eq!(
             exif["ID3v2_4:UserDefinedText"],
             format!("(AIGC) {}", record.to_wrapped_json()),
@@ -843,46 +641,38 @@ mod tests {
             record.to_wrapped_json(),
             "{probe}"
         );
-        assert_eq!(
-            streamhash(&path),
-            streamhash(&temp_file("in.mp3", &sample(SAMPLE)))
-        );
-        assert_decodes(&path);
+        assert_same_media(&temp_file("in.mp3", &sample(SAMPLE)), &path);
     }
 
     #[test]
     fn mp3_ffmpeg_labels_are_read_and_replaced_v24_and_v23() {
         let old = record("by-ffmpeg").to_wrapped_json();
         for (version, extra) in [(4, ["-id3v2_version", "4"]), (3, ["-id3v2_version", "3"])] {
-            let labelled = ffmpeg_labelled(&sample(SAMPLE), "mp3", &old, &extra);
+            let labelled = ffmpeg_labelled("src.mp3", &sample(SAMPLE), &old, &extra);
             let found = Mp3Carrier.read(&labelled).expect("read");
             assert_eq!(found.len(), 1, "{found:?}");
             assert_eq!(found[0].value, old);
             assert_eq!(found[0].placement, format!("ID3v2.{version} TXXX:AIGC"));
             let record = record("replaced");
-            let out = write_and_check(&Mp3Carrier, &labelled, &record);
+            let out = write_and_check_idempotent(&Mp3Carrier, &labelled, &record);
             let path = temp_file("replaced.mp3", &out);
             let key = format!("ID3v2_{version}:UserDefinedText");
             assert_eq!(
-                exiftool(&path)[key],
+                exiftool(&path, &[])[key],
                 format!("(AIGC) {}", record.to_wrapped_json())
             );
-            assert_eq!(
-                streamhash(&path),
-                streamhash(&temp_file("l.mp3", &labelled))
-            );
-            assert_decodes(&path);
+            assert_same_media(&temp_file("l.mp3", &labelled), &path);
         }
     }
 
     #[test]
     fn mp3_v23_non_ascii_label_is_utf16_and_exiftool_reads_it() {
-        let labelled = ffmpeg_labelled(&sample(SAMPLE), "mp3", "{}", &["-id3v2_version", "3"]);
+        let labelled = ffmpeg_labelled("src.mp3", &sample(SAMPLE), "{}", &["-id3v2_version", "3"]);
         let record = record("产品-1");
-        let out = write_and_check(&Mp3Carrier, &labelled, &record);
+        let out = write_and_check_idempotent(&Mp3Carrier, &labelled, &record);
         let path = temp_file("utf16.mp3", &out);
         assert_eq!(
-            exiftool(&path)["ID3v2_3:UserDefinedText"],
+            exiftool(&path, &[])["ID3v2_3:UserDefinedText"],
             format!("(AIGC) {}", record.to_wrapped_json())
         );
     }
@@ -892,12 +682,12 @@ mod tests {
         let input = sample(SAMPLE);
         let audio = &input[Id3Tags::parse(&input).expect("tags").end()..];
         let record = record("no-tag");
-        let out = write_and_check(&Mp3Carrier, audio, &record);
+        let out = write_and_check_idempotent(&Mp3Carrier, audio, &record);
         assert!(out.starts_with(b"ID3\x04"));
         assert!(out.ends_with(audio));
         let path = temp_file("new-tag.mp3", &out);
         assert_eq!(
-            exiftool(&path)["ID3v2_4:UserDefinedText"],
+            exiftool(&path, &[])["ID3v2_4:UserDefinedText"],
             format!("(AIGC) {}", record.to_wrapped_json())
         );
         assert_decodes(&path);
@@ -962,7 +752,7 @@ mod tests {
             false,
         );
         let found = Mp3Carrier.read(&input).expect("read");
-        let places: Vec<_> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             ["ID3v2.3 TXXX:my aigc", "ID3v2.3 COMM:", "ID3v2.3 TXXX:AIGC"]
@@ -970,7 +760,7 @@ mod tests {
         assert!(found.iter().all(|l| l.value == json && l.parsed.is_valid()));
         assert_eq!(found.iter().filter(|l| l.primary).count(), 1);
         let record = record("new");
-        let out = write_and_check(&Mp3Carrier, &input, &record);
+        let out = write_and_check_idempotent(&Mp3Carrier, &input, &record);
         // Same size: the padding absorbed the change, so the audio did not move.
         assert_eq!(out.len(), input.len());
         assert!(out.ends_with(&[0xFF, 0xFB, 0x90, 0x00, 1, 2, 3]));
@@ -1034,7 +824,7 @@ mod tests {
         input.extend_from_slice(&to_syncsafe(body.len()).expect("size"));
         input.extend_from_slice(&[0xFF, 0xFB, 0x90, 0x00]);
         assert!(Mp3Carrier.read(&input).expect("read").is_empty());
-        let out = write_and_check(&Mp3Carrier, &input, &record("footer"));
+        let out = write_and_check_idempotent(&Mp3Carrier, &input, &record("footer"));
         assert_eq!(out[5], FLAG_FOOTER);
         let tags = Id3Tags::parse(&out).expect("tags");
         let end = tags.end();
@@ -1045,12 +835,10 @@ mod tests {
     #[test]
     fn mp3_hostile_input_never_panics() {
         let input = sample(SAMPLE);
-        never_panics(&Mp3Carrier, &input, 1, 3000);
-        let labelled = Mp3Carrier
-            .write(&input, &record("f"))
-            .expect("write")
-            .to_vec(&input);
-        never_panics(&Mp3Carrier, &labelled[..labelled.len().min(2048)], 1, 2000);
+        HostileInputs::head_first(3000, 1).assert_never_panic(&Mp3Carrier, &input);
+        let labelled = write(&Mp3Carrier, &input, &record("f"));
+        HostileInputs::head_first(2000, 1)
+            .assert_never_panic(&Mp3Carrier, &labelled[..labelled.len().min(2048)]);
         for junk in [
             &b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f"[..],
             b"ID3\x03\x00\x40\x00\x00\x00\x04\xff\xff\xff\xff",

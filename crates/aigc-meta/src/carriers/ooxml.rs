@@ -615,11 +615,9 @@ fn write_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::*;
     use aigc_core::Label;
-    use std::path::PathBuf;
-    use std::process::Command;
 
-    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/media/");
     const PACKAGES: [&str; 4] = [
         "document.docx",
         "document-custom.docx",
@@ -627,36 +625,8 @@ mod tests {
         "slides.pptx",
     ];
 
-    fn sample(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{SAMPLES}{name}")).expect("sample")
-    }
-
     fn record() -> AigcRecord {
-        AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", "doc-0001")
-    }
-
-    fn write(input: &[u8], r: &AigcRecord) -> Vec<u8> {
-        OoxmlCarrier.write(input, r).expect("write").to_vec(input)
-    }
-
-    fn assert_one_label(out: &[u8], r: &AigcRecord) {
-        let found = OoxmlCarrier.read(out).expect("read");
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].primary && found[0].parsed.is_valid(), "{found:?}");
-        assert_eq!(found[0].parsed.record.as_ref(), Some(r));
-        assert_eq!(found[0].value, r.to_bare_json());
-    }
-
-    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "aigc-meta-ooxml-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).expect("write temp file");
-        path
+        crate::test_support::record("doc-0001")
     }
 
     /// Every entry as (name, crc, raw compressed bytes), read with the zip crate.
@@ -674,15 +644,11 @@ mod tests {
             .collect()
     }
 
-    fn python(script: &str, args: &[&std::path::Path]) -> String {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("python3 is required for this test: install python3");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+    /// What a python3 `script` run on `files` prints.
+    fn python(script: &str, files: &[&TempFile]) -> String {
+        let mut args = vec!["-c", script];
+        args.extend(files.iter().map(|f| f.arg()));
+        String::from_utf8_lossy(&run("python3", &args)).into_owned()
     }
 
     #[test]
@@ -691,12 +657,12 @@ mod tests {
         for name in PACKAGES {
             let input = sample(name);
             assert!(OoxmlCarrier.read(&input).expect("read").is_empty());
-            let out = write(&input, &r);
-            assert_one_label(&out, &r);
+            let out = write(&OoxmlCarrier, &input, &r);
+            assert_one_label_as(&OoxmlCarrier, &out, &r, Form::Bare);
             let mut r2 = r.clone();
             r2.label = Label::Possibly;
-            let again = write(&out, &r2);
-            assert_one_label(&again, &r2);
+            let again = write(&OoxmlCarrier, &out, &r2);
+            assert_one_label_as(&OoxmlCarrier, &again, &r2, Form::Bare);
             let custom = Package::open(&again)
                 .expect("zip")
                 .part(DEFAULT_CUSTOM_PART)
@@ -727,24 +693,17 @@ mod tests {
     fn exiftool_reads_the_label() {
         let r = record();
         for name in PACKAGES {
-            let out = write(&sample(name), &r);
+            let out = write(&OoxmlCarrier, &sample(name), &r);
             let path = temp_file(name, &out);
-            let res = Command::new("exiftool")
-                .args(["-j", "-G1", "-a"])
-                .arg(&path)
-                .output()
-                .expect("exiftool is required for this test: install exiftool (libimage-exiftool-perl) and libarchive-zip-perl");
-            assert!(res.status.success(), "{res:?}");
-            let json: serde_json::Value = serde_json::from_slice(&res.stdout).expect("json");
+            let json = exiftool(&path, &[]);
             assert_eq!(
-                json[0]["XML:AIGC"].as_str(),
+                json["XML:AIGC"].as_str(),
                 Some(r.to_bare_json().as_str()),
                 "{name}: {json}"
             );
             if name == "document-custom.docx" {
-                assert_eq!(json[0]["XML:Department"].as_str(), Some("Research"));
+                assert_eq!(json["XML:Department"].as_str(), Some("Research"));
             }
-            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -753,7 +712,7 @@ mod tests {
         let rewritten = ["[Content_Types].xml", "_rels/.rels", DEFAULT_CUSTOM_PART];
         for name in PACKAGES {
             let input = sample(name);
-            let out = write(&input, &record());
+            let out = write(&OoxmlCarrier, &input, &record());
             let before = raw_entries(&input);
             let after = raw_entries(&out);
             for entry in &before {
@@ -778,7 +737,6 @@ mod tests {
                 &[&path],
             );
             assert!(res.contains(&record().to_bare_json()), "{res}");
-            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -787,7 +745,7 @@ mod tests {
         // python3's zipfile writes a package with two label properties in a relocated part.
         let input = sample("document.docx");
         let src = temp_file("foreign-src.docx", &input);
-        let dst = src.with_file_name("foreign.docx");
+        let dst = temp_path("foreign.docx");
         python(
             r#"import sys, zipfile
 src, dst = zipfile.ZipFile(sys.argv[1]), zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED)
@@ -809,8 +767,8 @@ dst.close()"#,
             Some(Label::Suspected)
         );
         assert!(!found[1].primary && found[1].value == "old");
-        let out = write(&foreign, &record());
-        assert_one_label(&out, &record());
+        let out = write(&OoxmlCarrier, &foreign, &record());
+        assert_one_label_as(&OoxmlCarrier, &out, &record(), Form::Bare);
         let props = Package::open(&out)
             .expect("zip")
             .part("docProps/props.xml")
@@ -823,8 +781,6 @@ dst.close()"#,
             "{props}"
         );
         assert!(!Package::open(&out).expect("zip").has(DEFAULT_CUSTOM_PART));
-        let _ = std::fs::remove_file(src);
-        let _ = std::fs::remove_file(dst);
     }
 
     #[test]
@@ -852,26 +808,10 @@ dst.close()"#,
 
     #[test]
     fn hostile_inputs_never_panic() {
-        let labelled = write(&sample("document-custom.docx"), &record());
+        let labelled = write(&OoxmlCarrier, &sample("document-custom.docx"), &record());
         let r = record();
-        for cut in 0..labelled.len() {
-            let v = &labelled[..cut];
-            let _ = OoxmlCarrier.read(v);
-            let _ = OoxmlCarrier.write(v, &r);
-        }
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..2000 {
-            let mut v = labelled.clone();
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let i = (state as usize) % v.len();
-                v[i] = (state >> 40) as u8;
-            }
-            let _ = OoxmlCarrier.read(&v);
-            let _ = OoxmlCarrier.write(&v, &r);
-        }
+        assert_hostile_inputs_never_panic(&OoxmlCarrier, &labelled, 2000, 1);
+        let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
         // The CRCs stop most flips above before the XML is parsed: mutate the XML parts themselves.
         let parts = raw_entries(&labelled).into_iter().map(|e| e.0);
         let mut pkg = Package::open(&labelled).expect("zip");
@@ -896,16 +836,13 @@ dst.close()"#,
             for i in 0..250 {
                 let mut v = original.clone();
                 if i % 2 == 0 {
-                    v.truncate((state as usize) % v.len());
+                    v.truncate(rng.below(v.len()));
                 }
                 for _ in 0..2 {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    let at = (state as usize) % v.len().max(1);
+                    let at = rng.below(v.len().max(1));
                     if let Some(b) = v.get_mut(at) {
                         let alphabet = b"<>/\"'=&:; x\xff";
-                        *b = alphabet[(state >> 50) as usize % alphabet.len()];
+                        *b = alphabet[rng.below(alphabet.len())];
                     }
                 }
                 let zip = repack(target, &v);

@@ -1379,63 +1379,26 @@ fn runs(offsets: &[(u32, u16, usize)]) -> Vec<&[(u32, u16, usize)]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::*;
     use aigc_core::Label;
-    use std::path::{Path, PathBuf};
-    use std::process::{Command, Output};
+    use std::path::Path;
 
-    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/media/");
     const PDFS: [&str; 2] = ["document.pdf", "document-xref-stream.pdf"];
-
-    fn sample(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{SAMPLES}{name}")).expect("sample")
-    }
 
     fn record() -> AigcRecord {
         // Parentheses and a backslash exercise the PDF string escapes.
-        AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", "pdf(1)\\a")
+        crate::test_support::record("pdf(1)\\a")
     }
 
-    fn write(input: &[u8], r: &AigcRecord) -> Vec<u8> {
-        PdfCarrier.write(input, r).expect("write").to_vec(input)
-    }
-
-    fn assert_one_label(out: &[u8], r: &AigcRecord) {
-        let found = PdfCarrier.read(out).expect("read");
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(found[0].primary && found[0].parsed.is_valid(), "{found:#?}");
-        assert_eq!(found[0].parsed.record.as_ref(), Some(r));
-        assert_eq!(found[0].value, r.to_wrapped_json());
-        assert_eq!(
-            found[0].placement,
-            "Info /AIGC (mirrored in XMP TC260:AIGC)"
-        );
-    }
-
-    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "aigc-meta-pdf-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).expect("write temp file");
-        path
-    }
-
-    fn run(tool: &str, args: &[&str], file: &Path) -> Output {
-        Command::new(tool)
-            .args(args)
-            .arg(file)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("{tool} is required for this test ({e}): install poppler-utils (pdfinfo, pdftotext) and exiftool (libimage-exiftool-perl)")
-            })
+    /// Exactly one label, `r` in the wrapped form, in the Info dictionary.
+    fn assert_pdf_label(out: &[u8], r: &AigcRecord) {
+        let label = assert_one_label_as(&PdfCarrier, out, r, Form::Wrapped);
+        assert_eq!(label.placement, "Info /AIGC (mirrored in XMP TC260:AIGC)");
     }
 
     /// `pdfinfo FILE` succeeds without a word on stderr.
     fn assert_pdfinfo_clean(path: &Path) {
-        let out = run("pdfinfo", &[], path);
+        let out = run_output("pdfinfo", &[path_arg(path)]);
         assert!(out.status.success(), "{out:?}");
         assert!(
             out.stderr.is_empty(),
@@ -1446,7 +1409,7 @@ mod tests {
 
     /// The value pdfinfo lists for a custom Info key.
     fn pdfinfo_custom(path: &Path, key: &str) -> Option<String> {
-        let out = run("pdfinfo", &["-custom"], path);
+        let out = run_output("pdfinfo", &["-custom", path_arg(path)]);
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
             l.strip_prefix(&format!("{key}:"))
@@ -1454,21 +1417,10 @@ mod tests {
         })
     }
 
-    /// exiftool's JSON for a file, with tag names looked up case-insensitively.
-    fn exiftool(path: &Path, extra: &[&str]) -> serde_json::Map<String, serde_json::Value> {
-        let mut args = extra.to_vec();
-        args.extend(["-j", "-G1", "-a"]);
-        let out = run("exiftool", &args, path);
-        assert!(out.status.success(), "{out:?}");
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        json[0].as_object().cloned().expect("object")
-    }
-
-    fn tag<'a>(
-        tags: &'a serde_json::Map<String, serde_json::Value>,
-        name: &str,
-    ) -> Option<&'a str> {
-        tags.iter()
+    /// An exiftool tag's value, its name looked up case-insensitively.
+    fn tag<'a>(tags: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+        tags.as_object()?
+            .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| v.as_str())
     }
@@ -1479,14 +1431,14 @@ mod tests {
         for name in PDFS {
             let input = sample(name);
             assert!(PdfCarrier.read(&input).expect("read").is_empty());
-            let out = write(&input, &r);
+            let out = write(&PdfCarrier, &input, &r);
             assert!(out.starts_with(&input), "{name}: the original is a prefix");
-            assert_one_label(&out, &r);
+            assert_pdf_label(&out, &r);
             let mut r2 = r.clone();
             r2.label = Label::Suspected;
-            let again = write(&out, &r2);
+            let again = write(&PdfCarrier, &out, &r2);
             assert!(again.starts_with(&out));
-            assert_one_label(&again, &r2);
+            assert_pdf_label(&again, &r2);
             // Other Info entries are copied verbatim; the Catalog gained its Metadata once.
             let doc = Doc::open(&again).expect("parse");
             let (_, info, _) = doc.info().expect("info").expect("has info");
@@ -1517,10 +1469,10 @@ mod tests {
         let r = record();
         for name in PDFS {
             let input = sample(name);
-            let once = write(&input, &record());
+            let once = write(&PdfCarrier, &input, &record());
             let mut r2 = r.clone();
             r2.produce_id = "second".into();
-            for (out, r) in [(once.clone(), &r), (write(&once, &r2), &r2)] {
+            for (out, r) in [(once.clone(), &r), (write(&PdfCarrier, &once, &r2), &r2)] {
                 let path = temp_file(name, &out);
                 assert_pdfinfo_clean(&path);
                 assert_eq!(
@@ -1545,7 +1497,6 @@ mod tests {
                     assert_eq!(tag(&tags, "PDF:Title"), Some("Sample"));
                     assert_eq!(tag(&tags, "PDF:Producer"), Some("aigc-mark samples"));
                 }
-                let _ = std::fs::remove_file(path);
             }
         }
     }
@@ -1554,7 +1505,7 @@ mod tests {
     fn pages_are_untouched() {
         for name in PDFS {
             let input = sample(name);
-            let out = write(&input, &record());
+            let out = write(&PdfCarrier, &input, &record());
             assert_eq!(
                 &out[..input.len()],
                 &input[..],
@@ -1562,35 +1513,15 @@ mod tests {
             );
             let (a, b) = (temp_file("in.pdf", &input), temp_file("out.pdf", &out));
             let text = |p: &Path| {
-                let o = Command::new("pdftotext")
-                    .arg(p)
-                    .arg("-")
-                    .output()
-                    .expect("pdftotext is required for this test: install poppler-utils");
+                let o = run_output("pdftotext", &[path_arg(p), "-"]);
                 assert!(o.status.success() && o.stderr.is_empty(), "{o:?}");
                 o.stdout
             };
             let before = text(&a);
             assert!(!before.is_empty());
             assert_eq!(before, text(&b), "{name}: page text");
-            let _ = (std::fs::remove_file(a), std::fs::remove_file(b));
         }
     }
-
-    const EXIFTOOL_CONFIG: &str = r#"%Image::ExifTool::UserDefined = (
-    'Image::ExifTool::PDF::Info' => { AIGC => { } },
-    'Image::ExifTool::XMP::Main' => {
-        TC260 => { SubDirectory => { TagTable => 'Image::ExifTool::UserDefined::TC260' } },
-    },
-);
-%Image::ExifTool::UserDefined::TC260 = (
-    GROUPS => { 0 => 'XMP', 1 => 'XMP-TC260', 2 => 'Image' },
-    NAMESPACE => { 'TC260' => 'http://www.tc260.org.cn/ns/AIGC/1.0/' },
-    WRITABLE => 'string',
-    AIGC => { },
-);
-1;
-"#;
 
     #[test]
     fn labels_written_by_exiftool_are_read_and_replaced() {
@@ -1598,20 +1529,18 @@ mod tests {
         let xmp = r#"{"Label":"3","ContentProducer":"Other","ProduceID":"ex-2"}"#;
         for name in PDFS {
             let path = temp_file(name, &sample(name));
-            let config = temp_file("aigc.config", EXIFTOOL_CONFIG.as_bytes());
-            let config = config.to_string_lossy();
-            let out = run(
+            let config = exiftool_config();
+            run(
                 "exiftool",
                 &[
                     "-config",
-                    &config,
+                    config.arg(),
                     "-overwrite_original",
                     &format!("-PDF:AIGC={info}"),
                     &format!("-XMP-TC260:AIGC={xmp}"),
+                    path.arg(),
                 ],
-                &path,
             );
-            assert!(out.status.success(), "{out:?}");
             let labelled = std::fs::read(&path).expect("read");
             let found = PdfCarrier.read(&labelled).expect("read exiftool's update");
             let got: Vec<(&str, bool, &str)> = found
@@ -1626,16 +1555,15 @@ mod tests {
                 ],
                 "{name}"
             );
-            let out = write(&labelled, &record());
-            assert_one_label(&out, &record());
+            let out = write(&PdfCarrier, &labelled, &record());
+            assert_pdf_label(&out, &record());
             std::fs::write(&path, &out).expect("write");
             assert_pdfinfo_clean(&path);
-            let tags = exiftool(&path, &["-config", &config]);
+            let tags = exiftool(&path, &["-config", config.arg()]);
             assert_eq!(
                 tag(&tags, "XMP-TC260:AIGC"),
                 Some(record().to_bare_json().as_str())
             );
-            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -1766,8 +1694,8 @@ mod tests {
                 ("Info /aigc_old", false, "xy"),
             ]
         );
-        let out = write(&input, &record());
-        assert_one_label(&out, &record());
+        let out = write(&PdfCarrier, &input, &record());
+        assert_pdf_label(&out, &record());
         std::fs::write(&path, &out).expect("write");
         assert_pdfinfo_clean(&path);
         assert_eq!(
@@ -1793,7 +1721,6 @@ mod tests {
                 .map(|e| e.raw_value.as_slice()),
             Some(&b"[<0102><0304>]"[..])
         );
-        let _ = std::fs::remove_file(path);
     }
 
     #[test]
@@ -1851,37 +1778,20 @@ mod tests {
         let r = record();
         let mut inputs: Vec<Vec<u8>> = PDFS.iter().map(|n| sample(n)).collect();
         inputs.push(object_stream_pdf());
-        let labelled: Vec<Vec<u8>> = inputs.iter().map(|i| write(i, &r)).collect();
+        let labelled: Vec<Vec<u8>> = inputs.iter().map(|i| write(&PdfCarrier, i, &r)).collect();
         inputs.extend(labelled);
-        let mut state = 0x853C_49E6_748F_EA9Bu64;
         let mut cases = 0;
         for (n, input) in inputs.iter().enumerate() {
             // Every offset of the samples; every 7th of the bigger labelled and built files.
-            let step = if n < PDFS.len() { 1 } else { 7 };
-            for cut in (0..input.len()).step_by(step) {
-                let v = &input[..cut];
-                let _ = PdfCarrier.read(v);
-                let _ = PdfCarrier.write(v, &r);
-                cases += 1;
-            }
-            for _ in 0..500 {
-                let mut v = input.clone();
-                for _ in 0..3 {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    let i = (state as usize) % v.len();
-                    v[i] = (state >> 40) as u8;
-                }
-                let _ = PdfCarrier.read(&v);
-                if let Ok(w) = PdfCarrier.write(&v, &r) {
-                    // Whatever we accept and update must read back.
-                    let out = w.to_vec(&v);
-                    assert!(out.starts_with(&v));
-                    let _ = PdfCarrier.read(&out);
-                }
-                cases += 1;
-            }
+            let stride = if n < PDFS.len() { 1 } else { 7 };
+            cases += HostileInputs::new(500, stride)
+                .read_back()
+                .assert_never_panic_and(
+                    &PdfCarrier,
+                    input,
+                    // Whatever we accept and update is an incremental update of it.
+                    |v, out| assert!(out.starts_with(v)),
+                );
         }
         assert!(cases > 4000, "{cases}");
     }

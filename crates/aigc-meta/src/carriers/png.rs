@@ -198,7 +198,7 @@ impl Carrier for PngCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aigc_core::Label;
+    use crate::test_support::*;
 
     fn tiny_png(extra_before_idat: &[Vec<u8>]) -> Vec<u8> {
         let mut b = SIGNATURE.to_vec();
@@ -222,14 +222,9 @@ mod tests {
         let old = chunk_bytes(b"tEXt", b"AIGC\0{\"AIGC\":{\"Label\":\"3\"}}");
         let input = tiny_png(&[old]);
         assert_eq!(PngCarrier.read(&input).expect("read").len(), 1);
-        let record = AigcRecord::new(Label::Generated, "001191440300708461136T1XGW3", "p1");
-        let out = PngCarrier
-            .write(&input, &record)
-            .expect("write")
-            .to_vec(&input);
-        let labels = PngCarrier.read(&out).expect("read");
-        assert_eq!(labels.len(), 1);
-        assert!(labels[0].primary && labels[0].parsed.is_valid());
+        let record = record("p1");
+        let out = write(&PngCarrier, &input, &record);
+        only_label(&PngCarrier, &out);
         let idat = |b: &[u8]| {
             chunks(b)
                 .expect("chunks")
@@ -239,7 +234,7 @@ mod tests {
         };
         assert_eq!(idat(&input), idat(&out));
         // Writing again still leaves one label.
-        let again = PngCarrier.write(&out, &record).expect("write").to_vec(&out);
+        let again = write(&PngCarrier, &out, &record);
         assert_eq!(PngCarrier.read(&again).expect("read").len(), 1);
     }
 

@@ -135,8 +135,8 @@ impl Carrier for TiffCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::carriers::exif::testkit::*;
     use crate::carriers::exif::{ByteOrder, TAG_IMAGE_DESCRIPTION};
+    use crate::test_support::*;
 
     /// A 4x2 uncompressed RGB TIFF in `order`, with `description` as ImageDescription.
     fn tiny_tiff(order: ByteOrder, description: &str) -> Vec<u8> {
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn tiff_write_reads_back_one_label() {
         let input = sample("image.tif");
-        let out = write_one(&TiffCarrier, &input, &record("tif"));
+        let out = write_and_check(&TiffCarrier, &input, &record("tif"));
         // Only the IFD0 offset changed; everything else is appended.
         assert_eq!(out[..4], input[..4]);
         assert_eq!(out[8..input.len()], input[8..]);
@@ -225,11 +225,12 @@ mod tests {
             assert_eq!(labels[0].placement, "IFD0 ImageDescription");
             assert_eq!(labels[0].parsed.record.as_ref(), Some(&theirs));
             let ours = record("ours");
-            let out = write_one(&TiffCarrier, &input, &ours);
-            let tags = exiftool_json("order.tif", &out);
-            assert_eq!(tags["XMP-TC260:AIGC"], ours.to_bare_json(), "{tags:#}");
-            assert!(tags.get("ExifTool:Warning").is_none(), "{tags:#}");
-            assert_eq!(decoded_md5("in.tif", &input), decoded_md5("out.tif", &out));
+            let out = write_and_check(&TiffCarrier, &input, &ours);
+            assert_exiftool_reads_xmp_label("order.tif", &out, &ours);
+            assert_eq!(
+                decoded_frames_md5("in.tif", &input),
+                decoded_frames_md5("out.tif", &out)
+            );
         }
     }
 
@@ -237,27 +238,15 @@ mod tests {
     fn tiff_exiftool_reads_our_label() {
         let input = sample("image.tif");
         let rec = record("exiftool-check");
-        let out = TiffCarrier
-            .write(&input, &rec)
-            .expect("write")
-            .to_vec(&input);
-        let tags = exiftool_json("label.tif", &out);
-        assert_eq!(tags["XMP-TC260:AIGC"], rec.to_bare_json(), "{tags:#}");
-        assert!(tags.get("ExifTool:Warning").is_none(), "{tags:#}");
+        let out = write(&TiffCarrier, &input, &rec);
+        let tags = assert_exiftool_reads_xmp_label("label.tif", &out, &rec);
         assert_eq!(tags["IFD0:ImageWidth"], 320);
     }
 
     #[test]
     fn tiff_reads_and_merges_exiftool_written_labels() {
-        let theirs = record("by-exiftool");
-        let value = format!("-XMP-TC260:AIGC={}", theirs.to_bare_json());
-        let input = exiftool_write("et.tif", &sample("image.tif"), &[&value, "-XMP-dc:Title=t"]);
-        assert_single(&TiffCarrier.read(&input).expect("read"), &theirs);
-        let ours = record("ours");
-        let out = write_one(&TiffCarrier, &input, &ours);
-        let tags = exiftool_json("merged.tif", &out);
-        assert_eq!(tags["XMP-TC260:AIGC"], ours.to_bare_json(), "{tags:#}");
-        assert_eq!(tags["XMP-dc:Title"], "t");
+        let Replaced { theirs, ours, out } =
+            assert_replaces_exiftool_xmp_label(&TiffCarrier, "et.tif", &sample("image.tif"));
         // The replaced packet is blanked, so no stale label is left in the bytes.
         let json = theirs.to_bare_json().replace('"', "&quot;");
         let stale = |b: &[u8]| b.windows(json.len()).any(|w| w == json.as_bytes());
@@ -268,17 +257,17 @@ mod tests {
         let labels = TiffCarrier.read(&input).expect("read");
         assert_eq!(labels.len(), 1, "{labels:#?}");
         assert_eq!(labels[0].placement, "EXIF UserComment");
-        write_one(&TiffCarrier, &input, &ours);
+        write_and_check(&TiffCarrier, &input, &ours);
     }
 
     #[test]
     fn tiff_payload_is_untouched() {
         let input = sample("image.tif");
-        let out = TiffCarrier
-            .write(&input, &record("payload"))
-            .expect("write")
-            .to_vec(&input);
-        assert_eq!(decoded_md5("in.tif", &input), decoded_md5("out.tif", &out));
+        let out = write(&TiffCarrier, &input, &record("payload"));
+        assert_eq!(
+            decoded_frames_md5("in.tif", &input),
+            decoded_frames_md5("out.tif", &out)
+        );
     }
 
     #[test]
@@ -298,13 +287,10 @@ mod tests {
     #[test]
     fn tiff_hostile_input_never_panics() {
         let input = sample("image.tif");
-        let labelled = TiffCarrier
-            .write(&input, &record("fuzz"))
-            .expect("write")
-            .to_vec(&input);
+        let labelled = write(&TiffCarrier, &input, &record("fuzz"));
         let tiny = tiny_tiff(ByteOrder::Big, r#"{"AIGC":1}"#);
         for b in [input, labelled, tiny] {
-            never_panics(&TiffCarrier, &b, 1, 1500, 0..b.len());
+            assert_hostile_inputs_never_panic(&TiffCarrier, &b, 1500, 1);
         }
     }
 }

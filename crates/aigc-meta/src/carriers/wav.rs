@@ -386,25 +386,9 @@ impl Carrier for WavCarrier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::carriers::riff::test_support::*;
+    use crate::test_support::*;
 
     const WAV: &str = "audio.wav";
-
-    fn decoded_md5(path: &std::path::Path) -> String {
-        let out = run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-i",
-                &path.to_string_lossy(),
-                "-f",
-                "md5",
-                "-",
-            ],
-        );
-        String::from_utf8_lossy(&out).into_owned()
-    }
 
     /// Top-level chunk ids of a plain RIFF file, walked independently of the carrier.
     fn chunk_ids(b: &[u8]) -> Vec<String> {
@@ -418,28 +402,28 @@ mod tests {
     #[test]
     fn wav_write_read_and_relabel_keep_one_label() {
         let input = sample(WAV);
-        let rec = record("wav-1", 0);
-        let out = label(&WavCarrier, &input, &rec);
-        assert_one_label(&WavCarrier, &out, &rec);
+        let rec = record("wav-1");
+        let out = write(&WavCarrier, &input, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(chunk_ids(&out), ["fmt ", "LIST", "data", "AIGC"]);
         // Everything before the label is the input, except the RIFF size.
         assert_eq!(out[8..input.len()], input[8..]);
         assert_eq!(le_u32(&out, 4, "t").ok(), Some(out.len() as u32 - 8));
-        let rec2 = record("wav-2", 3);
-        let again = label(&WavCarrier, &out, &rec2);
-        assert_one_label(&WavCarrier, &again, &rec2);
+        let rec2 = record_with_reserved("wav-2", 3);
+        let again = write(&WavCarrier, &out, &rec2);
+        assert_one_label_as(&WavCarrier, &again, &rec2, Form::Wrapped);
         assert_eq!(chunk_ids(&again), ["fmt ", "LIST", "data", "AIGC"]);
     }
 
     #[test]
     fn wav_exiftool_and_python_read_the_chunk_and_audio_is_unchanged() {
         let input = sample(WAV);
-        let rec = record("wav-tools", 0);
-        let out = label(&WavCarrier, &input, &rec);
+        let rec = record("wav-tools");
+        let out = write(&WavCarrier, &input, &rec);
         let before = temp_file("in.wav", &input);
         let after = temp_file("out.wav", &out);
         // exiftool 12.57 does not know an AIGC chunk; -u shows it as RIFF:Unknown_AIGC.
-        let tags = exiftool_json(&after);
+        let tags = exiftool(&after, &["-u", "-b"]);
         assert_eq!(tags["RIFF:Unknown_AIGC"], rec.to_wrapped_json(), "{tags}");
         // Python's wave module reads the file; a raw walk proves every chunk is well-formed.
         let script = r#"
@@ -462,57 +446,44 @@ assert at == len(b)
         );
         assert_eq!(decoded_md5(&before), decoded_md5(&after));
         assert_decodes(&after);
-        let _ = std::fs::remove_file(before);
-        let _ = std::fs::remove_file(after);
     }
 
     #[test]
     fn wav_reads_and_replaces_labels_written_by_ffmpeg() {
         // ffmpeg writes comment as LIST/INFO ICMT and description as a bext field.
-        let src = temp_file("src.wav", &sample(WAV));
-        let tagged = temp_path("ff.wav");
-        let old = record("by-ffmpeg", 0).to_wrapped_json();
-        run(
-            "ffmpeg",
+        let old = record("by-ffmpeg").to_wrapped_json();
+        let (comment, description) = (format!("comment={old}"), format!("description={old}"));
+        let tagged = ffmpeg_copy_to(
+            "ff.wav",
+            &sample(WAV),
             &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                &src.to_string_lossy(),
-                "-c",
-                "copy",
                 "-write_bext",
                 "1",
                 "-metadata",
-                &format!("comment={old}"),
+                &comment,
                 "-metadata",
-                &format!("description={old}"),
-                &tagged.to_string_lossy(),
+                &description,
             ],
         );
-        let input = std::fs::read(&tagged).expect("read ffmpeg output");
+        let input = tagged.bytes();
         let found = WavCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(places, ["bext Description", "LIST/INFO ICMT"]);
         assert!(found.iter().all(|l| l.value == old && !l.primary));
-        let rec = record("ours", 0);
-        let out = label(&WavCarrier, &input, &rec);
-        assert_one_label(&WavCarrier, &out, &rec);
+        let rec = record("ours");
+        let out = write(&WavCarrier, &input, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         // ISFT stays; the bext chunk keeps its size.
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("ISFT") && !text.contains("ICMT"));
         let after = temp_file("relabelled.wav", &out);
         assert_eq!(decoded_md5(&tagged), decoded_md5(&after));
-        for p in [src, tagged, after] {
-            let _ = std::fs::remove_file(p);
-        }
     }
 
     #[test]
     fn wav_reads_and_removes_aigc_chunks_ixml_and_xmp() {
         let mut input = sample(WAV);
-        let old = record("old", 0);
+        let old = record("old");
         let ixml = format!(
             "<?xml version=\"1.0\"?><BWFXML><PROJECT>p</PROJECT><AIGC>{}</AIGC><NOTE>{}</NOTE></BWFXML>",
             old.to_bare_json(),
@@ -530,7 +501,7 @@ assert at == len(b)
         let size = input.len() as u32 - 8;
         input[4..8].copy_from_slice(&size.to_le_bytes());
         let found = WavCarrier.read(&input).expect("read");
-        let places: Vec<&str> = found.iter().map(|l| l.placement.as_str()).collect();
+        let places = placements(&found);
         assert_eq!(
             places,
             [
@@ -543,9 +514,9 @@ assert at == len(b)
             ]
         );
         assert!(found.iter().all(|l| l.parsed.record.as_ref() == Some(&old)));
-        let rec = record("new", 0);
-        let out = label(&WavCarrier, &input, &rec);
-        assert_one_label(&WavCarrier, &out, &rec);
+        let rec = record("new");
+        let out = write(&WavCarrier, &input, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(
             chunk_ids(&out),
             ["fmt ", "LIST", "data", "iXML", "_PMX", "AIGC"]
@@ -556,41 +527,22 @@ assert at == len(b)
 
     #[test]
     fn wav_rf64_is_read_and_written() {
-        let src = temp_file("src.wav", &sample(WAV));
-        let rf64 = temp_path("rf64.wav");
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                &src.to_string_lossy(),
-                "-c",
-                "copy",
-                "-rf64",
-                "always",
-                &rf64.to_string_lossy(),
-            ],
-        );
-        let input = std::fs::read(&rf64).expect("read rf64");
+        let rf64 = ffmpeg_copy_to("rf64.wav", &sample(WAV), &["-rf64", "always"]);
+        let input = rf64.bytes();
         assert_eq!(&input[..4], b"RF64");
-        let rec = record("rf64", 0);
-        let out = label(&WavCarrier, &input, &rec);
-        assert_one_label(&WavCarrier, &out, &rec);
+        let rec = record("rf64");
+        let out = write(&WavCarrier, &input, &rec);
+        assert_one_label_as(&WavCarrier, &out, &rec, Form::Wrapped);
         assert_eq!(le_u64(&out, 20, "t").ok(), Some(out.len() as u64 - 8));
-        let again = label(&WavCarrier, &out, &rec);
-        assert_one_label(&WavCarrier, &again, &rec);
+        let again = write(&WavCarrier, &out, &rec);
+        assert_one_label_as(&WavCarrier, &again, &rec, Form::Wrapped);
         let after = temp_file("rf64-out.wav", &again);
         assert_eq!(
-            exiftool_json(&after)["RIFF:Unknown_AIGC"],
+            exiftool(&after, &["-u", "-b"])["RIFF:Unknown_AIGC"],
             rec.to_wrapped_json()
         );
         assert_eq!(decoded_md5(&rf64), decoded_md5(&after));
         assert_decodes(&after);
-        for p in [src, rf64, after] {
-            let _ = std::fs::remove_file(p);
-        }
     }
 
     #[test]
@@ -601,7 +553,7 @@ assert at == len(b)
         cut[4..8].copy_from_slice(&size.to_le_bytes());
         let err = WavCarrier.read(&cut).expect_err("truncated data");
         assert!(err.to_string().contains("data chunk"), "{err}");
-        assert!(WavCarrier.write(&cut, &record("x", 0)).is_err());
+        assert!(WavCarrier.write(&cut, &record("x")).is_err());
         // A RIFF size past the end of the file is a truncation too.
         assert!(WavCarrier.read(&input[..input.len() - 1]).is_err());
     }
@@ -614,12 +566,16 @@ assert at == len(b)
         input[74..78].copy_from_slice(&400u32.to_le_bytes());
         input.extend(riff::chunk_bytes(b"bext", &[b'{'; 700]).expect("bext"));
         input.extend(riff::chunk_bytes(b"iXML", b"<a><AIGC>{}</AIGC></a>").expect("ixml"));
-        input.extend(label(&WavCarrier, &sample(WAV), &record("x", 0))[352878..].iter());
+        input.extend(write(&WavCarrier, &sample(WAV), &record("x"))[352878..].iter());
         let size = input.len() as u32 - 8;
         input[4..8].copy_from_slice(&size.to_le_bytes());
         assert_eq!(WavCarrier.read(&input).expect("read").len(), 2);
-        assert_never_panics(&WavCarrier, &input, 1, 4000, 200);
+        HostileInputs::new(4000, 1)
+            .hot(0..200)
+            .assert_never_panic(&WavCarrier, &input);
         let full = sample(WAV);
-        assert_never_panics(&WavCarrier, &full, 7, 1000, 100);
+        HostileInputs::new(1000, 7)
+            .hot(0..100)
+            .assert_never_panic(&WavCarrier, &full);
     }
 }
