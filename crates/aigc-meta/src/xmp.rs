@@ -157,12 +157,28 @@ pub fn find_labels(packet: &str) -> Result<Vec<XmpLabel>, MetaError> {
 /// `existing` with every label property and digital-source-type removed and, when `record` is
 /// given, a description with the new label added; everything else is kept as it was.
 pub fn merge_packet(existing: &str, record: Option<&AigcRecord>) -> Result<String, MetaError> {
+    // Labelling again with the same record changes nothing.
+    if let Some(record) = record {
+        let found = find_labels(existing)?;
+        if let [only] = found.as_slice()
+            && only.tc260
+            && only.value == record.to_bare_json()
+            && existing.contains(TRAINED_ALGORITHMIC_MEDIA)
+        {
+            return Ok(existing.to_string());
+        }
+    }
     let mut reader = NsReader::from_str(existing);
     reader.config_mut().trim_text(false);
     let mut writer = Writer::new(Vec::with_capacity(existing.len() + 512));
     let mut skip_depth: Option<usize> = None;
     let mut depth = 0usize;
     let mut wrote = false;
+    // Depth inside rdf:RDF, and the open top-level rdf:Description: where it starts in the
+    // output, its depth, and whether it keeps any content. A description left empty once our
+    // properties are gone is dropped, so re-labelling does not pile up empty descriptions.
+    let mut rdf_depth: Option<usize> = None;
+    let mut open_desc: Option<(usize, usize, bool)> = None;
     loop {
         let (ns, event) = reader.read_resolved_event().map_err(xml_error)?;
         let ns = owned(ns);
@@ -196,6 +212,7 @@ pub fn merge_packet(existing: &str, record: Option<&AigcRecord>) -> Result<Strin
                 }
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 let mut kept = BytesStart::new(name);
+                let mut meaningful_attrs = false;
                 for attr in e.attributes().with_checks(false) {
                     let attr = attr.map_err(xml_error)?;
                     let (ans, alocal) = reader.resolve_attribute(attr.key);
@@ -203,8 +220,28 @@ pub fn merge_packet(existing: &str, record: Option<&AigcRecord>) -> Result<Strin
                     if !(is_label_property(&ans, alocal.as_ref())
                         || is_source_type(&ans, alocal.as_ref()))
                     {
+                        let key = attr.key.as_ref();
+                        let declaration = key == b"xmlns" || key.starts_with(b"xmlns:");
+                        let about = is_ns(&ans, RDF_NS) && alocal.as_ref() == b"about";
+                        meaningful_attrs |= !(declaration || about);
                         kept.push_attribute(attr);
                     }
+                }
+                let is_rdf = is_ns(&ns, RDF_NS);
+                if let Some((_, _, content)) = open_desc.as_mut() {
+                    *content = true;
+                }
+                let top_level_desc = is_rdf
+                    && local.as_ref() == b"Description"
+                    && rdf_depth == Some(depth.saturating_sub(1));
+                if top_level_desc && !meaningful_attrs {
+                    if matches!(event, Event::Empty(_)) {
+                        continue;
+                    }
+                    open_desc = Some((writer.get_ref().len(), depth, false));
+                }
+                if is_rdf && local.as_ref() == b"RDF" && matches!(event, Event::Start(_)) {
+                    rdf_depth = Some(depth);
                 }
                 if matches!(event, Event::Start(_)) {
                     depth += 1;
@@ -215,6 +252,15 @@ pub fn merge_packet(existing: &str, record: Option<&AigcRecord>) -> Result<Strin
             }
             Event::End(ref e) => {
                 depth = depth.saturating_sub(1);
+                if let Some((start, d, content)) = open_desc
+                    && d == depth
+                {
+                    open_desc = None;
+                    if !content {
+                        writer.get_mut().truncate(start);
+                        continue;
+                    }
+                }
                 if is_ns(&ns, RDF_NS) && e.local_name().as_ref() == b"RDF" {
                     if let Some(record) = record {
                         let prefix = e
@@ -233,7 +279,14 @@ pub fn merge_packet(existing: &str, record: Option<&AigcRecord>) -> Result<Strin
                     .map_err(xml_error)?;
             }
             Event::Eof => break,
-            other => writer.write_event(other).map_err(xml_error)?,
+            other => {
+                if let (Some((_, _, content)), Event::Text(t)) = (open_desc.as_mut(), &other)
+                    && !t.iter().all(u8::is_ascii_whitespace)
+                {
+                    *content = true;
+                }
+                writer.write_event(other).map_err(xml_error)?
+            }
         }
     }
     if !wrote {
@@ -287,6 +340,11 @@ mod tests {
         assert!(
             merged.contains("Kept title")
                 && merged.contains("<r:Description r:about=\"\" xmlns:TC260")
+        );
+        // Merging again gives the same packet: the emptied description is not kept.
+        assert_eq!(
+            merge_packet(&merged, Some(&record())).expect("again"),
+            merged
         );
         let stripped = merge_packet(&merged, None).expect("strip");
         assert!(find_labels(&stripped).expect("parse").is_empty());
