@@ -1,0 +1,3 @@
+//! Text safety checking for generative AI services (TC260-003 / GB/T 45654-2025).
+pub mod normalize;
+pub mod taxonomy;
