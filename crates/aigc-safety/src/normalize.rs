@@ -45,10 +45,7 @@ fn t2s_table() -> HashMap<char, char> {
     };
     // One conversion call over newline-separated characters: phrases cannot span a newline, so
     // every line is the character-level conversion of one character.
-    let joined: String = chars
-        .iter()
-        .flat_map(|&c| [c, '\n'])
-        .collect();
+    let joined: String = chars.iter().flat_map(|&c| [c, '\n']).collect();
     let converted = cc.convert(&joined);
     let lines: Vec<&str> = converted.split('\n').collect();
     if lines.len() < chars.len() {
@@ -320,7 +317,11 @@ mod tests {
         assert_eq!(normalize_term("這是內容，違禁詞！"), "这是内容违禁词");
         assert_eq!(normalize_term("①⑴㈠㊀⒈"), "11111");
         assert_eq!(normalize_term("⑩号"), "10号");
-        assert_eq!(normalize_term("一二三"), "一二三", "Chinese numerals are kept");
+        assert_eq!(
+            normalize_term("一二三"),
+            "一二三",
+            "Chinese numerals are kept"
+        );
         assert_eq!(normalize_term("敏\u{200B}@感 ✨😀\u{FE0F}词"), "敏感词");
         assert_eq!(normalize_term("Hello, World!"), "helloworld");
         assert_eq!(normalize_term(""), "");
@@ -340,7 +341,11 @@ mod tests {
         assert_eq!(&original[a..b], "ＡＢ");
         let s = n.text.find('0').unwrap_or(0);
         let (a, b) = n.span(original, s, s + 1);
-        assert_eq!(&original[a..b], "⑩", "both digits of an expansion map to its source");
+        assert_eq!(
+            &original[a..b],
+            "⑩",
+            "both digits of an expansion map to its source"
+        );
         let s = n.text.find('尾').unwrap_or(0);
         let (a, b) = n.span(original, s, s + '尾'.len_utf8());
         assert_eq!(&original[a..b], "尾");
@@ -379,7 +384,10 @@ mod tests {
             original.push_str(noise[rng.gen_range(0..noise.len())]);
             original.push_str("後文");
             let n = normalize(&original);
-            let pos = n.text.find("禁止词语").unwrap_or_else(|| panic!("{original:?} → {}", n.text));
+            let pos = n
+                .text
+                .find("禁止词语")
+                .unwrap_or_else(|| panic!("{original:?} → {}", n.text));
             let (a, b) = n.span(&original, pos, pos + "禁止词语".len());
             assert_eq!((Some(a), b), (term_start, term_end), "{original:?}");
             assert!(a >= prefix_len);
