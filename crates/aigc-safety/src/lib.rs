@@ -2,3 +2,4 @@
 pub mod lexicon;
 pub mod normalize;
 pub mod taxonomy;
+pub mod validate;
