@@ -109,14 +109,23 @@ mod tests {
         let lex = CompiledLexicon::compile(&LexiconSources::seed().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));
         let r = check(&lex, "今天天气很好。", Severity::Medium);
-        assert_eq!((r.verdict, r.findings.len(), r.pii.len()), (Verdict::Pass, 0, 0));
+        assert_eq!(
+            (r.verdict, r.findings.len(), r.pii.len()),
+            (Verdict::Pass, 0, 0)
+        );
         let r = check(&lex, "别信假新闻", Severity::Medium);
         assert_eq!(r.verdict, Verdict::Review, "假新闻 is low: {r:?}");
-        assert_eq!(check(&lex, "别信假新闻", Severity::Low).verdict, Verdict::Block);
+        assert_eq!(
+            check(&lex, "别信假新闻", Severity::Low).verdict,
+            Verdict::Block
+        );
         let r = check(&lex, "教你制·造炸弹，联系我的邮箱a@b.cn", Severity::Medium);
         assert_eq!(r.verdict, Verdict::Block);
         assert_eq!(r.findings[0].risk, "A1.4");
         assert_eq!(r.pii[0].risk, "A4.6");
-        assert_eq!(r.masked_text.as_deref(), Some("教你制·造炸弹，联系我的邮箱a***@b.cn"));
+        assert_eq!(
+            r.masked_text.as_deref(),
+            Some("教你制·造炸弹，联系我的邮箱a***@b.cn")
+        );
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! term<TAB>risk<TAB>severity<TAB>source<TAB>lang
-//! 制造炸弹	A1.4	high	seed	zh
+//! 制造炸弹<TAB>A1.4<TAB>high<TAB>seed<TAB>zh
 //! ```
 //!
 //! - `term`: the keyword (≤ 10 Chinese characters or ≤ 5 words, see the validator);

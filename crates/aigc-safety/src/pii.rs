@@ -97,7 +97,7 @@ pub fn valid_birth_date(yyyymmdd: &str) -> bool {
 }
 
 fn valid_ymd(y: u32, m: u32, d: u32) -> bool {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -151,7 +151,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 fn context_words(kind: PiiKind) -> &'static [&'static str] {
@@ -269,19 +269,17 @@ impl Detector<'_> {
         let plain = groups.len() == 1;
         let n = digits.len();
         // Identity card.
-        if n == 18 && (plain || groups == [6, 8, 4]) {
-            if id_card_valid(digits) {
-                let m = mask_keep(digits, 3, 4);
-                self.push(
-                    PiiKind::IdCard,
-                    s,
-                    e,
-                    0.9,
-                    vec!["region", "birth_date", "check_digit"],
-                    m,
-                );
-                return;
-            }
+        if n == 18 && (plain || groups == [6, 8, 4]) && id_card_valid(digits) {
+            let m = mask_keep(digits, 3, 4);
+            self.push(
+                PiiKind::IdCard,
+                s,
+                e,
+                0.9,
+                vec!["region", "birth_date", "check_digit"],
+                m,
+            );
+            return;
         }
         if n == 15 && plain && PROVINCES.contains(&&digits[..2]) {
             let date = format!("19{}", &digits[6..12]);
@@ -587,34 +585,37 @@ pub fn detect_pii(text: &str) -> Vec<PiiFinding> {
             i = d.digit_run(i);
             continue;
         }
-        if c.is_ascii_hexdigit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
-            if let Some(e) = d.ipv6(i) {
-                i = e;
-                continue;
-            }
-        }
-        if (c == b'E' || c == b'G') && !in_taken(&d, i) {
-            if let Some(e) = d.passport(i) {
-                i = e;
-                continue;
-            }
-        }
-        if c == b':' && b.get(i + 1) == Some(&b':') && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+        if c.is_ascii_hexdigit()
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && let Some(e) = d.ipv6(i)
         {
-            if let Some(e) = d.ipv6(i) {
+            i = e;
+            continue;
+        }
+        if (c == b'E' || c == b'G')
+            && !in_taken(&d, i)
+            && let Some(e) = d.passport(i)
+        {
+            i = e;
+            continue;
+        }
+        if c == b':'
+            && b.get(i + 1) == Some(&b':')
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && let Some(e) = d.ipv6(i)
+        {
+            i = e;
+            continue;
+        }
+        if c >= 0xE0
+            && let Some(ch) = t.get(i..).and_then(|s| s.chars().next())
+        {
+            if let Some(e) = d.plate(i, ch) {
                 i = e;
                 continue;
             }
-        }
-        if c >= 0xE0 {
-            if let Some(ch) = t.get(i..).and_then(|s| s.chars().next()) {
-                if let Some(e) = d.plate(i, ch) {
-                    i = e;
-                    continue;
-                }
-                i += ch.len_utf8();
-                continue;
-            }
+            i += ch.len_utf8();
+            continue;
         }
         i += 1;
     }
