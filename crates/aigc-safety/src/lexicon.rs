@@ -333,6 +333,7 @@ pub struct CompiledLexicon {
     entries: Vec<Entry>,
     patterns: Vec<PatternInfo>,
     deny: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    deny_ascii: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     stats: CompileStats,
 }
@@ -496,20 +497,28 @@ impl CompiledLexicon {
             }
         }
         stats.patterns = pats.len();
-        let deny = if pats.is_empty() {
-            None
-        } else {
-            let with_ids = pats
-                .iter()
-                .enumerate()
-                .map(|(i, (p, _))| (p.as_str(), u32::try_from(i).unwrap_or(u32::MAX)));
-            Some(
+        // Two automata: patterns made only of ASCII letters/digits (English, pinyin, initials)
+        // can only match inside ASCII runs of the normalised text, so they are searched there
+        // only and the main automaton stays small for Chinese text.
+        let build =
+            |ascii: bool| -> Result<Option<CharwiseDoubleArrayAhoCorasick<u32>>, LexiconError> {
+                let with_ids: Vec<(&str, u32)> = pats
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (p, _))| p.is_ascii() == ascii)
+                    .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
+                    .collect();
+                if with_ids.is_empty() {
+                    return Ok(None);
+                }
                 CharwiseDoubleArrayAhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostLongest)
                     .build_with_values(with_ids)
-                    .map_err(|e| LexiconError::Build(e.to_string()))?,
-            )
-        };
+                    .map(Some)
+                    .map_err(|e| LexiconError::Build(e.to_string()))
+            };
+        let deny = build(false)?;
+        let deny_ascii = build(true)?;
         let mut allow_norm: Vec<String> = src
             .allow
             .iter()
@@ -537,6 +546,7 @@ impl CompiledLexicon {
             entries: src.entries.clone(),
             patterns: pats.into_iter().map(|(_, i)| i).collect(),
             deny,
+            deny_ascii,
             allow,
             stats,
         })
@@ -550,6 +560,69 @@ impl CompiledLexicon {
     /// The entries.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// Counts leftmost-longest pattern matches in already normalised text, without spans,
+    /// boundaries or allow-list (to measure the automaton alone).
+    pub fn count_raw_matches(&self, normalised: &str) -> usize {
+        self.raw_matches(normalised).len()
+    }
+
+    /// Leftmost-longest matches `(start, end, pattern)` in normalised text, text order.
+    fn raw_matches(&self, text: &str) -> Vec<(usize, usize, PatternInfo)> {
+        let mut raw: Vec<(usize, usize, PatternInfo)> = Vec::new();
+        let info = |v: u32| usize::try_from(v).ok().and_then(|v| self.patterns.get(v));
+        if let Some(deny) = &self.deny {
+            for m in deny.leftmost_find_iter(text) {
+                if let Some(i) = info(m.value()) {
+                    raw.push((m.start(), m.end(), *i));
+                }
+            }
+        }
+        let Some(ascii) = &self.deny_ascii else {
+            return raw;
+        };
+        let before = raw.len();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !bytes[i].is_ascii() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii() {
+                i += 1;
+            }
+            let Some(run) = text.get(start..i) else {
+                continue;
+            };
+            for m in ascii.leftmost_find_iter(run) {
+                if let Some(inf) = info(m.value()) {
+                    raw.push((start + m.start(), start + m.end(), *inf));
+                }
+            }
+        }
+        if raw.len() > before && before > 0 {
+            // Merge the two result sets back into one leftmost-longest, non-overlapping list.
+            raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+            let mut end = 0;
+            raw.retain(|&(s, e, _)| {
+                let keep = s >= end;
+                if keep {
+                    end = e;
+                }
+                keep
+            });
+        }
+        raw
+    }
+
+    /// Heap bytes of the automata.
+    pub fn heap_bytes(&self) -> usize {
+        self.deny.as_ref().map_or(0, |d| d.heap_bytes())
+            + self.deny_ascii.as_ref().map_or(0, |d| d.heap_bytes())
+            + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
     /// Finds every hit in `text` (leftmost-longest, allow-list applied).
@@ -566,18 +639,7 @@ impl CompiledLexicon {
 
     /// Matches an already normalised `norm` of `text`.
     pub fn find_normalized(&self, text: &str, norm: &Normalized) -> Vec<Hit> {
-        let Some(deny) = &self.deny else {
-            return Vec::new();
-        };
-        let mut raw: Vec<(usize, usize, PatternInfo)> = Vec::new();
-        for m in deny.leftmost_find_iter(&norm.text) {
-            if let Some(info) = usize::try_from(m.value())
-                .ok()
-                .and_then(|v| self.patterns.get(v))
-            {
-                raw.push((m.start(), m.end(), *info));
-            }
-        }
+        let mut raw = self.raw_matches(&norm.text);
         if raw.is_empty() {
             return Vec::new();
         }
