@@ -27,9 +27,10 @@
 //! # Variants generated at compile time
 //! Every entry is normalised like the text. Entries written only in Han characters also get
 //! their toneless pinyin (2+ characters; heteronyms expanded, at most 8 readings) and pinyin
-//! initials (3+ characters only: two-letter initials collide with ordinary words), plus the
-//! homophone substitutions. Patterns made only of ASCII letters and digits (English entries,
-//! pinyin, initials) only match between word boundaries of the original text.
+//! initials (4+ characters only), plus the homophone substitutions. Initials collide with
+//! ordinary English words, so an initials hit is reported with severity `low` at most. Patterns
+//! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
+//! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
 
 use crate::normalize::{Normalized, is_han, normalize_into, normalize_term};
 use crate::taxonomy::{self, Risk};
@@ -38,6 +39,7 @@ use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBu
 use pinyin::ToPinyinMulti;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -333,7 +335,7 @@ pub struct CompiledLexicon {
     entries: Vec<Entry>,
     patterns: Vec<PatternInfo>,
     deny: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
-    deny_ascii: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    ascii: AsciiPatterns,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     stats: CompileStats,
 }
@@ -343,6 +345,79 @@ impl std::fmt::Debug for CompiledLexicon {
         f.debug_struct("CompiledLexicon")
             .field("stats", &self.stats)
             .finish()
+    }
+}
+
+/// ASCII patterns cover at most this many words of the original text.
+const MAX_ASCII_WORDS: usize = 8;
+
+/// ASCII-only patterns (English, pinyin, initials), looked up per run of whole words.
+struct AsciiPatterns {
+    map: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
+    max_len: usize,
+    /// Bit set over a hash of each pattern's first (up to) four bytes: most word starts of
+    /// ordinary English text begin no pattern and are skipped with one bit test.
+    prefixes: Vec<u64>,
+}
+
+const PREFIX_BITS: u64 = 1 << 20;
+
+impl Default for AsciiPatterns {
+    fn default() -> Self {
+        Self {
+            map: HashMap::default(),
+            max_len: 0,
+            prefixes: vec![0; (PREFIX_BITS / 64) as usize],
+        }
+    }
+}
+
+impl AsciiPatterns {
+    fn prefix_bit(bytes: &[u8]) -> u64 {
+        let mut k = [0u8; 8];
+        let n = bytes.len().min(4);
+        k[..n].copy_from_slice(&bytes[..n]);
+        k[7] = n as u8;
+        (u64::from_le_bytes(k).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) % PREFIX_BITS
+    }
+
+    fn insert(&mut self, p: &str, id: u32) {
+        self.max_len = self.max_len.max(p.len());
+        let bit = Self::prefix_bit(p.as_bytes());
+        if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
+            *w |= 1 << (bit % 64);
+        }
+        self.map.insert(Box::from(p), id);
+    }
+
+    /// Whether some pattern may start with the text at `s` (no false negatives).
+    fn may_start(&self, rest: &[u8]) -> bool {
+        (1..=rest.len().min(4)).any(|n| {
+            let bit = Self::prefix_bit(&rest[..n]);
+            self.prefixes
+                .get((bit / 64) as usize)
+                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+        })
+    }
+}
+
+/// A fast non-cryptographic hash for short ASCII keys (the lexicon is trusted input; the text
+/// only probes it).
+#[derive(Default, Clone, Copy)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut k = [0u8; 8];
+            k[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(k))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -458,7 +533,7 @@ impl CompiledLexicon {
                     if add(full, info, &mut pats) {
                         stats.pinyin += 1;
                     }
-                    if chars.len() >= 3 {
+                    if chars.len() >= 4 {
                         let initials: String =
                             reading.iter().filter_map(|s| s.chars().next()).collect();
                         let info = PatternInfo {
@@ -497,28 +572,32 @@ impl CompiledLexicon {
             }
         }
         stats.patterns = pats.len();
-        // Two automata: patterns made only of ASCII letters/digits (English, pinyin, initials)
-        // can only match inside ASCII runs of the normalised text, so they are searched there
-        // only and the main automaton stays small for Chinese text.
-        let build =
-            |ascii: bool| -> Result<Option<CharwiseDoubleArrayAhoCorasick<u32>>, LexiconError> {
-                let with_ids: Vec<(&str, u32)> = pats
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (p, _))| p.is_ascii() == ascii)
-                    .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
-                    .collect();
-                if with_ids.is_empty() {
-                    return Ok(None);
-                }
+        // Patterns with a non-ASCII character go into the automaton. Patterns made only of ASCII
+        // letters/digits (English, pinyin, initials) must start and end at word boundaries of the
+        // original text, so they are looked up per run of whole words instead (see
+        // `ascii_matches`): no mid-word matches, and the automaton stays small.
+        let with_ids: Vec<(&str, u32)> = pats
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, _))| !p.is_ascii())
+            .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
+            .collect();
+        let deny = if with_ids.is_empty() {
+            None
+        } else {
+            Some(
                 CharwiseDoubleArrayAhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostLongest)
                     .build_with_values(with_ids)
-                    .map(Some)
-                    .map_err(|e| LexiconError::Build(e.to_string()))
-            };
-        let deny = build(false)?;
-        let deny_ascii = build(true)?;
+                    .map_err(|e| LexiconError::Build(e.to_string()))?,
+            )
+        };
+        let mut ascii = AsciiPatterns::default();
+        for (i, (p, _)) in pats.iter().enumerate().filter(|(_, (p, _))| p.is_ascii()) {
+            if let Ok(id) = u32::try_from(i) {
+                ascii.insert(p, id);
+            }
+        }
         let mut allow_norm: Vec<String> = src
             .allow
             .iter()
@@ -546,7 +625,7 @@ impl CompiledLexicon {
             entries: src.entries.clone(),
             patterns: pats.into_iter().map(|(_, i)| i).collect(),
             deny,
-            deny_ascii,
+            ascii,
             allow,
             stats,
         })
@@ -564,12 +643,13 @@ impl CompiledLexicon {
 
     /// Counts leftmost-longest pattern matches in already normalised text, without spans,
     /// boundaries or allow-list (to measure the automaton alone).
-    pub fn count_raw_matches(&self, normalised: &str) -> usize {
-        self.raw_matches(normalised).len()
+    pub fn count_raw_matches(&self, original: &str, normalised: &Normalized) -> usize {
+        self.raw_matches(original, normalised).len()
     }
 
     /// Leftmost-longest matches `(start, end, pattern)` in normalised text, text order.
-    fn raw_matches(&self, text: &str) -> Vec<(usize, usize, PatternInfo)> {
+    fn raw_matches(&self, original: &str, norm: &Normalized) -> Vec<(usize, usize, PatternInfo)> {
+        let text = norm.text.as_str();
         let mut raw: Vec<(usize, usize, PatternInfo)> = Vec::new();
         let info = |v: u32| usize::try_from(v).ok().and_then(|v| self.patterns.get(v));
         if let Some(deny) = &self.deny {
@@ -579,9 +659,9 @@ impl CompiledLexicon {
                 }
             }
         }
-        let Some(ascii) = &self.deny_ascii else {
+        if self.ascii.map.is_empty() {
             return raw;
-        };
+        }
         let before = raw.len();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -594,14 +674,11 @@ impl CompiledLexicon {
             while i < bytes.len() && bytes[i].is_ascii() {
                 i += 1;
             }
-            let Some(run) = text.get(start..i) else {
-                continue;
-            };
-            for m in ascii.leftmost_find_iter(run) {
-                if let Some(inf) = info(m.value()) {
-                    raw.push((start + m.start(), start + m.end(), *inf));
+            self.ascii_matches(original, norm, start, i, &mut |s, e, v| {
+                if let Some(inf) = info(v) {
+                    raw.push((s, e, *inf));
                 }
-            }
+            });
         }
         if raw.len() > before && before > 0 {
             // Merge the two result sets back into one leftmost-longest, non-overlapping list.
@@ -618,10 +695,54 @@ impl CompiledLexicon {
         raw
     }
 
+    /// ASCII patterns in the normalised ASCII run `a..b`: a pattern must cover whole words of
+    /// the original (at most [`MAX_ASCII_WORDS`] of them, so 「min gan ci」 and 「m-g-c」 match);
+    /// at each word start the longest match wins.
+    fn ascii_matches(
+        &self,
+        original: &str,
+        norm: &Normalized,
+        a: usize,
+        b: usize,
+        emit: &mut impl FnMut(usize, usize, u32),
+    ) {
+        let starts = norm.word_starts(original, a, b);
+        let mut w = 0;
+        while w < starts.len() {
+            let s = starts[w];
+            if !self
+                .ascii
+                .may_start(norm.text.as_bytes().get(s..b).unwrap_or(&[]))
+            {
+                w += 1;
+                continue;
+            }
+            let mut found = None;
+            let max_k = MAX_ASCII_WORDS.min(starts.len() - w);
+            for k in (1..=max_k).rev() {
+                let e = starts.get(w + k).copied().unwrap_or(b);
+                if e - s > self.ascii.max_len {
+                    continue;
+                }
+                if let Some(&v) = norm.text.get(s..e).and_then(|p| self.ascii.map.get(p)) {
+                    found = Some((k, e, v));
+                    break;
+                }
+            }
+            match found {
+                Some((k, e, v)) => {
+                    emit(s, e, v);
+                    w += k;
+                }
+                None => w += 1,
+            }
+        }
+    }
+
     /// Heap bytes of the automata.
     pub fn heap_bytes(&self) -> usize {
         self.deny.as_ref().map_or(0, |d| d.heap_bytes())
-            + self.deny_ascii.as_ref().map_or(0, |d| d.heap_bytes())
+            + self.ascii.map.keys().map(|k| k.len() + 24).sum::<usize>()
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
@@ -639,7 +760,7 @@ impl CompiledLexicon {
 
     /// Matches an already normalised `norm` of `text`.
     pub fn find_normalized(&self, text: &str, norm: &Normalized) -> Vec<Hit> {
-        let mut raw = self.raw_matches(&norm.text);
+        let mut raw = self.raw_matches(text, norm);
         if raw.is_empty() {
             return Vec::new();
         }
@@ -667,7 +788,11 @@ impl CompiledLexicon {
             };
             hits.push(Hit {
                 risk: entry.risk.code,
-                severity: entry.severity,
+                severity: if info.variant == Variant::Initials {
+                    entry.severity.min(Severity::Low)
+                } else {
+                    entry.severity
+                },
                 start: os,
                 end: oe,
                 matched: text.get(os..oe).unwrap_or("").to_string(),
@@ -757,7 +882,8 @@ mod tests {
             ("這是敏感詞", "敏感詞"),
             ("说minganci吧", "minganci"),
             ("说 Min Gan Ci 吧", "Min Gan Ci"),
-            ("说 MGC 吧", "MGC"),
+            ("说 ZZZD 吧", "ZZZD"),
+            ("说 z.z.z.d 吧", "z.z.z.d"),
             ("敏赶词", "敏赶词"),
             ("制·造·炸·弹", "制·造·炸·弹"),
             ("ｂａｄ　ｐｅｒｓｏｎ!", "ｂａｄ　ｐｅｒｓｏｎ"),
@@ -774,7 +900,8 @@ mod tests {
             (h.risk, h.severity, h.variant),
             ("A1.8", Severity::High, Variant::Exact)
         );
-        assert_eq!(lex.find("说mgc")[0].variant, Variant::Initials);
+        let h = &lex.find("说zzzd")[0];
+        assert_eq!((h.variant, h.severity), (Variant::Initials, Severity::Low));
         assert_eq!(lex.find("minganci")[0].variant, Variant::Pinyin);
         assert_eq!(lex.find("敏赶词")[0].variant, Variant::Homophone);
     }
@@ -782,9 +909,13 @@ mod tests {
     #[test]
     fn ascii_patterns_need_word_boundaries() {
         let lex = lexicon(TEST_LEX, &[], "");
-        assert!(matched(&lex, "xmgcx mgcmgc abadperson").is_empty());
+        assert!(matched(&lex, "xzzzdx zzzdzzzd abadperson").is_empty());
         assert!(matched(&lex, "minganciy").is_empty());
-        assert_eq!(matched(&lex, "中文mgc中文"), ["mgc"]);
+        assert!(matched(&lex, "xminganci").is_empty());
+        assert_eq!(matched(&lex, "中文zzzd中文"), ["zzzd"]);
+        assert_eq!(matched(&lex, "the minganci is"), ["minganci"]);
+        assert_eq!(matched(&lex, "a bad person"), ["bad person"]);
+        assert_eq!(matched(&lex, "ｍｉｎｇａｎｃｉ!"), ["ｍｉｎｇａｎｃｉ"]);
     }
 
     #[test]

@@ -175,6 +175,37 @@ impl Normalized {
         }
     }
 
+    /// Normalised positions in `a..b` where a word of the original starts: the original
+    /// character before is not a letter or digit (ASCII or full-width). Always includes `a`
+    /// when it is a word start.
+    pub fn word_starts(&self, original: &str, a: usize, b: usize) -> Vec<usize> {
+        let is_word = |c: char| {
+            c.is_ascii_alphanumeric()
+                || matches!(c as u32, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A)
+        };
+        let starts_word = |o: usize| {
+            !original
+                .get(..o)
+                .and_then(|s| s.chars().next_back())
+                .is_some_and(is_word)
+        };
+        let mut out = Vec::new();
+        if starts_word(self.orig_start(a)) {
+            out.push(a);
+        }
+        // Only a breakpoint can follow a skipped character, so only breakpoints are candidates.
+        let first = self.breaks.partition_point(|x| x.0 <= a);
+        for &(n, o) in self.breaks.get(first..).unwrap_or(&[]) {
+            if n >= b {
+                break;
+            }
+            if starts_word(o) && out.last() != Some(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
     /// Maps the normalised byte range `start..end` (on character boundaries) to the byte span
     /// of the original `original` text that produced it, skip characters inside included.
     pub fn span(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
