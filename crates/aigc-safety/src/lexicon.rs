@@ -355,49 +355,50 @@ const MAX_ASCII_WORDS: usize = 8;
 struct AsciiPatterns {
     map: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     max_len: usize,
-    /// Bit set over a hash of each pattern's first (up to) four bytes: most word starts of
-    /// ordinary English text begin no pattern and are skipped with one bit test.
+    /// Bloom bit set over every prefix of every pattern: extending a run of words stops as soon
+    /// as it is no pattern's prefix, so ordinary English costs about one probe per word.
     prefixes: Vec<u64>,
-}
-
-const PREFIX_BITS: u64 = 1 << 20;
-
-impl Default for AsciiPatterns {
-    fn default() -> Self {
-        Self {
-            map: HashMap::default(),
-            max_len: 0,
-            prefixes: vec![0; (PREFIX_BITS / 64) as usize],
-        }
-    }
+    /// Number of bits in `prefixes` (a power of two).
+    bits: u64,
 }
 
 impl AsciiPatterns {
-    fn prefix_bit(bytes: &[u8]) -> u64 {
-        let mut k = [0u8; 8];
-        let n = bytes.len().min(4);
-        k[..n].copy_from_slice(&bytes[..n]);
-        k[7] = n as u8;
-        (u64::from_le_bytes(k).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) % PREFIX_BITS
+    /// Sized for about eight bits per prefix (a few per cent false positives).
+    fn with_prefixes(total_prefixes: usize) -> Self {
+        let bits = (total_prefixes.saturating_mul(8) as u64)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << 28);
+        Self {
+            map: HashMap::default(),
+            max_len: 0,
+            prefixes: vec![0; (bits / 64) as usize],
+            bits,
+        }
+    }
+
+    fn bit(&self, bytes: &[u8]) -> u64 {
+        let mut h = WordHasher::default();
+        h.write(bytes);
+        (h.finish() >> 20) & (self.bits - 1)
     }
 
     fn insert(&mut self, p: &str, id: u32) {
         self.max_len = self.max_len.max(p.len());
-        let bit = Self::prefix_bit(p.as_bytes());
-        if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
-            *w |= 1 << (bit % 64);
+        for n in 1..=p.len() {
+            let bit = self.bit(&p.as_bytes()[..n]);
+            if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
+                *w |= 1 << (bit % 64);
+            }
         }
         self.map.insert(Box::from(p), id);
     }
 
-    /// Whether some pattern may start with the text at `s` (no false negatives).
-    fn may_start(&self, rest: &[u8]) -> bool {
-        (1..=rest.len().min(4)).any(|n| {
-            let bit = Self::prefix_bit(&rest[..n]);
-            self.prefixes
-                .get((bit / 64) as usize)
-                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-        })
+    /// Whether `span` may be the prefix of a pattern (no false negatives).
+    fn may_prefix(&self, span: &[u8]) -> bool {
+        let bit = self.bit(span);
+        self.prefixes
+            .get((bit / 64) as usize)
+            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -592,7 +593,12 @@ impl CompiledLexicon {
                     .map_err(|e| LexiconError::Build(e.to_string()))?,
             )
         };
-        let mut ascii = AsciiPatterns::default();
+        let mut ascii = AsciiPatterns::with_prefixes(
+            pats.iter()
+                .filter(|(p, _)| p.is_ascii())
+                .map(|(p, _)| p.len())
+                .sum(),
+        );
         for (i, (p, _)) in pats.iter().enumerate().filter(|(_, (p, _))| p.is_ascii()) {
             if let Ok(id) = u32::try_from(i) {
                 ascii.insert(p, id);
@@ -710,23 +716,18 @@ impl CompiledLexicon {
         let mut w = 0;
         while w < starts.len() {
             let s = starts[w];
-            if !self
-                .ascii
-                .may_start(norm.text.as_bytes().get(s..b).unwrap_or(&[]))
-            {
-                w += 1;
-                continue;
-            }
             let mut found = None;
             let max_k = MAX_ASCII_WORDS.min(starts.len() - w);
-            for k in (1..=max_k).rev() {
+            for k in 1..=max_k {
                 let e = starts.get(w + k).copied().unwrap_or(b);
-                if e - s > self.ascii.max_len {
-                    continue;
-                }
-                if let Some(&v) = norm.text.get(s..e).and_then(|p| self.ascii.map.get(p)) {
-                    found = Some((k, e, v));
+                let Some(span) = norm.text.get(s..e) else {
                     break;
+                };
+                if span.len() > self.ascii.max_len || !self.ascii.may_prefix(span.as_bytes()) {
+                    break;
+                }
+                if let Some(&v) = self.ascii.map.get(span) {
+                    found = Some((k, e, v));
                 }
             }
             match found {
@@ -739,10 +740,18 @@ impl CompiledLexicon {
         }
     }
 
+    /// Counts matches of the main (non-ASCII) automaton alone in normalised text (benchmarks).
+    pub fn count_automaton_matches(&self, normalised: &str) -> usize {
+        self.deny
+            .as_ref()
+            .map_or(0, |d| d.leftmost_find_iter(normalised).count())
+    }
+
     /// Heap bytes of the automata.
     pub fn heap_bytes(&self) -> usize {
         self.deny.as_ref().map_or(0, |d| d.heap_bytes())
             + self.ascii.map.keys().map(|k| k.len() + 24).sum::<usize>()
+            + self.ascii.prefixes.len() * 8
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
