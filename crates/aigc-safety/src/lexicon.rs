@@ -915,6 +915,48 @@ mod tests {
         assert_eq!(lex.find("敏赶词")[0].variant, Variant::Homophone);
     }
 
+    /// Property-style: noise inserted between the characters of a term, inside random
+    /// surrounding text, is always found and reported as exactly the inserted stretch.
+    #[test]
+    fn hits_span_exactly_the_evasive_stretch() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let lex = lexicon(TEST_LEX, &["路口交通"], "");
+        let noise = [
+            "@", " ", "\u{200B}", "😀", "，", "-", "　", "\u{FE0F}", "*", "．",
+        ];
+        let filler = ["今天", "天气", "Hello ", "ＯＫ", "好", "123", "說明"];
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..rng.gen_range(0..4) {
+                text.push_str(filler[rng.gen_range(0..filler.len())]);
+            }
+            let start = text.len();
+            let term: Vec<char> = if rng.gen_bool(0.5) {
+                "制造炸弹"
+            } else {
+                "製造炸彈"
+            }
+            .chars()
+            .collect();
+            for (k, c) in term.iter().enumerate() {
+                text.push(*c);
+                if k + 1 < term.len() {
+                    for _ in 0..rng.gen_range(0..3) {
+                        text.push_str(noise[rng.gen_range(0..noise.len())]);
+                    }
+                }
+            }
+            let end = text.len();
+            text.push_str(noise[rng.gen_range(0..noise.len())]);
+            text.push_str(filler[rng.gen_range(0..filler.len())]);
+            let hits = lex.find(&text);
+            assert_eq!(hits.len(), 1, "{text:?}: {hits:?}");
+            assert_eq!((hits[0].start, hits[0].end), (start, end), "{text:?}");
+            assert_eq!(hits[0].risk, "A1.4");
+        }
+    }
+
     #[test]
     fn ascii_patterns_need_word_boundaries() {
         let lex = lexicon(TEST_LEX, &[], "");
