@@ -335,6 +335,8 @@ pub struct CompiledLexicon {
     entries: Vec<Entry>,
     patterns: Vec<PatternInfo>,
     deny: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    /// Some automaton pattern contains an ASCII character (e.g. 「ai换脸」).
+    deny_has_ascii: bool,
     ascii: AsciiPatterns,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     stats: CompileStats,
@@ -583,6 +585,9 @@ impl CompiledLexicon {
             .filter(|(_, (p, _))| !p.is_ascii())
             .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
             .collect();
+        let deny_has_ascii = with_ids
+            .iter()
+            .any(|(p, _)| p.bytes().any(|b| b.is_ascii()));
         let deny = if with_ids.is_empty() {
             None
         } else {
@@ -631,6 +636,7 @@ impl CompiledLexicon {
             entries: src.entries.clone(),
             patterns: pats.into_iter().map(|(_, i)| i).collect(),
             deny,
+            deny_has_ascii,
             ascii,
             allow,
             stats,
@@ -658,10 +664,36 @@ impl CompiledLexicon {
         let text = norm.text.as_str();
         let mut raw: Vec<(usize, usize, PatternInfo)> = Vec::new();
         let info = |v: u32| usize::try_from(v).ok().and_then(|v| self.patterns.get(v));
+        let bytes = text.as_bytes();
+        let mut mixed = false;
         if let Some(deny) = &self.deny {
-            for m in deny.leftmost_find_iter(text) {
-                if let Some(i) = info(m.value()) {
-                    raw.push((m.start(), m.end(), *i));
+            if self.deny_has_ascii {
+                for m in deny.leftmost_find_iter(text) {
+                    if let Some(i) = info(m.value()) {
+                        raw.push((m.start(), m.end(), *i));
+                    }
+                }
+            } else {
+                // No automaton pattern contains an ASCII character, so no match can cross an
+                // ASCII run: search the non-ASCII runs only (English text is skipped here).
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i].is_ascii() {
+                        i += 1;
+                        continue;
+                    }
+                    let start = i;
+                    while i < bytes.len() && !bytes[i].is_ascii() {
+                        i += 1;
+                    }
+                    let Some(run) = text.get(start..i) else {
+                        continue;
+                    };
+                    for m in deny.leftmost_find_iter(run) {
+                        if let Some(inf) = info(m.value()) {
+                            raw.push((start + m.start(), start + m.end(), *inf));
+                        }
+                    }
                 }
             }
         }
@@ -669,7 +701,6 @@ impl CompiledLexicon {
             return raw;
         }
         let before = raw.len();
-        let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
             if !bytes[i].is_ascii() {
@@ -683,10 +714,11 @@ impl CompiledLexicon {
             self.ascii_matches(original, norm, start, i, &mut |s, e, v| {
                 if let Some(inf) = info(v) {
                     raw.push((s, e, *inf));
+                    mixed = true;
                 }
             });
         }
-        if raw.len() > before && before > 0 {
+        if mixed && before > 0 {
             // Merge the two result sets back into one leftmost-longest, non-overlapping list.
             raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
             let mut end = 0;
@@ -1002,6 +1034,12 @@ mod tests {
             lex.stats()
         );
         assert!(lex.find("前方路口交通拥堵，请绕行").is_empty());
+        // A pattern mixing ASCII and Chinese (the automaton then searches the whole text).
+        let hits = lex.find("别用ＡＩ-换脸做坏事");
+        assert_eq!(
+            hits.iter().map(|h| h.matched.as_str()).collect::<Vec<_>>(),
+            ["ＡＩ-换脸"]
+        );
         let hits = lex.find("教你怎么制·造·炸·弹");
         assert_eq!(hits.iter().map(|h| h.risk).collect::<Vec<_>>(), ["A1.4"]);
     }
