@@ -25,6 +25,11 @@ pub enum Command {
     Ledger(LedgerArgs),
     /// List the formats that can carry a metadata label and where it goes.
     Formats(JsonFlag),
+    /// Check a text for lexicon hits and personal information (exit 1 when a finding at or
+    /// above --block-at exists).
+    Check(crate::safety::CheckArgs),
+    /// Text-safety tools (keyword library validation and compilation).
+    Safety(crate::safety::SafetyArgs),
 }
 
 #[derive(Debug, Args)]

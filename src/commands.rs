@@ -22,6 +22,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output::formats(a.json);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(a) => crate::safety::check_command(a),
+        Command::Safety(a) => crate::safety::safety_command(a),
     }
 }
 

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod output;
+mod safety;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,0 +1,1119 @@
+//! Lexicon files, compilation into one matcher, matching, allow-list and hot reload.
+//!
+//! # File formats
+//!
+//! **Lexicon** (UTF-8, TSV, one entry a line, `#` starts a comment line, blank lines ignored):
+//!
+//! ```text
+//! term<TAB>risk<TAB>severity<TAB>source<TAB>lang
+//! 制造炸弹<TAB>A1.4<TAB>high<TAB>seed<TAB>zh
+//! ```
+//!
+//! - `term`: the keyword (≤ 10 Chinese characters or ≤ 5 words, see the validator);
+//! - `risk`: an Appendix A code `A1.1` … `A5.2`;
+//! - `severity`: `low`, `medium` or `high` (default `medium` when the column is absent);
+//! - `source`: where the entry comes from (default: the file name);
+//! - `lang`: a language tag such as `zh` or `en` (default: `zh` when the term has a Han
+//!   character, else `en`).
+//!
+//! **Allow-list**: one phrase a line (anything after a TAB is a note), `#` comments. A hit that
+//! lies entirely inside an allowed phrase found in the text is dropped (coverage, not equality:
+//! 「路口交通」 cancels 「口交」).
+//!
+//! **Homophone / look-alike table**: `char<TAB>variants`, where `variants` is a string of
+//! characters that are written instead of `char` to evade a filter. Each lexicon entry gets one
+//! extra pattern per substitution (one position at a time).
+//!
+//! # Variants generated at compile time
+//! Every entry is normalised like the text. Entries written only in Han characters also get
+//! their toneless pinyin (2+ characters; heteronyms expanded, at most 8 readings) and pinyin
+//! initials (4+ characters only), plus the homophone substitutions. Initials collide with
+//! ordinary English words, so an initials hit is reported with severity `low` at most. Patterns
+//! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
+//! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
+
+use crate::normalize::{Normalized, is_han, normalize_into, normalize_term};
+use crate::taxonomy::{self, Risk};
+use arc_swap::ArcSwap;
+use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
+use pinyin::ToPinyinMulti;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors while loading or compiling a lexicon.
+#[derive(Debug, thiserror::Error)]
+pub enum LexiconError {
+    /// A file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A line is malformed.
+    #[error("{origin}:{line}: {message}")]
+    Parse {
+        /// File name (or other origin) of the text.
+        origin: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The automaton could not be built.
+    #[error("cannot compile the lexicon: {0}")]
+    Build(String),
+}
+
+/// How serious a hit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Normally blocks.
+    Medium,
+    /// Always blocks.
+    High,
+}
+
+impl Severity {
+    /// Parses `low` / `medium` / `high`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Some(Self::Low),
+            "medium" => Some(Self::Medium),
+            "high" => Some(Self::High),
+            _ => None,
+        }
+    }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+}
+
+/// One lexicon entry as written in the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// The keyword as written.
+    pub term: String,
+    /// Its Appendix A risk.
+    #[serde(serialize_with = "ser_risk")]
+    pub risk: &'static Risk,
+    /// Its severity.
+    pub severity: Severity,
+    /// Where the entry comes from.
+    pub source: String,
+    /// Language tag.
+    pub lang: String,
+    /// `file:line` it was read from.
+    pub origin: String,
+}
+
+fn ser_risk<S: serde::Serializer>(r: &&'static Risk, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(r.code)
+}
+
+/// Parses lexicon text; `origin` names the file in errors.
+pub fn parse_lexicon(text: &str, origin: &str) -> Result<Vec<Entry>, LexiconError> {
+    let mut entries = Vec::new();
+    let default_source = Path::new(origin)
+        .file_name()
+        .map_or_else(|| origin.to_string(), |f| f.to_string_lossy().into_owned());
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        let l = raw.strip_prefix('\u{FEFF}').unwrap_or(raw);
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let err = |message: String| LexiconError::Parse {
+            origin: origin.to_string(),
+            line,
+            message,
+        };
+        let cols: Vec<&str> = l.split('\t').collect();
+        let term = cols.first().map_or("", |t| t.trim());
+        if term.is_empty() {
+            return Err(err("empty term".into()));
+        }
+        let risk_col = cols.get(1).map(|s| s.trim()).unwrap_or("");
+        let risk = taxonomy::risk(risk_col).ok_or_else(|| {
+            err(format!(
+                "unknown risk code {risk_col:?} (expected A1.1 … A5.2; columns are TAB-separated)"
+            ))
+        })?;
+        let severity = match cols.get(2).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None => Severity::Medium,
+            Some(s) => Severity::parse(s)
+                .ok_or_else(|| err(format!("unknown severity {s:?} (low, medium, high)")))?,
+        };
+        let source = cols
+            .get(3)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map_or_else(|| default_source.clone(), str::to_string);
+        let lang = cols
+            .get(4)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map_or_else(
+                || if term.chars().any(is_han) { "zh" } else { "en" }.to_string(),
+                str::to_string,
+            );
+        entries.push(Entry {
+            term: term.to_string(),
+            risk,
+            severity,
+            source,
+            lang,
+            origin: format!("{origin}:{line}"),
+        });
+    }
+    Ok(entries)
+}
+
+/// Parses an allow-list.
+pub fn parse_allow_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split('\t').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses a homophone / look-alike table: `char<TAB>variants`.
+pub fn parse_homophones(
+    text: &str,
+    origin: &str,
+) -> Result<HashMap<char, Vec<char>>, LexiconError> {
+    let mut map: HashMap<char, Vec<char>> = HashMap::new();
+    for (idx, l) in text.lines().enumerate() {
+        if l.trim().is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let mut cols = l.split('\t');
+        let key = cols.next().unwrap_or("").trim();
+        let variants = cols.next().unwrap_or("").trim();
+        let mut kc = key.chars();
+        let (Some(k), None) = (kc.next(), kc.next()) else {
+            return Err(LexiconError::Parse {
+                origin: origin.to_string(),
+                line: idx + 1,
+                message: format!("expected one character before the TAB, found {key:?}"),
+            });
+        };
+        // Fold both sides so the table agrees with the normalised lexicon.
+        let fold = |c: char| normalize_term(&c.to_string()).chars().next();
+        let Some(k) = fold(k) else { continue };
+        let list = map.entry(k).or_default();
+        for v in variants.chars().filter_map(fold) {
+            if v != k && !list.contains(&v) {
+                list.push(v);
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Reads a file as UTF-8, naming it in errors.
+pub fn read_text(path: &Path) -> Result<String, LexiconError> {
+    let bytes = std::fs::read(path).map_err(|source| LexiconError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| LexiconError::Parse {
+        origin: path.display().to_string(),
+        line: 0,
+        message: format!("not UTF-8 ({e})"),
+    })
+}
+
+/// The bundled seed data (written by this project; far below the standard's sizes).
+pub mod seed {
+    /// The seed lexicon.
+    pub const LEXICON: &str = include_str!("../../../assets/safety/seed-lexicon.tsv");
+    /// The seed allow-list.
+    pub const ALLOW_LIST: &str = include_str!("../../../assets/safety/allow-list.txt");
+    /// The homophone / look-alike table.
+    pub const HOMOPHONES: &str = include_str!("../../../assets/safety/homophones.tsv");
+}
+
+/// Everything a compiled lexicon is made from.
+#[derive(Debug, Clone, Default)]
+pub struct LexiconSources {
+    /// The entries.
+    pub entries: Vec<Entry>,
+    /// Allowed phrases.
+    pub allow: Vec<String>,
+    /// Homophone / look-alike substitutions (normalised).
+    pub homophones: HashMap<char, Vec<char>>,
+}
+
+impl LexiconSources {
+    /// The bundled seed lexicon, allow-list and homophone table.
+    pub fn seed() -> Result<Self, LexiconError> {
+        Ok(Self {
+            entries: parse_lexicon(seed::LEXICON, "assets/safety/seed-lexicon.tsv")?,
+            allow: parse_allow_list(seed::ALLOW_LIST),
+            homophones: parse_homophones(seed::HOMOPHONES, "assets/safety/homophones.tsv")?,
+        })
+    }
+
+    /// Lexicon files (replacing the seed lexicon) with the seed allow-list and homophones.
+    pub fn from_files(lexicons: &[PathBuf], allow: &[PathBuf]) -> Result<Self, LexiconError> {
+        let mut s = Self::seed()?;
+        if !lexicons.is_empty() {
+            s.entries.clear();
+            for p in lexicons {
+                let text = read_text(p)?;
+                s.entries
+                    .extend(parse_lexicon(&text, &p.display().to_string())?);
+            }
+        }
+        for p in allow {
+            s.allow.extend(parse_allow_list(&read_text(p)?));
+        }
+        Ok(s)
+    }
+}
+
+/// How a pattern relates to its entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// The entry itself (after normalisation).
+    Exact,
+    /// Toneless pinyin of the entry.
+    Pinyin,
+    /// Pinyin initials.
+    Initials,
+    /// One character replaced by a homophone or look-alike.
+    Homophone,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PatternInfo {
+    entry: u32,
+    variant: Variant,
+    /// Only ASCII letters/digits: needs word boundaries in the original.
+    ascii_word: bool,
+}
+
+/// Counts from compilation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompileStats {
+    /// Entries read.
+    pub entries: usize,
+    /// Patterns in the automaton (entries + variants, deduplicated).
+    pub patterns: usize,
+    /// Pinyin patterns.
+    pub pinyin: usize,
+    /// Initials patterns.
+    pub initials: usize,
+    /// Homophone patterns.
+    pub homophones: usize,
+    /// Entries whose normalised term equals an earlier entry's.
+    pub duplicates: usize,
+    /// Entries that normalise to nothing and can never match.
+    pub unmatchable: usize,
+    /// Allowed phrases.
+    pub allow_phrases: usize,
+}
+
+/// A lexicon compiled into its matchers; immutable, shared behind an `Arc`.
+pub struct CompiledLexicon {
+    entries: Vec<Entry>,
+    patterns: Vec<PatternInfo>,
+    deny: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    /// Some automaton pattern contains an ASCII character (e.g. 「ai换脸」).
+    deny_has_ascii: bool,
+    ascii: AsciiPatterns,
+    allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    stats: CompileStats,
+}
+
+impl std::fmt::Debug for CompiledLexicon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledLexicon")
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// ASCII patterns cover at most this many words of the original text.
+const MAX_ASCII_WORDS: usize = 8;
+
+/// ASCII-only patterns (English, pinyin, initials), looked up per run of whole words.
+struct AsciiPatterns {
+    map: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
+    max_len: usize,
+    /// Bloom bit set over every prefix of every pattern: extending a run of words stops as soon
+    /// as it is no pattern's prefix, so ordinary English costs about one probe per word.
+    prefixes: Vec<u64>,
+    /// Number of bits in `prefixes` (a power of two).
+    bits: u64,
+}
+
+impl AsciiPatterns {
+    /// Sized for about eight bits per prefix (a few per cent false positives).
+    fn with_prefixes(total_prefixes: usize) -> Self {
+        let bits = (total_prefixes.saturating_mul(8) as u64)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << 28);
+        Self {
+            map: HashMap::default(),
+            max_len: 0,
+            prefixes: vec![0; (bits / 64) as usize],
+            bits,
+        }
+    }
+
+    fn bit(&self, bytes: &[u8]) -> u64 {
+        let mut h = WordHasher::default();
+        h.write(bytes);
+        (h.finish() >> 20) & (self.bits - 1)
+    }
+
+    fn insert(&mut self, p: &str, id: u32) {
+        self.max_len = self.max_len.max(p.len());
+        for n in 1..=p.len() {
+            let bit = self.bit(&p.as_bytes()[..n]);
+            if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
+                *w |= 1 << (bit % 64);
+            }
+        }
+        self.map.insert(Box::from(p), id);
+    }
+
+    /// Whether `span` may be the prefix of a pattern (no false negatives).
+    fn may_prefix(&self, span: &[u8]) -> bool {
+        let bit = self.bit(span);
+        self.prefixes
+            .get((bit / 64) as usize)
+            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+    }
+}
+
+/// A fast non-cryptographic hash for short ASCII keys (the lexicon is trusted input; the text
+/// only probes it).
+#[derive(Default, Clone, Copy)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut k = [0u8; 8];
+            k[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(k))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// One lexicon hit, with its span in the original text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// Risk code.
+    pub risk: &'static str,
+    /// Severity of the entry.
+    pub severity: Severity,
+    /// Byte offset of the first matched character in the original text.
+    pub start: usize,
+    /// Byte offset just past the last matched character.
+    pub end: usize,
+    /// The original text of the span (skip characters inside included).
+    pub matched: String,
+    /// The lexicon entry that matched.
+    pub term: String,
+    /// Which form of the entry matched.
+    pub variant: Variant,
+    /// The entry's source.
+    pub source: String,
+}
+
+/// The toneless pinyin readings of a Han-only term (at most `cap`).
+fn pinyin_readings(chars: &[char], cap: usize) -> Vec<Vec<&'static str>> {
+    let mut acc: Vec<Vec<&'static str>> = vec![Vec::new()];
+    for &c in chars {
+        let Some(multi) = c.to_pinyin_multi() else {
+            return Vec::new();
+        };
+        let mut readings: Vec<&'static str> = Vec::new();
+        for p in multi {
+            let s = p.plain();
+            if !readings.contains(&s) {
+                readings.push(s);
+            }
+        }
+        let mut next = Vec::new();
+        'outer: for prefix in &acc {
+            for r in &readings {
+                if next.len() >= cap {
+                    break 'outer;
+                }
+                let mut v = prefix.clone();
+                v.push(*r);
+                next.push(v);
+            }
+        }
+        acc = next;
+    }
+    acc
+}
+
+fn is_ascii_word(p: &str) -> bool {
+    p.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl CompiledLexicon {
+    /// Compiles sources into matchers.
+    pub fn compile(src: &LexiconSources) -> Result<Self, LexiconError> {
+        let mut stats = CompileStats {
+            entries: src.entries.len(),
+            allow_phrases: src.allow.len(),
+            ..CompileStats::default()
+        };
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut pats: Vec<(String, PatternInfo)> = Vec::new();
+        let mut add =
+            |p: String, info: PatternInfo, pats: &mut Vec<(String, PatternInfo)>| -> bool {
+                if p.is_empty() || index.contains_key(&p) {
+                    return false;
+                }
+                let Ok(id) = u32::try_from(pats.len()) else {
+                    return false;
+                };
+                index.insert(p.clone(), id);
+                pats.push((p, info));
+                true
+            };
+        let normalised: Vec<String> = src
+            .entries
+            .iter()
+            .map(|e| normalize_term(&e.term))
+            .collect();
+        // Exact forms first, so a variant never shadows a real entry.
+        for (i, n) in normalised.iter().enumerate() {
+            let Ok(entry) = u32::try_from(i) else { break };
+            if n.is_empty() {
+                stats.unmatchable += 1;
+                continue;
+            }
+            let info = PatternInfo {
+                entry,
+                variant: Variant::Exact,
+                ascii_word: is_ascii_word(n),
+            };
+            if !add(n.clone(), info, &mut pats) {
+                stats.duplicates += 1;
+            }
+        }
+        for (i, n) in normalised.iter().enumerate() {
+            let Ok(entry) = u32::try_from(i) else { break };
+            let chars: Vec<char> = n.chars().collect();
+            if chars.len() >= 2 && chars.iter().all(|&c| is_han(c)) {
+                for reading in pinyin_readings(&chars, 8) {
+                    let full: String = reading.concat();
+                    let info = PatternInfo {
+                        entry,
+                        variant: Variant::Pinyin,
+                        ascii_word: true,
+                    };
+                    if add(full, info, &mut pats) {
+                        stats.pinyin += 1;
+                    }
+                    if chars.len() >= 4 {
+                        let initials: String =
+                            reading.iter().filter_map(|s| s.chars().next()).collect();
+                        let info = PatternInfo {
+                            variant: Variant::Initials,
+                            ..info
+                        };
+                        if add(initials, info, &mut pats) {
+                            stats.initials += 1;
+                        }
+                    }
+                }
+            }
+            if chars.len() >= 2 {
+                let mut made = 0;
+                for (pos, c) in chars.iter().enumerate() {
+                    for v in src.homophones.get(c).into_iter().flatten() {
+                        if made >= 16 {
+                            break;
+                        }
+                        let mut alt = chars.clone();
+                        if let Some(slot) = alt.get_mut(pos) {
+                            *slot = *v;
+                        }
+                        let p: String = alt.into_iter().collect();
+                        let info = PatternInfo {
+                            entry,
+                            variant: Variant::Homophone,
+                            ascii_word: is_ascii_word(&p),
+                        };
+                        if add(p, info, &mut pats) {
+                            stats.homophones += 1;
+                            made += 1;
+                        }
+                    }
+                }
+            }
+        }
+        stats.patterns = pats.len();
+        // Patterns with a non-ASCII character go into the automaton. Patterns made only of ASCII
+        // letters/digits (English, pinyin, initials) must start and end at word boundaries of the
+        // original text, so they are looked up per run of whole words instead (see
+        // `ascii_matches`): no mid-word matches, and the automaton stays small.
+        let with_ids: Vec<(&str, u32)> = pats
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, _))| !p.is_ascii())
+            .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
+            .collect();
+        let deny_has_ascii = with_ids
+            .iter()
+            .any(|(p, _)| p.bytes().any(|b| b.is_ascii()));
+        let deny = if with_ids.is_empty() {
+            None
+        } else {
+            Some(
+                CharwiseDoubleArrayAhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build_with_values(with_ids)
+                    .map_err(|e| LexiconError::Build(e.to_string()))?,
+            )
+        };
+        let mut ascii = AsciiPatterns::with_prefixes(
+            pats.iter()
+                .filter(|(p, _)| p.is_ascii())
+                .map(|(p, _)| p.len())
+                .sum(),
+        );
+        for (i, (p, _)) in pats.iter().enumerate().filter(|(_, (p, _))| p.is_ascii()) {
+            if let Ok(id) = u32::try_from(i) {
+                ascii.insert(p, id);
+            }
+        }
+        let mut allow_norm: Vec<String> = src
+            .allow
+            .iter()
+            .map(|a| normalize_term(a))
+            .filter(|a| !a.is_empty())
+            .collect();
+        allow_norm.sort();
+        allow_norm.dedup();
+        let allow = if allow_norm.is_empty() {
+            None
+        } else {
+            Some(
+                CharwiseDoubleArrayAhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build_with_values(
+                        allow_norm
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| (p.as_str(), u32::try_from(i).unwrap_or(u32::MAX))),
+                    )
+                    .map_err(|e| LexiconError::Build(e.to_string()))?,
+            )
+        };
+        Ok(Self {
+            entries: src.entries.clone(),
+            patterns: pats.into_iter().map(|(_, i)| i).collect(),
+            deny,
+            deny_has_ascii,
+            ascii,
+            allow,
+            stats,
+        })
+    }
+
+    /// Compilation counts.
+    pub fn stats(&self) -> &CompileStats {
+        &self.stats
+    }
+
+    /// The entries.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Counts leftmost-longest pattern matches in already normalised text, without spans,
+    /// boundaries or allow-list (to measure the automaton alone).
+    pub fn count_raw_matches(&self, original: &str, normalised: &Normalized) -> usize {
+        self.raw_matches(original, normalised).len()
+    }
+
+    /// Leftmost-longest matches `(start, end, pattern)` in normalised text, text order.
+    fn raw_matches(&self, original: &str, norm: &Normalized) -> Vec<(usize, usize, PatternInfo)> {
+        let text = norm.text.as_str();
+        let mut raw: Vec<(usize, usize, PatternInfo)> = Vec::new();
+        let info = |v: u32| usize::try_from(v).ok().and_then(|v| self.patterns.get(v));
+        let bytes = text.as_bytes();
+        let mut mixed = false;
+        if let Some(deny) = &self.deny {
+            if self.deny_has_ascii {
+                for m in deny.leftmost_find_iter(text) {
+                    if let Some(i) = info(m.value()) {
+                        raw.push((m.start(), m.end(), *i));
+                    }
+                }
+            } else {
+                // No automaton pattern contains an ASCII character, so no match can cross an
+                // ASCII run: search the non-ASCII runs only (English text is skipped here).
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i].is_ascii() {
+                        i += 1;
+                        continue;
+                    }
+                    let start = i;
+                    while i < bytes.len() && !bytes[i].is_ascii() {
+                        i += 1;
+                    }
+                    let Some(run) = text.get(start..i) else {
+                        continue;
+                    };
+                    for m in deny.leftmost_find_iter(run) {
+                        if let Some(inf) = info(m.value()) {
+                            raw.push((start + m.start(), start + m.end(), *inf));
+                        }
+                    }
+                }
+            }
+        }
+        if self.ascii.map.is_empty() {
+            return raw;
+        }
+        let before = raw.len();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !bytes[i].is_ascii() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii() {
+                i += 1;
+            }
+            self.ascii_matches(original, norm, start, i, &mut |s, e, v| {
+                if let Some(inf) = info(v) {
+                    raw.push((s, e, *inf));
+                    mixed = true;
+                }
+            });
+        }
+        if mixed && before > 0 {
+            // Merge the two result sets back into one leftmost-longest, non-overlapping list.
+            raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+            let mut end = 0;
+            raw.retain(|&(s, e, _)| {
+                let keep = s >= end;
+                if keep {
+                    end = e;
+                }
+                keep
+            });
+        }
+        raw
+    }
+
+    /// ASCII patterns in the normalised ASCII run `a..b`: a pattern must cover whole words of
+    /// the original (at most [`MAX_ASCII_WORDS`] of them, so 「min gan ci」 and 「m-g-c」 match);
+    /// at each word start the longest match wins.
+    fn ascii_matches(
+        &self,
+        original: &str,
+        norm: &Normalized,
+        a: usize,
+        b: usize,
+        emit: &mut impl FnMut(usize, usize, u32),
+    ) {
+        let starts = norm.word_starts(original, a, b);
+        let mut w = 0;
+        while w < starts.len() {
+            let s = starts[w];
+            let mut found = None;
+            let max_k = MAX_ASCII_WORDS.min(starts.len() - w);
+            for k in 1..=max_k {
+                let e = starts.get(w + k).copied().unwrap_or(b);
+                let Some(span) = norm.text.get(s..e) else {
+                    break;
+                };
+                if span.len() > self.ascii.max_len || !self.ascii.may_prefix(span.as_bytes()) {
+                    break;
+                }
+                if let Some(&v) = self.ascii.map.get(span) {
+                    found = Some((k, e, v));
+                }
+            }
+            match found {
+                Some((k, e, v)) => {
+                    emit(s, e, v);
+                    w += k;
+                }
+                None => w += 1,
+            }
+        }
+    }
+
+    /// Counts matches of the main (non-ASCII) automaton alone in normalised text (benchmarks).
+    pub fn count_automaton_matches(&self, normalised: &str) -> usize {
+        self.deny
+            .as_ref()
+            .map_or(0, |d| d.leftmost_find_iter(normalised).count())
+    }
+
+    /// Heap bytes of the automata.
+    pub fn heap_bytes(&self) -> usize {
+        self.deny.as_ref().map_or(0, |d| d.heap_bytes())
+            + self.ascii.map.keys().map(|k| k.len() + 24).sum::<usize>()
+            + self.ascii.prefixes.len() * 8
+            + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
+    }
+
+    /// Finds every hit in `text` (leftmost-longest, allow-list applied).
+    pub fn find(&self, text: &str) -> Vec<Hit> {
+        let mut buf = Normalized::new();
+        self.find_with(text, &mut buf)
+    }
+
+    /// Like [`find`](Self::find), reusing `buf` for the normalised text.
+    pub fn find_with(&self, text: &str, buf: &mut Normalized) -> Vec<Hit> {
+        normalize_into(text, buf);
+        self.find_normalized(text, buf)
+    }
+
+    /// Matches an already normalised `norm` of `text`.
+    pub fn find_normalized(&self, text: &str, norm: &Normalized) -> Vec<Hit> {
+        let mut raw = self.raw_matches(text, norm);
+        if raw.is_empty() {
+            return Vec::new();
+        }
+        // Allow-list by coverage, in normalised coordinates; only run when something matched.
+        if let Some(allow) = &self.allow {
+            let spans: Vec<(usize, usize)> = allow
+                .find_overlapping_iter(&norm.text)
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            if !spans.is_empty() {
+                raw.retain(|&(s, e, _)| !spans.iter().any(|&(a, b)| a <= s && e <= b));
+            }
+        }
+        let mut hits = Vec::with_capacity(raw.len());
+        for (s, e, info) in raw {
+            let (os, oe) = norm.span(text, s, e);
+            if info.ascii_word && !ascii_word_bounded(text, os, oe) {
+                continue;
+            }
+            let Some(entry) = usize::try_from(info.entry)
+                .ok()
+                .and_then(|i| self.entries.get(i))
+            else {
+                continue;
+            };
+            hits.push(Hit {
+                risk: entry.risk.code,
+                severity: if info.variant == Variant::Initials {
+                    entry.severity.min(Severity::Low)
+                } else {
+                    entry.severity
+                },
+                start: os,
+                end: oe,
+                matched: text.get(os..oe).unwrap_or("").to_string(),
+                term: entry.term.clone(),
+                variant: info.variant,
+                source: entry.source.clone(),
+            });
+        }
+        hits
+    }
+}
+
+/// No ASCII letter or digit directly before `start` or after `end` in the original.
+fn ascii_word_bounded(text: &str, start: usize, end: usize) -> bool {
+    let before = text
+        .get(..start)
+        .and_then(|s| s.chars().next_back())
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let after = text
+        .get(end..)
+        .and_then(|s| s.chars().next())
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    !before && !after
+}
+
+/// A shared, hot-reloadable lexicon: readers take a snapshot (`load`), a reload compiles the
+/// new lexicon on the side and swaps it in atomically; searches in flight finish on the old one.
+pub struct LexiconHandle {
+    current: ArcSwap<CompiledLexicon>,
+}
+
+impl LexiconHandle {
+    /// Wraps a compiled lexicon.
+    pub fn new(lexicon: CompiledLexicon) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(lexicon),
+        }
+    }
+
+    /// The current lexicon (a cheap snapshot that stays valid across swaps).
+    pub fn load(&self) -> Arc<CompiledLexicon> {
+        self.current.load_full()
+    }
+
+    /// Replaces the lexicon; returns the previous one.
+    pub fn swap(&self, lexicon: CompiledLexicon) -> Arc<CompiledLexicon> {
+        self.current.swap(Arc::new(lexicon))
+    }
+
+    /// Compiles `sources` and swaps the result in; on error the old lexicon stays.
+    pub fn reload(&self, sources: &LexiconSources) -> Result<(), LexiconError> {
+        let compiled = CompiledLexicon::compile(sources)?;
+        self.swap(compiled);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lexicon(tsv: &str, allow: &[&str], homophones: &str) -> CompiledLexicon {
+        let src = LexiconSources {
+            entries: parse_lexicon(tsv, "test.tsv").unwrap_or_else(|e| panic!("{e}")),
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            homophones: parse_homophones(homophones, "h.tsv").unwrap_or_else(|e| panic!("{e}")),
+        };
+        CompiledLexicon::compile(&src).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn matched(lex: &CompiledLexicon, text: &str) -> Vec<String> {
+        lex.find(text).into_iter().map(|h| h.matched).collect()
+    }
+
+    const TEST_LEX: &str = "敏感词\tA1.8\thigh\ttest\tzh\n口交\tA1.6\thigh\n制造炸弹\tA1.4\n\
+                            bad person\tA2.9\tlow\n";
+
+    #[test]
+    fn evasions_are_caught_with_exact_spans() {
+        let lex = lexicon(TEST_LEX, &[], "感\t赶\n");
+        for (text, want) in [
+            ("这是敏感词。", "敏感词"),
+            ("这是敏@感#词", "敏@感#词"),
+            ("敏\u{200B}感\u{200D}词", "敏\u{200B}感\u{200D}词"),
+            ("敏😀感✨词", "敏😀感✨词"),
+            ("敏 感 词", "敏 感 词"),
+            ("這是敏感詞", "敏感詞"),
+            ("说minganci吧", "minganci"),
+            ("说 Min Gan Ci 吧", "Min Gan Ci"),
+            ("说 ZZZD 吧", "ZZZD"),
+            ("说 z.z.z.d 吧", "z.z.z.d"),
+            ("敏赶词", "敏赶词"),
+            ("制·造·炸·弹", "制·造·炸·弹"),
+            ("ｂａｄ　ｐｅｒｓｏｎ!", "ｂａｄ　ｐｅｒｓｏｎ"),
+            ("a Bad-Person here", "Bad-Person"),
+        ] {
+            let hits = lex.find(text);
+            assert_eq!(hits.len(), 1, "{text}: {hits:?}");
+            let h = &hits[0];
+            assert_eq!(h.matched, want, "{text}");
+            assert_eq!(&text[h.start..h.end], want);
+        }
+        let h = &lex.find("這是敏感詞")[0];
+        assert_eq!(
+            (h.risk, h.severity, h.variant),
+            ("A1.8", Severity::High, Variant::Exact)
+        );
+        let h = &lex.find("说zzzd")[0];
+        assert_eq!((h.variant, h.severity), (Variant::Initials, Severity::Low));
+        assert_eq!(lex.find("minganci")[0].variant, Variant::Pinyin);
+        assert_eq!(lex.find("敏赶词")[0].variant, Variant::Homophone);
+    }
+
+    /// Property-style: noise inserted between the characters of a term, inside random
+    /// surrounding text, is always found and reported as exactly the inserted stretch.
+    #[test]
+    fn hits_span_exactly_the_evasive_stretch() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let lex = lexicon(TEST_LEX, &["路口交通"], "");
+        let noise = [
+            "@", " ", "\u{200B}", "😀", "，", "-", "　", "\u{FE0F}", "*", "．",
+        ];
+        let filler = ["今天", "天气", "Hello ", "ＯＫ", "好", "123", "說明"];
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..rng.gen_range(0..4) {
+                text.push_str(filler[rng.gen_range(0..filler.len())]);
+            }
+            let start = text.len();
+            let term: Vec<char> = if rng.gen_bool(0.5) {
+                "制造炸弹"
+            } else {
+                "製造炸彈"
+            }
+            .chars()
+            .collect();
+            for (k, c) in term.iter().enumerate() {
+                text.push(*c);
+                if k + 1 < term.len() {
+                    for _ in 0..rng.gen_range(0..3) {
+                        text.push_str(noise[rng.gen_range(0..noise.len())]);
+                    }
+                }
+            }
+            let end = text.len();
+            text.push_str(noise[rng.gen_range(0..noise.len())]);
+            text.push_str(filler[rng.gen_range(0..filler.len())]);
+            let hits = lex.find(&text);
+            assert_eq!(hits.len(), 1, "{text:?}: {hits:?}");
+            assert_eq!((hits[0].start, hits[0].end), (start, end), "{text:?}");
+            assert_eq!(hits[0].risk, "A1.4");
+        }
+    }
+
+    #[test]
+    fn ascii_patterns_need_word_boundaries() {
+        let lex = lexicon(TEST_LEX, &[], "");
+        assert!(matched(&lex, "xzzzdx zzzdzzzd abadperson").is_empty());
+        assert!(matched(&lex, "minganciy").is_empty());
+        assert!(matched(&lex, "xminganci").is_empty());
+        assert_eq!(matched(&lex, "中文zzzd中文"), ["zzzd"]);
+        assert_eq!(matched(&lex, "the minganci is"), ["minganci"]);
+        assert_eq!(matched(&lex, "a bad person"), ["bad person"]);
+        assert_eq!(matched(&lex, "ｍｉｎｇａｎｃｉ!"), ["ｍｉｎｇａｎｃｉ"]);
+    }
+
+    #[test]
+    fn allow_list_cancels_hits_it_covers() {
+        let lex = lexicon(TEST_LEX, &["路口交通"], "");
+        assert!(matched(&lex, "前方路口交通拥堵").is_empty());
+        assert!(
+            matched(&lex, "前方路口，交通拥堵").is_empty(),
+            "skip chars fold first"
+        );
+        assert_eq!(
+            matched(&lex, "路口交通后口交"),
+            ["口交"],
+            "outside the span still hits"
+        );
+        let plain = lexicon(TEST_LEX, &[], "");
+        assert_eq!(
+            matched(&plain, "前方路口交通拥堵"),
+            ["口交"],
+            "without the allow-list"
+        );
+    }
+
+    #[test]
+    fn seed_lexicon_compiles_and_honours_its_allow_list() {
+        let src = LexiconSources::seed().unwrap_or_else(|e| panic!("{e}"));
+        let lex = CompiledLexicon::compile(&src).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lex.stats().entries, 336);
+        assert_eq!((lex.stats().duplicates, lex.stats().unmatchable), (0, 0));
+        assert!(
+            lex.stats().pinyin > 300 && lex.stats().homophones > 20,
+            "{:?}",
+            lex.stats()
+        );
+        assert!(lex.find("前方路口交通拥堵，请绕行").is_empty());
+        // A pattern mixing ASCII and Chinese (the automaton then searches the whole text).
+        let hits = lex.find("别用ＡＩ-换脸做坏事");
+        assert_eq!(
+            hits.iter().map(|h| h.matched.as_str()).collect::<Vec<_>>(),
+            ["ＡＩ-换脸"]
+        );
+        let hits = lex.find("教你怎么制·造·炸·弹");
+        assert_eq!(hits.iter().map(|h| h.risk).collect::<Vec<_>>(), ["A1.4"]);
+    }
+
+    #[test]
+    fn leftmost_longest_and_entry_dedup() {
+        let lex = lexicon("炸弹\tA1.4\n制造炸弹\tA1.4\thigh\n炸弹\tA1.4\n", &[], "");
+        assert_eq!(lex.stats().duplicates, 1);
+        let hits = lex.find("制造炸弹和炸弹");
+        let got: Vec<_> = hits
+            .iter()
+            .map(|h| (h.matched.as_str(), h.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [("制造炸弹", Severity::High), ("炸弹", Severity::Medium)]
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_file_and_line() {
+        let e = parse_lexicon("# c\nok\tA1.1\nbad\tZ9\n", "x.tsv").err();
+        assert!(
+            matches!(&e, Some(LexiconError::Parse { line: 3, .. })),
+            "{e:?}"
+        );
+        let msg = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.starts_with("x.tsv:3: unknown risk code"), "{msg}");
+        assert!(parse_lexicon("x\tA1.1\tsevere\n", "y").is_err());
+        let e = parse_lexicon("word\tA2.4\n", "dir/f.tsv").unwrap_or_default();
+        assert_eq!(
+            (e[0].severity, e[0].source.as_str(), e[0].lang.as_str()),
+            (Severity::Medium, "f.tsv", "en")
+        );
+    }
+
+    fn n_total(a: u64, b: u64) -> u64 {
+        a + b
+    }
+
+    #[test]
+    fn hot_reload_swaps_while_readers_continue() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let handle = Arc::new(LexiconHandle::new(lexicon("旧词条\tA1.8\n", &[], "")));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (handle, stop) = (Arc::clone(&handle), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (mut old, mut new) = (0u64, 0u64);
+                let text = "旧词条与新词条";
+                // Runs until told to stop *and* the new lexicon has been seen: no timing.
+                while !(stop.load(Ordering::Acquire) && new > 0) {
+                    let lex = handle.load();
+                    let hits = lex.find(text);
+                    // Every snapshot is one whole lexicon: exactly one of the two terms.
+                    assert_eq!(hits.len(), 1, "{hits:?}");
+                    match hits[0].matched.as_str() {
+                        "旧词条" => old += 1,
+                        "新词条" => new += 1,
+                        other => panic!("{other}"),
+                    }
+                }
+                (old, new)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let src = LexiconSources {
+            entries: parse_lexicon("新词条\tA1.8\n", "new.tsv").unwrap_or_default(),
+            ..LexiconSources::default()
+        };
+        handle.reload(&src).unwrap_or_else(|e| panic!("{e}"));
+        stop.store(true, Ordering::Release);
+        let (old, new) = reader.join().unwrap_or_else(|_| panic!("reader panicked"));
+        assert!(new > 0 && n_total(old, new) > 0, "old {old}, new {new}");
+        assert_eq!(handle.load().find("旧词条").len(), 0);
+    }
+}
