@@ -221,7 +221,7 @@ fn label_png(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitEr
     // Re-insert the input's colour and metadata chunks right after IHDR (before IDAT).
     let kept: Vec<u8> = png_chunks(input)
         .into_iter()
-        .filter(|(t, _)| PNG_KEPT_CHUNKS.iter().any(|k| *k == t))
+        .filter(|(t, _)| PNG_KEPT_CHUNKS.contains(&t))
         .flat_map(|(_, whole)| whole.iter().copied())
         .collect();
     let chunks = png_chunks(&encoded);
@@ -229,7 +229,7 @@ fn label_png(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitEr
     out.extend_from_slice(&encoded[..8]);
     for (t, whole) in chunks {
         // Drop chunks the encoder wrote that the input supplies itself.
-        if &t != b"IHDR" && !kept.is_empty() && PNG_KEPT_CHUNKS.iter().any(|k| *k == &t) {
+        if &t != b"IHDR" && !kept.is_empty() && PNG_KEPT_CHUNKS.contains(&&t) {
             continue;
         }
         out.extend_from_slice(whole);
