@@ -26,7 +26,7 @@ pub fn label_line(n: usize, total: usize, o: &LabelOutcome) {
         o.input,
         o.output,
         o.format,
-        o.placement,
+        o.placement.unwrap_or("no metadata label"),
         status(&o.metadata),
         status(&o.explicit),
         status(&o.watermark),

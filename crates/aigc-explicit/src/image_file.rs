@@ -36,7 +36,13 @@ pub fn supports(format: Format) -> bool {
 }
 
 fn decode_err(format: Format) -> impl Fn(image::ImageError) -> ExplicitError {
-    move |e| ExplicitError::Image(format!("cannot decode the {format} image: {e}"))
+    move |e| match e {
+        // A valid file in a layout the decoder lacks (e.g. YCbCr TIFF) is not damage.
+        image::ImageError::Unsupported(u) => ExplicitError::Unsupported(format!(
+            "the {format} image uses a layout the decoder does not support: {u}"
+        )),
+        e => ExplicitError::Image(format!("cannot decode the {format} image: {e}")),
+    }
 }
 
 fn encode_err(format: Format) -> impl Fn(image::ImageError) -> ExplicitError {
