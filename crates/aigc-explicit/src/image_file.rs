@@ -41,7 +41,9 @@ fn decode_err(format: Format) -> impl Fn(image::ImageError) -> ExplicitError {
         image::ImageError::Unsupported(u) => ExplicitError::Unsupported(format!(
             "the {format} image uses a layout the decoder does not support: {u}"
         )),
-        e => ExplicitError::Image(format!("cannot decode the {format} image: {e}")),
+        e => ExplicitError::Image(format!(
+            "the {format} image cannot be decoded (damaged or truncated): {e}"
+        )),
     }
 }
 
