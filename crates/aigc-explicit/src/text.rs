@@ -2,7 +2,9 @@
 //! plain text, Markdown and HTML; a labeller for streamed chunks; and a finder for prompts.
 
 use crate::ExplicitError;
-use crate::wording::{BADGE_TEXT, DEFAULT_TEXT_PROMPT, meets_wording_rule, validate_label_text};
+use crate::wording::{
+    BADGE_TEXT, DEFAULT_TEXT_PROMPT, has_ai_element, meets_wording_rule, validate_label_text,
+};
 use aigc_core::Format;
 use serde::Serialize;
 
@@ -348,7 +350,12 @@ pub fn find_prompts(text: &str) -> Vec<FoundPrompt> {
             "【AI】" | "[AI]" | "（AI）" | "(AI)"
         );
         let notice = line.contains(HTML_NOTICE_CLASS);
-        let prompt_like = visible.chars().count() <= 120 && meets_wording_rule(&visible);
+        let short = visible.chars().count();
+        // A short "本内容由AI…" / "由AI…" line is a prompt attempt even when its wording fails.
+        let attempt = short <= 30
+            && has_ai_element(&visible)
+            && (visible.contains("本内容") || visible.contains("由"));
+        let prompt_like = short <= 120 && (meets_wording_rule(&visible) || attempt);
         if !(is_badge || notice || prompt_like) {
             continue;
         }
@@ -489,7 +496,8 @@ mod tests {
         assert!(found[0].badge && found[0].wording_ok);
         assert!(find_prompts("普通的文本，没有标识。\n").is_empty());
         let weak = find_prompts("本内容由AI提供\n<p class=\"aigc-notice\">由AI提供</p>\n");
-        assert_eq!(weak.len(), 1);
-        assert!(!weak[0].wording_ok);
+        assert_eq!(weak.len(), 2);
+        assert!(weak.iter().all(|w| !w.wording_ok));
+        assert!(find_prompts("# AI 的历史\n").is_empty());
     }
 }
