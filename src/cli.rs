@@ -15,7 +15,7 @@ pub struct Cli {
 pub enum Command {
     /// Label files: write the Annex E metadata label (and, where available, the visible label
     /// and the watermark). Exit 0 when every file was labelled, 2 when any failed.
-    Label(LabelArgs),
+    Label(Box<LabelArgs>),
     /// Report every label in files: placement, validity, signatures. Exit 1 with
     /// --require-label when a file lacks exactly one valid label, 2 when a file is unreadable.
     Inspect(InspectArgs),

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Label(a) => label(a),
+        Command::Label(a) => label(*a),
         Command::Inspect(a) => inspect(a),
         Command::Keygen(a) => keygen(a),
         Command::Ledger(a) => ledger(a),

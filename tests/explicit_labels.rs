@@ -153,7 +153,7 @@ fn icc_profile(description: &str) -> Vec<u8> {
     desc.extend_from_slice(&(ascii.len() as u32).to_be_bytes());
     desc.extend_from_slice(ascii.as_bytes());
     desc.extend_from_slice(&[0u8; 8 + 3 + 67]);
-    while desc.len() % 4 != 0 {
+    while !desc.len().is_multiple_of(4) {
         desc.push(0);
     }
     let offset = 128 + 4 + 12;
