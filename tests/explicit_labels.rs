@@ -283,6 +283,24 @@ fn exif_orientation_icc_and_jpeg_quality_survive_and_the_label_is_upright() {
 }
 
 #[test]
+fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
+    let s = Scratch::new();
+    let tif = s.path("in.tif");
+    picture(300, 200).save(&tif).expect("tiff");
+    let out = s.path("out.tif");
+    let o = label_json(&s, &tif, &out, &[]);
+    assert_eq!(o["explicit"]["status"], "applied");
+    assert_ffmpeg_decodes(&out);
+    assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
+    let img = image::open(&out).expect("decode").to_rgb8();
+    check_label(&img, &o["explicit_label"], "TIFF");
+    // The bundled sample is YCbCr, which the decoder lacks: metadata only, said plainly.
+    let o = label_json(&s, &sample("image.tif"), &s.path("ycbcr.tif"), &[]);
+    assert_eq!(o["explicit"]["status"], "unavailable");
+    assert_eq!(o["metadata"]["status"], "applied");
+}
+
+#[test]
 fn every_gif_frame_is_labelled() {
     let s = Scratch::new();
     let input = sample("image-animated.gif");

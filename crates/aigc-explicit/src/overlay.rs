@@ -765,6 +765,7 @@ pub(crate) mod tests {
         let spec = LabelSpec::default_label();
         for (w, h) in [
             (MIN_SQUARE, MIN_SQUARE),
+            (MIN_SQUARE, MIN_SQUARE / 2),
             (160, 120),
             (120, 160),
             (640, 480),
@@ -959,6 +960,36 @@ pub(crate) mod tests {
                 );
                 let (ink, _, _) = measure_ink(&shown, dw, plate);
                 assert!(ink >= required_ink_height(dw, dh));
+            }
+        }
+    }
+
+    #[test]
+    fn ink_height_holds_for_every_orientation_portrait_and_landscape() {
+        let bg = [70, 70, 200];
+        let spec = LabelSpec::default_label();
+        for (w, h) in [(MIN_SQUARE, 150), (150, MIN_SQUARE), (640, 480), (480, 640)] {
+            for o in 1..=8u8 {
+                let mut stored = filled(w, h, bg);
+                draw_label_rgb(
+                    &mut stored,
+                    w,
+                    h,
+                    PixelLayout::Rgb,
+                    Orientation::from_exif(o),
+                    &spec,
+                )
+                .unwrap();
+                let (shown, dw, dh) = display(&stored, w, h, o);
+                let plate = changed_box(&shown, dw, dh, bg).unwrap();
+                assert!(
+                    plate.width > plate.height,
+                    "{w}×{h} orientation {o}: upright"
+                );
+                let (ink, plate_c, ink_c) = measure_ink(&shown, dw, plate);
+                let need = required_ink_height(dw, dh);
+                assert!(ink >= need, "{w}×{h} orientation {o}: ink {ink} < {need}");
+                assert!(contrast_of(plate_c, ink_c) >= 4.5);
             }
         }
     }
