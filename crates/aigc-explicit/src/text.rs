@@ -209,11 +209,13 @@ pub fn label_html(html: &str, prompt: &TextPrompt) -> String {
         html_escape(&prompt.plain_line())
     );
     // After the end of the <body ...> tag, or None.
-    let body_open =
-        find_ascii_ci(html, "<body").and_then(|i| html[i..].find('>').map(|j| i + j + 1));
     let body_close = rfind_ascii_ci(html, "</body")
         .or_else(|| rfind_ascii_ci(html, "</html"))
         .unwrap_or(html.len());
+    // A body that opens after the last close is malformed: then only the end is used.
+    let body_open = find_ascii_ci(html, "<body")
+        .and_then(|i| html[i..].find('>').map(|j| i + j + 1))
+        .filter(|&o| o <= body_close);
     let at_start = |s: &str, close: usize| -> (String, usize) {
         match body_open {
             Some(i) => {
@@ -458,6 +460,18 @@ mod tests {
             &TextPrompt::new("<b>AI生成</b>", TextPosition::End).unwrap(),
         );
         assert!(escaped.contains("&lt;b&gt;AI生成&lt;/b&gt;"), "{escaped}");
+        // Malformed or truncated markup never panics, whatever the position.
+        let odd = "</body>生成<body x='>'>正文</html><body";
+        for pos in [
+            TextPosition::Start,
+            TextPosition::End,
+            TextPosition::Both,
+            TextPosition::Middle,
+        ] {
+            for cut in (0..=odd.len()).filter(|&c| odd.is_char_boundary(c)) {
+                let _ = label_html(&odd[..cut], &TextPrompt::default_at(pos));
+            }
+        }
     }
 
     #[test]
