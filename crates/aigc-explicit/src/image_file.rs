@@ -158,8 +158,8 @@ fn label_jpeg(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
     );
     let mut out = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
-    // Optimised Huffman tables keep the output near the input's size at the same quality.
-    enc.set_optimized_huffman_tables(true);
+    // Standard Huffman tables: jpeg-encoder 0.7's optimised tables decode differently in
+    // zune-jpeg (the image crate's decoder) than in libjpeg/ffmpeg, so they are not used.
     if let Some((hs, vs)) = header.chroma_subsampling() {
         match jpeg_encoder::SamplingFactor::from_factors(hs, vs) {
             Some(s) => enc.set_sampling_factor(s),
