@@ -15,7 +15,7 @@ pub struct Cli {
 pub enum Command {
     /// Label files: write the Annex E metadata label (and, where available, the visible label
     /// and the watermark). Exit 0 when every file was labelled, 2 when any failed.
-    Label(LabelArgs),
+    Label(Box<LabelArgs>),
     /// Report every label in files: placement, validity, signatures. Exit 1 with
     /// --require-label when a file lacks exactly one valid label, 2 when a file is unreadable.
     Inspect(InspectArgs),
@@ -77,6 +77,20 @@ pub struct LabelArgs {
     /// Do not draw/play the visible or audible label.
     #[arg(long)]
     pub no_explicit: bool,
+    /// The visible label's wording [default: 「AI生成」 on images, 「本内容由AI生成」 in text]. It
+    /// must contain 人工智能 or AI, and 生成 or 合成.
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Where the label goes on images, as displayed: auto (the most uniform corner), top-left,
+    /// top-right, bottom-left, bottom-right, top, bottom, left, right.
+    #[arg(long, value_name = "POS", default_value = "auto")]
+    pub position: String,
+    /// Where the prompt goes in text, Markdown and HTML: start, end, both, middle.
+    #[arg(long, value_name = "POS", default_value = "end")]
+    pub text_position: String,
+    /// In text, use the 「AI」 badge (角标) instead of a prompt sentence.
+    #[arg(long, conflicts_with = "text")]
+    pub badge: bool,
     /// Do not embed the invisible watermark.
     #[arg(long)]
     pub no_watermark: bool,

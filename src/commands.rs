@@ -3,8 +3,10 @@
 use crate::cli::{Cli, Command, InspectArgs, KeygenArgs, LabelArgs, LedgerArgs, StoreArgs};
 use crate::output;
 use aigc_core::Label;
+use aigc_explicit::text::{TextPosition, TextPrompt};
+use aigc_explicit::{LabelSpec, Position};
 use aigc_ledger::{Ledger, default_ledger_path};
-use aigc_pipeline::{LabelRequest, LabelRole, MarkPlan, inspect_file, label_file};
+use aigc_pipeline::{ExplicitOptions, LabelRequest, LabelRole, MarkPlan, inspect_file, label_file};
 use aigc_sign::{Algorithm, KeyFile, KeyRing, SecretKey, default_key_dir, load_secret};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Label(a) => label(a),
+        Command::Label(a) => label(*a),
         Command::Inspect(a) => inspect(a),
         Command::Keygen(a) => keygen(a),
         Command::Ledger(a) => ledger(a),
@@ -150,6 +152,26 @@ fn plan_jobs(a: &LabelArgs) -> Result<Vec<Job>> {
         .collect())
 }
 
+/// The explicit label's wording and positions from the command line, checked before any file.
+fn explicit_options(a: &LabelArgs) -> Result<ExplicitOptions> {
+    let position = Position::parse(&a.position).context("--position")?;
+    let text_position = TextPosition::parse(&a.text_position).context("--text-position")?;
+    let image = match &a.text {
+        Some(t) => LabelSpec::new(t, position).context("--text")?,
+        None => {
+            let mut spec = LabelSpec::default_label();
+            spec.position = position;
+            spec
+        }
+    };
+    let text = match (&a.text, a.badge) {
+        (_, true) => TextPrompt::badge(text_position),
+        (Some(t), false) => TextPrompt::new(t, text_position).context("--text")?,
+        (None, false) => TextPrompt::default_at(text_position),
+    };
+    Ok(ExplicitOptions { image, text })
+}
+
 fn label(a: LabelArgs) -> Result<ExitCode> {
     let label = a.label.as_deref().map(|l| l.parse::<Label>()).transpose()?;
     let role = if a.propagate {
@@ -180,14 +202,18 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
     };
     let plan = MarkPlan {
         metadata: !a.no_metadata,
-        explicit: !(a.no_explicit || a.metadata_only),
+        // A platform propagating a label adds its fields; the visible label is the producer's
+        // (or the platform's own interface notice), so none is drawn into the file by default.
+        explicit: !(a.no_explicit || a.metadata_only || a.propagate),
         watermark: !(a.no_watermark || a.metadata_only),
     };
+    let explicit = explicit_options(&a)?;
     let request = LabelRequest {
         role,
         plan,
         sign,
         require_codes: !a.allow_names,
+        explicit,
     };
     let ledger = if a.no_ledger {
         None
@@ -200,10 +226,14 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
     let mut errors = Vec::new();
     let mut skipped = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
-        if a.resume
-            && job.output.exists()
-            && inspect_file(&job.output, &keys, None).has_valid_label()
-        {
+        // A format without a metadata carrier cannot show it was labelled; its output exists
+        // only once complete (writes are atomic), so existing is enough.
+        if a.resume && job.output.exists() && {
+            let r = inspect_file(&job.output, &keys, None);
+            r.has_valid_label()
+                || r.format
+                    .is_some_and(|f| aigc_meta::carrier_for(f).is_none())
+        } {
             if !a.json && !a.quiet {
                 println!(
                     "[{}/{total}] skipped {} (output already labelled)",
@@ -215,7 +245,7 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
             continue;
         }
         if job.from_dir
-            && let Some(reason) = unsupported(&job.input)
+            && let Some(reason) = unsupported(&job.input, plan.explicit)
         {
             if !a.json && !a.quiet {
                 println!(
@@ -272,7 +302,7 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
 }
 
 /// Why a file found in a directory cannot be labelled, judged from its first bytes.
-fn unsupported(path: &Path) -> Option<String> {
+fn unsupported(path: &Path, explicit: bool) -> Option<String> {
     let mut head = Vec::new();
     let file = std::fs::File::open(path).ok()?;
     use std::io::Read;
@@ -286,6 +316,7 @@ fn unsupported(path: &Path) -> Option<String> {
     match aigc_core::sniff(&head) {
         None if len <= 64 << 20 => Some("not a supported format".into()),
         None => None,
+        Some(f) if explicit && aigc_explicit::image_file::supports(f) => None,
         Some(f) if aigc_meta::carrier_for(f).is_none() => {
             Some(format!("{f} files cannot carry a metadata label"))
         }

@@ -26,7 +26,7 @@ pub fn label_line(n: usize, total: usize, o: &LabelOutcome) {
         o.input,
         o.output,
         o.format,
-        o.placement,
+        o.placement.unwrap_or("no metadata label"),
         status(&o.metadata),
         status(&o.explicit),
         status(&o.watermark),
@@ -85,6 +85,25 @@ pub fn inspect_reports(reports: &[FileReport]) {
             }
             for p in &l.problems {
                 println!("      {:?}: {} [{}]", p.severity, p.message, p.code);
+            }
+        }
+        if let Some(prompts) = &r.explicit_prompts {
+            if prompts.is_empty() {
+                println!("    explicit prompt: none found");
+            }
+            for p in prompts {
+                println!(
+                    "    explicit {}: line {} ({}), {:?}, wording {}",
+                    if p.badge { "badge" } else { "prompt" },
+                    p.line,
+                    p.location,
+                    truncate(&p.text, 60),
+                    if p.wording_ok {
+                        "meets the rule"
+                    } else {
+                        "does NOT meet the rule"
+                    }
+                );
             }
         }
         for p in &r.problems {

@@ -17,6 +17,7 @@ pub static CARRIERS: &[&dyn Carrier] = &[
     &carriers::isobmff::IsoBmffCarrier,
     &carriers::matroska::MatroskaCarrier,
     &carriers::markdown::MarkdownCarrier,
+    &carriers::html::HtmlCarrier,
     &carriers::ooxml::OoxmlCarrier,
     &carriers::pdf::PdfCarrier,
     &carriers::wav::WavCarrier,

@@ -2,6 +2,7 @@
 
 use crate::io::InputFile;
 use aigc_core::{AigcRecord, Format, LabelForm, LegacyRecord, Problem, Severity, sniff};
+use aigc_explicit::text::{FoundPrompt, find_prompts};
 use aigc_ledger::{Ledger, LedgerEntry};
 use aigc_meta::carrier_for;
 use aigc_sign::{KeyRing, SignatureState, verify_record};
@@ -79,6 +80,10 @@ pub struct FileReport {
     pub error: Option<String>,
     /// SHA-256 of the file, hex.
     pub sha256: Option<String>,
+    /// Explicit prompts found in text, Markdown and HTML (None for other formats: detection of
+    /// drawn image labels and audio prompts is not implemented yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_prompts: Option<Vec<FoundPrompt>>,
     /// Ledger entries matching the labels' IDs or the file's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerEntry>>,
@@ -95,6 +100,7 @@ impl FileReport {
             problems: Vec::new(),
             error: Some(error),
             sha256: None,
+            explicit_prompts: None,
             ledger: None,
         }
     }
@@ -198,6 +204,17 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
             ),
         ));
     }
+    let explicit_prompts = matches!(format, Format::Text | Format::Markdown | Format::Html)
+        .then(|| find_prompts(&String::from_utf8_lossy(bytes)));
+    for p in explicit_prompts.iter().flatten().filter(|p| !p.wording_ok) {
+        problems.push(Problem::warning(
+            "explicit-wording",
+            format!(
+                "the prompt on line {} ({:?}) lacks 人工智能/AI or 生成/合成 (GB 45438 chapter 5)",
+                p.line, p.text
+            ),
+        ));
+    }
     let verdict = match labels.as_slice() {
         [] => Verdict::Unlabelled,
         [one] if one.valid && !problems.iter().any(|p| p.severity == Severity::Error) => {
@@ -214,6 +231,7 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         problems,
         error: None,
         sha256: Some(hex::encode(Sha256::digest(bytes))),
+        explicit_prompts,
         ledger: None,
     }
 }

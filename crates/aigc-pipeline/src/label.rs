@@ -2,7 +2,10 @@
 
 use crate::PipelineError;
 use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
-use aigc_core::{AigcRecord, Format, Label, sniff};
+use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
+use aigc_explicit::image_file::{LabelledImage, label_image};
+use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
+use aigc_explicit::{LabelSpec, Placement};
 use aigc_ledger::{Action, Ledger, NewEntry};
 use aigc_meta::{Carrier, Rewrite, carrier_for};
 use aigc_sign::SecretKey;
@@ -55,6 +58,55 @@ impl Default for MarkPlan {
     }
 }
 
+/// What the explicit (visible) label says and where it goes.
+#[derive(Debug, Clone)]
+pub struct ExplicitOptions {
+    /// The label drawn on images.
+    pub image: LabelSpec,
+    /// The prompt added to text, Markdown and HTML.
+    pub text: TextPrompt,
+}
+
+impl Default for ExplicitOptions {
+    fn default() -> Self {
+        Self {
+            image: LabelSpec::default_label(),
+            text: TextPrompt::default_at(TextPosition::End),
+        }
+    }
+}
+
+/// The explicit label as applied to one file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ExplicitReport {
+    /// A label drawn on an image.
+    Image {
+        /// Where and how it was drawn.
+        placement: Placement,
+        /// Frames labelled.
+        frames: usize,
+        /// The EXIF orientation it was drawn for.
+        orientation: u8,
+        /// JPEG quality estimated from the input and used for the output.
+        jpeg_quality: Option<u8>,
+        /// What the re-encode could not keep exactly.
+        notes: Vec<String>,
+    },
+    /// A prompt added to text.
+    Text {
+        /// The prompt line.
+        prompt: String,
+        /// Where it went.
+        position: TextPosition,
+    },
+    /// The text already held a prompt meeting the wording rule; none was added.
+    AlreadyPresent {
+        /// The prompts found.
+        found: Vec<FoundPrompt>,
+    },
+}
+
 /// Everything `label` needs besides the file.
 #[derive(Clone)]
 pub struct LabelRequest {
@@ -66,6 +118,8 @@ pub struct LabelRequest {
     pub sign: Option<SecretKey>,
     /// Whether producer/propagator must be 27-character codes (not names).
     pub require_codes: bool,
+    /// The explicit label's text and position.
+    pub explicit: ExplicitOptions,
 }
 
 /// What happened to one kind of mark.
@@ -89,12 +143,12 @@ pub struct LabelOutcome {
     pub output: String,
     /// The detected format.
     pub format: Format,
-    /// The record written.
-    pub record: AigcRecord,
+    /// The record written (none when the format has no metadata carrier or it was switched off).
+    pub record: Option<AigcRecord>,
     /// The record as written (canonical bare JSON).
-    pub record_json: String,
+    pub record_json: Option<String>,
     /// Where it was written.
-    pub placement: &'static str,
+    pub placement: Option<&'static str>,
     /// How many labels the input held (all replaced by the one written).
     pub replaced_labels: usize,
     /// Metadata label status.
@@ -103,6 +157,8 @@ pub struct LabelOutcome {
     pub explicit: MarkStatus,
     /// Watermark status.
     pub watermark: MarkStatus,
+    /// Details of the explicit label, when applied.
+    pub explicit_label: Option<ExplicitReport>,
     /// Input size in bytes.
     pub input_bytes: u64,
     /// Output size in bytes.
@@ -117,8 +173,9 @@ pub struct LabelOutcome {
     pub signer_key_id: Option<String>,
     /// The ledger row, when recorded.
     pub ledger_id: Option<i64>,
-    /// The 64-bit watermark payload that ties a mark to this record (16 hex digits).
-    pub watermark_payload: String,
+    /// The 64-bit watermark payload that ties a mark to this record (16 hex digits), when a
+    /// metadata label was written.
+    pub watermark_payload: Option<String>,
 }
 
 /// The labels of a file in memory: the record and the rewrite that puts it in place.
@@ -261,8 +318,81 @@ fn verify_output(output: &[u8], prepared: &PreparedLabel, path: &str) -> Result<
     }
 }
 
+/// Applies the explicit label to `input` when its format takes one: the new bytes and what
+/// was done, or why nothing could be done (`Err` of the outer result is a hard failure).
+fn apply_explicit(
+    input: &[u8],
+    format: Format,
+    options: &ExplicitOptions,
+    path: &str,
+) -> Result<Result<(Vec<u8>, ExplicitReport), String>, PipelineError> {
+    let fail = |e: aigc_explicit::ExplicitError| PipelineError::Explicit {
+        path: path.to_string(),
+        source: e,
+    };
+    if aigc_explicit::image_file::supports(format) {
+        let LabelledImage {
+            bytes,
+            placement,
+            frames,
+            orientation,
+            jpeg_quality,
+            notes,
+        } = match label_image(input, format, &options.image) {
+            Ok(l) => l,
+            Err(aigc_explicit::ExplicitError::Unsupported(reason)) => return Ok(Err(reason)),
+            Err(e) => return Err(fail(e)),
+        };
+        return Ok(Ok((
+            bytes,
+            ExplicitReport::Image {
+                placement,
+                frames,
+                orientation,
+                jpeg_quality,
+                notes,
+            },
+        )));
+    }
+    if matches!(format, Format::Text | Format::Markdown | Format::Html) {
+        let text = String::from_utf8_lossy(input);
+        let found: Vec<FoundPrompt> = find_prompts(&text)
+            .into_iter()
+            .filter(|f| f.wording_ok)
+            .collect();
+        // Relabelling must not stack prompts: one that meets the rule is enough.
+        if !found.is_empty() {
+            return Ok(Ok((
+                input.to_vec(),
+                ExplicitReport::AlreadyPresent { found },
+            )));
+        }
+        let bytes = label_text_file(input, format, &options.text).map_err(fail)?;
+        return Ok(Ok((
+            bytes,
+            ExplicitReport::Text {
+                prompt: options.text.plain_line(),
+                position: options.text.position,
+            },
+        )));
+    }
+    let what = match format.family() {
+        FormatFamily::Audio => "audio prompts",
+        FormatFamily::Video => "labels on video frames",
+        FormatFamily::Document => "document stamps",
+        _ => "explicit labels for this format",
+    };
+    Ok(Err(format!(
+        "{what} are not implemented in aigc-mark {}",
+        env!("CARGO_PKG_VERSION")
+    )))
+}
+
 /// Labels `input_path` into `output_path` (which may equal the input only with `in_place`),
 /// recording the label in `ledger` when given.
+///
+/// Order (ARCHITECTURE): sniff → decode once → explicit label → encode once → metadata label on
+/// the encoded bytes → verify → atomic write → ledger.
 pub fn label_file(
     input_path: &Path,
     output_path: &Path,
@@ -283,20 +413,64 @@ pub fn label_file(
             detail: "every mark is switched off: nothing to do".into(),
         });
     }
-    if !req.plan.metadata {
-        // Explicit labels and watermarks arrive in later versions; without them there is nothing to write.
-        return Err(PipelineError::Request {
-            path: shown,
-            detail: "--no-metadata leaves only the explicit label and the watermark, which this version does not \
-                     apply yet"
-                .into(),
-        });
-    }
     let input = InputFile::open(input_path)?;
     let bytes = input.bytes();
-    let prepared = label_bytes(bytes, req, &shown)?;
+    let format = sniff(bytes).ok_or_else(|| PipelineError::UnknownFormat {
+        path: shown.clone(),
+    })?;
+    let (labelled, explicit, explicit_label) = if req.plan.explicit {
+        match apply_explicit(bytes, format, &req.explicit, &shown)? {
+            Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
+            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
+        }
+    } else {
+        (None, MarkStatus::Skipped, None)
+    };
+    let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
+    let carrier = carrier_for(format);
+    let prepared = match (req.plan.metadata, carrier, &labelled) {
+        (true, Some(_), _) => Some(label_bytes(base, req, &shown)?),
+        // BMP and the like: the drawn label alone is still worth writing.
+        (true, None, Some(_)) => None,
+        (true, None, None) => {
+            return Err(PipelineError::NoCarrier {
+                path: shown,
+                format,
+            });
+        }
+        (false, _, Some(_)) => None,
+        (false, _, None) => {
+            return Err(PipelineError::Request {
+                path: shown,
+                detail: format!(
+                    "--no-metadata leaves only the explicit label and the watermark, which this version does \
+                     not apply to {format} files"
+                ),
+            });
+        }
+    };
+    let metadata = match (&prepared, req.plan.metadata) {
+        (Some(_), _) => MarkStatus::Applied,
+        (None, false) => MarkStatus::Skipped,
+        (None, true) => MarkStatus::Unavailable {
+            reason: format!("{format} files have no metadata field for the label"),
+        },
+    };
+    let whole;
+    let rewrite = match &prepared {
+        Some(p) => &p.rewrite,
+        None => {
+            let mut r = Rewrite::new();
+            r.keep(0..base.len());
+            whole = r;
+            &whole
+        }
+    };
     let permissions = std::fs::metadata(input_path).ok().map(|m| m.permissions());
-    let signer_key_id = req.sign.as_ref().map(|k| k.public_key().key_id());
+    let signer_key_id = match &prepared {
+        Some(_) => req.sign.as_ref().map(|k| k.public_key().key_id()),
+        None => None,
+    };
     let action = match req.role {
         LabelRole::Produce { .. } => Action::Produce,
         LabelRole::Propagate { .. } => Action::Propagate,
@@ -304,41 +478,60 @@ pub fn label_file(
     let source_name = input_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
-    let format_name = prepared.format.extension();
-    let watermark_payload = aigc_watermark::Payload::from_record(&prepared.record).to_hex();
+    let format_name = format.extension();
+    let out_shown = output_path.display().to_string();
+    let watermark_payload = prepared
+        .as_ref()
+        .map(|p| aigc_watermark::Payload::from_record(&p.record).to_hex());
     let options = OutputOptions {
         permissions,
         durable: in_place,
     };
+    // Kept ranges can be copied file-to-file only when they refer to the input file itself.
+    let source_file = if labelled.is_none() {
+        input.file()
+    } else {
+        None
+    };
     // The input's hash is computed on the second core while the output is written.
-    let (input_sha256, (output_sha256, ledger_id)) = std::thread::scope(|scope| {
+    let (input_sha256, output_sha256, ledger_id) = std::thread::scope(|scope| {
         let input_hash = scope.spawn(|| hex::encode(Sha256::digest(bytes)));
         atomic_write_rewrite(
             output_path,
-            bytes,
-            input.file(),
-            &prepared.rewrite,
+            base,
+            source_file,
+            rewrite,
             options,
             |written| {
-                verify_output(written, &prepared, &output_path.display().to_string())?;
+                match &prepared {
+                    Some(p) => verify_output(written, p, &out_shown)?,
+                    None => {
+                        if sniff(written) != Some(format) {
+                            return Err(PipelineError::Verify {
+                                path: out_shown.clone(),
+                                detail: format!("the output is no longer recognised as {format}"),
+                            });
+                        }
+                    }
+                }
                 let output_sha256 = hex::encode(Sha256::digest(written));
                 let input_sha256 = input_hash
                     .join()
                     .unwrap_or_else(|_| hex::encode(Sha256::digest(bytes)));
-                let ledger_id = match ledger {
-                    Some(l) => Some(l.record(&NewEntry {
+                let ledger_id = match (ledger, &prepared) {
+                    (Some(l), Some(p)) => Some(l.record(&NewEntry {
                         action,
-                        record: &prepared.record,
+                        record: &p.record,
                         format: format_name,
                         input_sha256: Some(&input_sha256),
                         output_sha256: &output_sha256,
                         signer_key_id: signer_key_id.as_deref(),
                         source_name: source_name.as_deref(),
-                        watermark_payload: Some(&watermark_payload),
+                        watermark_payload: watermark_payload.as_deref(),
                     })?),
-                    None => None,
+                    _ => None,
                 };
-                Ok((input_sha256, (output_sha256, ledger_id)))
+                Ok((input_sha256, output_sha256, ledger_id))
             },
         )
     })?;
@@ -348,28 +541,32 @@ pub fn label_file(
             env!("CARGO_PKG_VERSION")
         ),
     };
+    // Input bytes copied verbatim: only when the signal was not re-encoded.
+    let kept_bytes = if labelled.is_some() {
+        0
+    } else {
+        rewrite.kept_bytes() as u64
+    };
+    let output_bytes = rewrite.len() as u64;
     Ok(LabelOutcome {
         input: shown,
-        output: output_path.display().to_string(),
-        format: prepared.format,
-        record_json: prepared.record.to_bare_json(),
-        record: prepared.record,
-        placement: prepared.carrier.placement(),
-        replaced_labels: prepared.replaced_labels,
-        metadata: MarkStatus::Applied,
-        explicit: if req.plan.explicit {
-            unavailable("explicit labels")
-        } else {
-            MarkStatus::Skipped
-        },
+        output: out_shown,
+        format,
+        record_json: prepared.as_ref().map(|p| p.record.to_bare_json()),
+        placement: prepared.as_ref().map(|p| p.carrier.placement()),
+        replaced_labels: prepared.as_ref().map_or(0, |p| p.replaced_labels),
+        record: prepared.map(|p| p.record),
+        metadata,
+        explicit,
+        explicit_label,
         watermark: if req.plan.watermark {
             unavailable("watermarks")
         } else {
             MarkStatus::Skipped
         },
         input_bytes: bytes.len() as u64,
-        output_bytes: prepared.rewrite.len() as u64,
-        kept_bytes: prepared.rewrite.kept_bytes() as u64,
+        output_bytes,
+        kept_bytes,
         input_sha256,
         output_sha256,
         signer_key_id,

@@ -18,8 +18,8 @@ pub use id::new_produce_id;
 pub use inspect::{FileReport, LabelFinding, Verdict, inspect_bytes, inspect_file};
 pub use io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 pub use label::{
-    LabelOutcome, LabelRequest, LabelRole, MarkPlan, MarkStatus, PreparedLabel, label_bytes,
-    label_file,
+    ExplicitOptions, ExplicitReport, LabelOutcome, LabelRequest, LabelRole, MarkPlan, MarkStatus,
+    PreparedLabel, label_bytes, label_file,
 };
 
 use std::path::Path;
@@ -63,6 +63,13 @@ pub enum PipelineError {
     /// The output did not read back as written; nothing was written.
     #[error("{path}: verification of the output failed, nothing written: {detail}")]
     Verify { path: String, detail: String },
+    /// The explicit label could not be made (wording, font coverage, image too small, codec).
+    #[error("{path}: {source}")]
+    Explicit {
+        path: String,
+        #[source]
+        source: aigc_explicit::ExplicitError,
+    },
     /// The ledger failed; the output was not kept.
     #[error("{0}")]
     Ledger(#[from] aigc_ledger::LedgerError),

@@ -34,6 +34,7 @@ fn request() -> LabelRequest {
         },
         sign: None,
         require_codes: true,
+        explicit: Default::default(),
     }
 }
 

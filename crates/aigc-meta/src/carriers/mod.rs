@@ -5,6 +5,7 @@ pub mod exif;
 pub mod flac;
 pub mod flv;
 pub mod gif;
+pub mod html;
 pub mod isobmff;
 pub mod jpeg;
 pub mod markdown;

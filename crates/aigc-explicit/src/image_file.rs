@@ -1,0 +1,489 @@
+//! Image files labelled in their own format: decode once, draw the label, encode once, carry
+//! the input's colour profile and metadata over.
+
+use crate::ExplicitError;
+use crate::jpeg_quality::JpegHeader;
+use crate::overlay::{FrameMut, LabelLayout, LabelSpec, Orientation, PixelLayout, Placement};
+use aigc_core::Format;
+use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageEncoder};
+use serde::Serialize;
+use std::io::Cursor;
+
+/// An image file with its explicit label drawn.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelledImage {
+    /// The encoded output, same format as the input.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// Where the label is (on the first frame; every frame has it in the same place).
+    pub placement: Placement,
+    /// Frames labelled (1 except for animated GIF).
+    pub frames: usize,
+    /// The EXIF orientation the label was drawn for.
+    pub orientation: u8,
+    /// For JPEG: the quality estimated from the input and used for the output.
+    pub jpeg_quality: Option<u8>,
+    /// What could not be kept exactly (e.g. lossy WebP written lossless).
+    pub notes: Vec<String>,
+}
+
+/// Formats whose pixels this module can label.
+pub fn supports(format: Format) -> bool {
+    matches!(
+        format,
+        Format::Jpeg | Format::Png | Format::WebP | Format::Gif | Format::Tiff | Format::Bmp
+    )
+}
+
+fn decode_err(format: Format) -> impl Fn(image::ImageError) -> ExplicitError {
+    move |e| match e {
+        // A valid file in a layout the decoder lacks (e.g. YCbCr TIFF) is not damage.
+        image::ImageError::Unsupported(u) => ExplicitError::Unsupported(format!(
+            "the {format} image uses a layout the decoder does not support: {u}"
+        )),
+        e => ExplicitError::Image(format!(
+            "the {format} image cannot be decoded (damaged or truncated): {e}"
+        )),
+    }
+}
+
+fn encode_err(format: Format) -> impl Fn(image::ImageError) -> ExplicitError {
+    move |e| ExplicitError::Image(format!("cannot encode the {format} image: {e}"))
+}
+
+/// Labels an image file of `format` (as sniffed), returning the re-encoded bytes.
+pub fn label_image(
+    input: &[u8],
+    format: Format,
+    spec: &LabelSpec,
+) -> Result<LabelledImage, ExplicitError> {
+    match format {
+        Format::Jpeg => label_jpeg(input, spec),
+        Format::Png => label_png(input, spec),
+        Format::WebP => label_webp(input, spec),
+        Format::Gif => label_gif(input, spec),
+        Format::Tiff => label_tiff(input, spec),
+        Format::Bmp => label_bmp(input, spec),
+        other => Err(ExplicitError::Unsupported(format!(
+            "{other} files get no drawn label in this version"
+        ))),
+    }
+}
+
+/// A decoded still image in one of the layouts the overlay draws on.
+struct Pixels {
+    data: Vec<u8>,
+    width: u32,
+    height: u32,
+    layout: PixelLayout,
+}
+
+impl Pixels {
+    /// Keeps 8-bit grey, RGB and RGBA as they are; converts the rest (noted).
+    fn from_image(img: DynamicImage, notes: &mut Vec<String>) -> Self {
+        let (width, height) = (img.width(), img.height());
+        let (data, layout) = match img {
+            DynamicImage::ImageLuma8(b) => (b.into_raw(), PixelLayout::Luma),
+            DynamicImage::ImageRgb8(b) => (b.into_raw(), PixelLayout::Rgb),
+            DynamicImage::ImageRgba8(b) => (b.into_raw(), PixelLayout::Rgba),
+            other => {
+                notes.push(format!(
+                    "pixels converted from {:?} to 8-bit {}",
+                    other.color(),
+                    if other.color().has_alpha() {
+                        "RGBA"
+                    } else {
+                        "RGB"
+                    }
+                ));
+                if other.color().has_alpha() {
+                    (other.to_rgba8().into_raw(), PixelLayout::Rgba)
+                } else {
+                    (other.to_rgb8().into_raw(), PixelLayout::Rgb)
+                }
+            }
+        };
+        Pixels {
+            data,
+            width,
+            height,
+            layout,
+        }
+    }
+
+    fn colour_type(&self) -> image::ExtendedColorType {
+        match self.layout {
+            PixelLayout::Luma => image::ExtendedColorType::L8,
+            PixelLayout::Rgb => image::ExtendedColorType::Rgb8,
+            PixelLayout::Rgba => image::ExtendedColorType::Rgba8,
+        }
+    }
+
+    fn draw(
+        &mut self,
+        spec: &LabelSpec,
+        orientation: Orientation,
+    ) -> Result<Placement, ExplicitError> {
+        crate::overlay::draw_label_rgb(
+            &mut self.data,
+            self.width,
+            self.height,
+            self.layout,
+            orientation,
+            spec,
+        )
+    }
+}
+
+fn orientation_of(o: image::metadata::Orientation) -> Orientation {
+    Orientation::from_exif(o.to_exif())
+}
+
+fn label_jpeg(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+    let header = JpegHeader::parse(input)?;
+    let mut decoder = image::codecs::jpeg::JpegDecoder::new(Cursor::new(input))
+        .map_err(decode_err(Format::Jpeg))?;
+    let orientation = orientation_of(decoder.orientation().map_err(decode_err(Format::Jpeg))?);
+    let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Jpeg))?;
+    let mut notes = Vec::new();
+    let mut px = Pixels::from_image(img, &mut notes);
+    let mut placement = px.draw(spec, orientation)?;
+    placement.text = spec.text().to_string();
+    let quality = header.estimated_quality().unwrap_or(90);
+    let (w, h) = (
+        u16::try_from(px.width)
+            .map_err(|_| ExplicitError::Image("JPEG wider than 65535".into()))?,
+        u16::try_from(px.height)
+            .map_err(|_| ExplicitError::Image("JPEG taller than 65535".into()))?,
+    );
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    // Standard Huffman tables: jpeg-encoder 0.7's optimised tables decode differently in
+    // zune-jpeg (the image crate's decoder) than in libjpeg/ffmpeg, so they are not used.
+    if let Some((hs, vs)) = header.chroma_subsampling() {
+        match jpeg_encoder::SamplingFactor::from_factors(hs, vs) {
+            Some(s) => enc.set_sampling_factor(s),
+            None => notes.push(format!(
+                "chroma subsampling {hs}×{vs} not available; 4:2:0 used"
+            )),
+        }
+    }
+    for (n, payload) in &header.app_segments {
+        // APP0 (JFIF) is written by the encoder; APP14 (Adobe) describes a colour transform
+        // that no longer applies to the re-encoded YCbCr data.
+        if *n == 0 || *n == 14 {
+            continue;
+        }
+        enc.add_app_segment(*n, payload.clone())
+            .map_err(|e| ExplicitError::Image(format!("cannot copy APP{n} segment: {e}")))?;
+    }
+    let colour = match px.layout {
+        PixelLayout::Luma => jpeg_encoder::ColorType::Luma,
+        PixelLayout::Rgb => jpeg_encoder::ColorType::Rgb,
+        PixelLayout::Rgba => jpeg_encoder::ColorType::Rgba,
+    };
+    enc.encode(&px.data, w, h, colour)
+        .map_err(|e| ExplicitError::Image(format!("cannot encode the JPEG image: {e}")))?;
+    Ok(LabelledImage {
+        bytes: out,
+        placement,
+        frames: 1,
+        orientation: orientation.exif(),
+        jpeg_quality: Some(quality),
+        notes,
+    })
+}
+
+/// PNG chunk types that describe colour or carry metadata independent of the pixel encoding.
+const PNG_KEPT_CHUNKS: [&[u8; 4]; 10] = [
+    b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME",
+];
+
+/// Complete chunks (length, type, data, CRC) of a PNG, with their type.
+fn png_chunks(b: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 8usize;
+    while let Some(head) = b.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(end) = at.checked_add(12).and_then(|x| x.checked_add(len)) else {
+            break;
+        };
+        let Some(whole) = b.get(at..end) else { break };
+        out.push(([head[4], head[5], head[6], head[7]], whole));
+        at = end;
+    }
+    out
+}
+
+fn label_png(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+    let mut decoder =
+        image::codecs::png::PngDecoder::new(Cursor::new(input)).map_err(decode_err(Format::Png))?;
+    let orientation = orientation_of(decoder.orientation().map_err(decode_err(Format::Png))?);
+    let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Png))?;
+    let mut notes = Vec::new();
+    let mut px = Pixels::from_image(img, &mut notes);
+    let mut placement = px.draw(spec, orientation)?;
+    placement.text = spec.text().to_string();
+    let mut encoded = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut encoded)
+        .write_image(&px.data, px.width, px.height, px.colour_type())
+        .map_err(encode_err(Format::Png))?;
+    // Re-insert the input's colour and metadata chunks right after IHDR (before IDAT).
+    let kept: Vec<u8> = png_chunks(input)
+        .into_iter()
+        .filter(|(t, _)| PNG_KEPT_CHUNKS.contains(&t))
+        .flat_map(|(_, whole)| whole.iter().copied())
+        .collect();
+    let chunks = png_chunks(&encoded);
+    let mut out = Vec::with_capacity(encoded.len() + kept.len());
+    out.extend_from_slice(&encoded[..8]);
+    for (t, whole) in chunks {
+        // Drop chunks the encoder wrote that the input supplies itself.
+        if &t != b"IHDR" && !kept.is_empty() && PNG_KEPT_CHUNKS.contains(&&t) {
+            continue;
+        }
+        out.extend_from_slice(whole);
+        if &t == b"IHDR" {
+            out.extend_from_slice(&kept);
+        }
+    }
+    Ok(LabelledImage {
+        bytes: out,
+        placement,
+        frames: 1,
+        orientation: orientation.exif(),
+        jpeg_quality: None,
+        notes,
+    })
+}
+
+/// RIFF chunks of a WebP file: (fourcc, payload).
+fn webp_chunks(b: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 12usize;
+    while let Some(head) = b.get(at..at + 8) {
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let Some(payload) = b.get(at + 8..at + 8 + len) else {
+            break;
+        };
+        out.push(([head[0], head[1], head[2], head[3]], payload));
+        at += 8 + len + (len & 1);
+    }
+    out
+}
+
+fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
+    out.extend_from_slice(fourcc);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    if payload.len() % 2 == 1 {
+        out.push(0);
+    }
+}
+
+fn label_webp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+    let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(input))
+        .map_err(decode_err(Format::WebP))?;
+    if decoder.has_animation() {
+        return Err(ExplicitError::Unsupported(
+            "animated WebP gets no drawn label in this version (use --no-explicit)".into(),
+        ));
+    }
+    let orientation = orientation_of(decoder.orientation().map_err(decode_err(Format::WebP))?);
+    let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::WebP))?;
+    let mut notes = Vec::new();
+    let mut px = Pixels::from_image(img, &mut notes);
+    if px.layout == PixelLayout::Luma {
+        px = Pixels::from_image(
+            DynamicImage::ImageLuma8(
+                image::GrayImage::from_raw(px.width, px.height, px.data)
+                    .ok_or_else(|| ExplicitError::Image("WebP pixel buffer size".into()))?,
+            )
+            .into_rgb8()
+            .into(),
+            &mut notes,
+        );
+    }
+    let mut placement = px.draw(spec, orientation)?;
+    placement.text = spec.text().to_string();
+    let input_chunks = webp_chunks(input);
+    if input_chunks.iter().any(|(t, _)| t == b"VP8 ") {
+        notes.push("lossy WebP re-encoded losslessly (the image crate writes VP8L only)".into());
+    }
+    let mut encoded = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut encoded)
+        .encode(&px.data, px.width, px.height, px.colour_type())
+        .map_err(encode_err(Format::WebP))?;
+    let extra: Vec<([u8; 4], &[u8])> = input_chunks
+        .iter()
+        .filter(|(t, _)| [b"ICCP", b"EXIF", b"XMP "].contains(&t))
+        .copied()
+        .collect();
+    if extra.is_empty() {
+        return Ok(LabelledImage {
+            bytes: encoded,
+            placement,
+            frames: 1,
+            orientation: orientation.exif(),
+            jpeg_quality: None,
+            notes,
+        });
+    }
+    // Rebuild as extended WebP: VP8X, ICCP, image, EXIF, XMP (the container's required order).
+    let image_chunks: Vec<([u8; 4], &[u8])> = webp_chunks(&encoded)
+        .into_iter()
+        .filter(|(t, _)| t == b"VP8L" || t == b"VP8 " || t == b"ALPH")
+        .collect();
+    let has = |t: &[u8; 4]| extra.iter().any(|(x, _)| x == t);
+    let mut flags = 0u8;
+    if has(b"ICCP") {
+        flags |= 0x20;
+    }
+    if px.layout == PixelLayout::Rgba {
+        flags |= 0x10;
+    }
+    if has(b"EXIF") {
+        flags |= 0x08;
+    }
+    if has(b"XMP ") {
+        flags |= 0x04;
+    }
+    let mut vp8x = vec![flags, 0, 0, 0];
+    vp8x.extend_from_slice(&(px.width - 1).to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&(px.height - 1).to_le_bytes()[..3]);
+    let mut body = b"WEBP".to_vec();
+    riff_chunk(&mut body, b"VP8X", &vp8x);
+    for (t, p) in extra.iter().filter(|(t, _)| t == b"ICCP") {
+        riff_chunk(&mut body, t, p);
+    }
+    for (t, p) in &image_chunks {
+        riff_chunk(&mut body, t, p);
+    }
+    for (t, p) in extra.iter().filter(|(t, _)| t != b"ICCP") {
+        riff_chunk(&mut body, t, p);
+    }
+    let mut out = b"RIFF".to_vec();
+    let size = u32::try_from(body.len())
+        .map_err(|_| ExplicitError::Image("WebP output larger than 4 GiB".into()))?;
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(LabelledImage {
+        bytes: out,
+        placement,
+        frames: 1,
+        orientation: orientation.exif(),
+        jpeg_quality: None,
+        notes,
+    })
+}
+
+fn label_gif(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+    let decoder =
+        image::codecs::gif::GifDecoder::new(Cursor::new(input)).map_err(decode_err(Format::Gif))?;
+    let repeat = match decoder.loop_count() {
+        image::metadata::LoopCount::Infinite => image::codecs::gif::Repeat::Infinite,
+        image::metadata::LoopCount::Finite(n) => {
+            image::codecs::gif::Repeat::Finite(u16::try_from(n.get()).unwrap_or(u16::MAX))
+        }
+    };
+    let frames = decoder
+        .into_frames()
+        .collect_frames()
+        .map_err(decode_err(Format::Gif))?;
+    if frames.is_empty() {
+        return Err(ExplicitError::Image("the GIF has no frames".into()));
+    }
+    let mut layout: Option<LabelLayout> = None;
+    let mut placement = None;
+    let mut labelled = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let (left, top, delay) = (frame.left(), frame.top(), frame.delay());
+        let mut buf = frame.into_buffer();
+        let (w, h) = buf.dimensions();
+        let stride = (w as usize) * 4;
+        let mut view = FrameMut::new(&mut buf, w, h, stride, PixelLayout::Rgba)?;
+        // Plan once on the first frame so the label stays put for the whole animation.
+        let planned = match &layout {
+            Some(l) => l.clone(),
+            None => {
+                let l = LabelLayout::plan(spec, &view)?;
+                layout = Some(l.clone());
+                l
+            }
+        };
+        let mut p = planned.draw(&mut view)?;
+        p.text = spec.text().to_string();
+        placement.get_or_insert(p);
+        labelled.push(image::Frame::from_parts(buf, left, top, delay));
+    }
+    let count = labelled.len();
+    let mut out = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new_with_speed(&mut out, 10);
+        enc.set_repeat(repeat).map_err(encode_err(Format::Gif))?;
+        enc.encode_frames(labelled)
+            .map_err(encode_err(Format::Gif))?;
+    }
+    let placement =
+        placement.ok_or_else(|| ExplicitError::Image("the GIF has no frames".into()))?;
+    Ok(LabelledImage {
+        bytes: out,
+        placement,
+        frames: count,
+        orientation: 1,
+        jpeg_quality: None,
+        notes: vec!["GIF re-quantised per frame; comment and other extensions are not kept".into()],
+    })
+}
+
+fn label_tiff(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+    let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(input))
+        .map_err(decode_err(Format::Tiff))?;
+    let orientation = decoder.orientation().map_err(decode_err(Format::Tiff))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Tiff))?;
+    let mut notes = vec![
+        "TIFF tags other than the image structure (ICC, EXIF, orientation) are not carried over"
+            .into(),
+    ];
+    // The orientation tag is not written back, so turn the pixels upright instead.
+    if orientation != image::metadata::Orientation::NoTransforms {
+        img.apply_orientation(orientation);
+        notes.push("EXIF orientation applied to the pixels".into());
+    }
+    let mut px = Pixels::from_image(img, &mut notes);
+    let mut placement = px.draw(spec, Orientation::UPRIGHT)?;
+    placement.text = spec.text().to_string();
+    let mut out = Cursor::new(Vec::new());
+    image::codecs::tiff::TiffEncoder::new(&mut out)
+        .write_image(&px.data, px.width, px.height, px.colour_type())
+        .map_err(encode_err(Format::Tiff))?;
+    Ok(LabelledImage {
+        bytes: out.into_inner(),
+        placement,
+        frames: 1,
+        orientation: 1,
+        jpeg_quality: None,
+        notes,
+    })
+}
+
+fn label_bmp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+    let img = image::load_from_memory_with_format(input, image::ImageFormat::Bmp)
+        .map_err(decode_err(Format::Bmp))?;
+    let mut notes = Vec::new();
+    let mut px = Pixels::from_image(img, &mut notes);
+    let mut placement = px.draw(spec, Orientation::UPRIGHT)?;
+    placement.text = spec.text().to_string();
+    let mut out = Vec::new();
+    image::codecs::bmp::BmpEncoder::new(&mut out)
+        .write_image(&px.data, px.width, px.height, px.colour_type())
+        .map_err(encode_err(Format::Bmp))?;
+    Ok(LabelledImage {
+        bytes: out,
+        placement,
+        frames: 1,
+        orientation: 1,
+        jpeg_quality: None,
+        notes,
+    })
+}

@@ -1,0 +1,474 @@
+//! End-to-end: visible labels drawn by `aigc-mark label`, measured on the decoded output and
+//! read back with independent tools (ffmpeg, exiftool, python3).
+
+mod common;
+
+use aigc_explicit::jpeg_quality::JpegHeader;
+use aigc_explicit::{contrast_ratio, relative_luminance, required_ink_height};
+use common::{CODE, Scratch, exiftool_tags, sample, text, tool};
+use image::{AnimationDecoder, ImageDecoder, ImageEncoder};
+use std::path::Path;
+
+/// ffmpeg decodes every frame of `file` without an error message.
+fn assert_ffmpeg_decodes(file: &Path) {
+    let out = tool(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-i",
+            &file.display().to_string(),
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg cannot decode {}: {}",
+        file.display(),
+        text(&out.stderr)
+    );
+}
+
+fn exif_value(file: &Path, key: &str) -> Option<String> {
+    exiftool_tags(file)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// Relative luminances inside `plate` (x, y, w, h) of a displayed RGB image, less a 3 px ring.
+fn plate_luminances(img: &image::RgbImage, plate: &serde_json::Value) -> Vec<f64> {
+    let g = |k: &str| plate[k].as_u64().expect("plate field") as u32;
+    let (x, y, w, h) = (g("x"), g("y"), g("width"), g("height"));
+    let mut out = Vec::new();
+    for yy in y + 3..y + h - 3 {
+        for xx in x + 3..x + w - 3 {
+            out.push(relative_luminance(img.get_pixel(xx, yy).0));
+        }
+    }
+    out
+}
+
+/// Ink rows inside the plate: rows holding a pixel at least half-way from the plate's
+/// luminance to the ink's.
+fn ink_rows(img: &image::RgbImage, plate: &serde_json::Value, plate_l: f64, ink_l: f64) -> u32 {
+    let g = |k: &str| plate[k].as_u64().expect("plate field") as u32;
+    let (x, y, w, h) = (g("x"), g("y"), g("width"), g("height"));
+    let half = (plate_l + ink_l) / 2.0;
+    let inked: Vec<u32> = (y + 3..y + h - 3)
+        .filter(|&yy| {
+            (x + 3..x + w - 3).any(|xx| {
+                let l = relative_luminance(img.get_pixel(xx, yy).0);
+                if ink_l > plate_l { l > half } else { l < half }
+            })
+        })
+        .collect();
+    match (inked.first(), inked.last()) {
+        (Some(a), Some(b)) => b - a + 1,
+        _ => 0,
+    }
+}
+
+/// Checks the drawn label on a displayed image against the placement reported in JSON.
+fn check_label(img: &image::RgbImage, label: &serde_json::Value, what: &str) {
+    let placement = &label["placement"];
+    let plate = &placement["plate"];
+    let lum = plate_luminances(img, plate);
+    let mut sorted = lum.clone();
+    sorted.sort_by(f64::total_cmp);
+    // The plate dominates the box; the text is the other extreme.
+    let median = sorted[sorted.len() / 2];
+    let plate_rgb: Vec<u8> = placement["plate_rgb"]
+        .as_array()
+        .expect("plate_rgb")
+        .iter()
+        .map(|v| v.as_u64().expect("u8") as u8)
+        .collect();
+    let expected = relative_luminance([plate_rgb[0], plate_rgb[1], plate_rgb[2]]);
+    assert!(
+        (median - expected).abs() < 0.08,
+        "{what}: plate luminance {median:.3}, expected {expected:.3}"
+    );
+    let ink = if expected > 0.5 {
+        sorted[sorted.len() / 200]
+    } else {
+        sorted[sorted.len() - 1 - sorted.len() / 200]
+    };
+    let c = contrast_ratio(median, ink);
+    assert!(c >= 4.5, "{what}: measured text/plate contrast {c:.2}");
+    let rows = ink_rows(img, plate, median, ink);
+    let need = required_ink_height(img.width(), img.height());
+    assert!(rows >= need, "{what}: ink {rows} px < required {need} px");
+}
+
+fn label_json(s: &Scratch, input: &Path, output: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "label",
+        input.to_str().expect("utf-8 path"),
+        "-o",
+        output.to_str().expect("utf-8 path"),
+        "--producer",
+        CODE,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let v = s.json(&args, 0);
+    v["labelled"][0].clone()
+}
+
+#[test]
+fn sample_images_get_a_measurable_label_decodable_by_ffmpeg_and_read_by_exiftool() {
+    let s = Scratch::new();
+    for name in [
+        "image.jpg",
+        "image-exif-xmp.jpg",
+        "image.png",
+        "image-xmp.png",
+        "image.webp",
+        "image-lossy.webp",
+        "image.gif",
+        "image.bmp",
+    ] {
+        let out = s.path(name);
+        let o = label_json(&s, &sample(name), &out, &[]);
+        assert_eq!(o["explicit"]["status"], "applied", "{name}: {o}");
+        assert_ffmpeg_decodes(&out);
+        if name.ends_with(".bmp") {
+            assert_eq!(o["metadata"]["status"], "unavailable", "{name}");
+        } else {
+            let aigc = exif_value(&out, "XMP-TC260:Aigc").unwrap_or_default();
+            assert!(aigc.contains(CODE), "{name}: exiftool sees no label");
+        }
+        let img = image::open(&out).expect("decode output").to_rgb8();
+        check_label(&img, &o["explicit_label"], name);
+    }
+}
+
+/// A minimal ICC v2 profile whose description exiftool reports.
+fn icc_profile(description: &str) -> Vec<u8> {
+    let mut desc = b"desc\0\0\0\0".to_vec();
+    let ascii = format!("{description}\0");
+    desc.extend_from_slice(&(ascii.len() as u32).to_be_bytes());
+    desc.extend_from_slice(ascii.as_bytes());
+    desc.extend_from_slice(&[0u8; 8 + 3 + 67]);
+    while !desc.len().is_multiple_of(4) {
+        desc.push(0);
+    }
+    let offset = 128 + 4 + 12;
+    let size = offset + desc.len();
+    let mut p = Vec::new();
+    p.extend_from_slice(&(size as u32).to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    p.extend_from_slice(&0x0210_0000u32.to_be_bytes());
+    p.extend_from_slice(b"mntrRGB XYZ ");
+    p.extend_from_slice(&[0; 12]);
+    p.extend_from_slice(b"acsp");
+    p.extend_from_slice(&[0; 28]);
+    for v in [0xF6D6u32, 0x1_0000, 0xD32D] {
+        p.extend_from_slice(&v.to_be_bytes());
+    }
+    p.resize(128, 0);
+    p.extend_from_slice(&1u32.to_be_bytes());
+    p.extend_from_slice(b"desc");
+    p.extend_from_slice(&(offset as u32).to_be_bytes());
+    p.extend_from_slice(&(desc.len() as u32).to_be_bytes());
+    p.extend_from_slice(&desc);
+    p
+}
+
+/// A busy test picture: stripes and a gradient.
+fn picture(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            ((x * 255) / w) as u8,
+            if (x / 16 + y / 16) % 2 == 0 { 200 } else { 60 },
+            ((y * 255) / h) as u8,
+        ])
+    })
+}
+
+#[test]
+fn exif_orientation_icc_and_jpeg_quality_survive_and_the_label_is_upright() {
+    let s = Scratch::new();
+    let icc = s.path("test.icc");
+    std::fs::write(&icc, icc_profile("aigc test profile")).expect("write icc");
+    // Stored 320×200 with orientation 6: displayed 200×320 portrait.
+    let (w, h) = (320, 200);
+    let pic = picture(w, h);
+    let jpg = s.path("in.jpg");
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 80)
+        .write_image(pic.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .expect("encode");
+    std::fs::write(&jpg, &bytes).expect("write");
+    let png = s.path("in.png");
+    pic.save(&png).expect("png");
+    for f in [&jpg, &png] {
+        let st = tool(
+            "exiftool",
+            &[
+                "-q",
+                "-overwrite_original",
+                &format!("-ICC_Profile<={}", icc.display()),
+                "-Orientation#=6",
+                "-Make=TestCam",
+                &f.display().to_string(),
+            ],
+        );
+        assert!(st.status.success(), "{}", text(&st.stderr));
+    }
+    let input_header = JpegHeader::parse(&std::fs::read(&jpg).expect("read")).expect("header");
+    for (input, corner) in [(&jpg, "bottom-right"), (&png, "top-left")] {
+        let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let out = s.path(&format!("out-{corner}.{ext}"));
+        let o = label_json(&s, input, &out, &["--position", corner]);
+        assert_eq!(o["explicit_label"]["orientation"], 6);
+        assert_eq!(o["explicit_label"]["placement"]["position"], corner);
+        // Independent read-back of the kept metadata and the new label.
+        assert_eq!(
+            exif_value(&out, "ICC_Profile:ProfileDescription").as_deref(),
+            Some("aigc test profile"),
+            "{ext}"
+        );
+        assert_eq!(
+            exif_value(&out, "IFD0:Orientation").as_deref(),
+            Some("Rotate 90 CW")
+        );
+        assert_eq!(exif_value(&out, "IFD0:Make").as_deref(), Some("TestCam"));
+        assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
+        assert_ffmpeg_decodes(&out);
+        // Show the output as a viewer does and find the label in the asked-for corner.
+        let mut decoder = image::ImageReader::open(&out)
+            .expect("open")
+            .with_guessed_format()
+            .expect("guess")
+            .into_decoder()
+            .expect("decoder");
+        let orientation = decoder.orientation().expect("orientation");
+        let mut shown = image::DynamicImage::from_decoder(decoder).expect("decode");
+        shown.apply_orientation(orientation);
+        let shown = shown.to_rgb8();
+        assert_eq!(shown.dimensions(), (h, w));
+        let plate = &o["explicit_label"]["placement"]["plate"];
+        let (px, py) = (
+            plate["x"].as_u64().unwrap_or(0),
+            plate["y"].as_u64().unwrap_or(0),
+        );
+        let (pw, ph) = (
+            plate["width"].as_u64().unwrap_or(0),
+            plate["height"].as_u64().unwrap_or(0),
+        );
+        assert!(pw > ph, "upright text makes a wide plate");
+        match corner {
+            "bottom-right" => {
+                assert!(px + pw > u64::from(h) * 3 / 4 && py + ph > u64::from(w) * 3 / 4)
+            }
+            _ => assert!(px < u64::from(h) / 4 && py < u64::from(w) / 4),
+        }
+        check_label(&shown, &o["explicit_label"], &format!("{ext} {corner}"));
+        if ext == "jpg" {
+            let q = o["explicit_label"]["jpeg_quality"].as_u64().unwrap_or(0);
+            assert!(q.abs_diff(80) <= 5, "estimated quality {q} for a q80 input");
+            let out_header =
+                JpegHeader::parse(&std::fs::read(&out).expect("read")).expect("header");
+            assert_eq!(out_header.estimated_quality(), Some(q as u8));
+            assert_eq!(
+                out_header.chroma_subsampling(),
+                input_header.chroma_subsampling()
+            );
+        }
+    }
+}
+
+#[test]
+fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
+    let s = Scratch::new();
+    let tif = s.path("in.tif");
+    picture(300, 200).save(&tif).expect("tiff");
+    let out = s.path("out.tif");
+    let o = label_json(&s, &tif, &out, &[]);
+    assert_eq!(o["explicit"]["status"], "applied");
+    assert_ffmpeg_decodes(&out);
+    assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
+    let img = image::open(&out).expect("decode").to_rgb8();
+    check_label(&img, &o["explicit_label"], "TIFF");
+    // The bundled sample is YCbCr, which the decoder lacks: metadata only, said plainly.
+    let o = label_json(&s, &sample("image.tif"), &s.path("ycbcr.tif"), &[]);
+    assert_eq!(o["explicit"]["status"], "unavailable");
+    assert_eq!(o["metadata"]["status"], "applied");
+}
+
+#[test]
+fn every_gif_frame_is_labelled() {
+    let s = Scratch::new();
+    let input = sample("image-animated.gif");
+    let out = s.path("anim.gif");
+    let o = label_json(&s, &input, &out, &[]);
+    let frames_in = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&input).expect("open"),
+    ))
+    .expect("gif")
+    .into_frames()
+    .collect_frames()
+    .expect("frames");
+    let frames_out = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&out).expect("open"),
+    ))
+    .expect("gif")
+    .into_frames()
+    .collect_frames()
+    .expect("frames");
+    assert!(frames_in.len() > 1);
+    assert_eq!(frames_out.len(), frames_in.len());
+    assert_eq!(o["explicit_label"]["frames"], frames_in.len());
+    for (i, f) in frames_out.iter().enumerate() {
+        let rgb = image::DynamicImage::ImageRgba8(f.buffer().clone()).to_rgb8();
+        check_label(&rgb, &o["explicit_label"], &format!("GIF frame {i}"));
+    }
+    assert_ffmpeg_decodes(&out);
+    assert!(exif_value(&out, "XMP-TC260:Aigc").is_some());
+}
+
+#[test]
+fn bad_label_requests_fail_clearly_and_write_nothing() {
+    let s = Scratch::new();
+    let out = s.path("out.png");
+    let png = sample("image.png").display().to_string();
+    let o = out.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["label", &png, "-o", &o, "--producer", CODE];
+        args.extend_from_slice(extra);
+        s.run(&args)
+    };
+    let st = run(&["--text", "由AI提供"]);
+    assert_eq!(st.status.code(), Some(2));
+    assert!(
+        text(&st.stderr).contains("wording rule"),
+        "{}",
+        text(&st.stderr)
+    );
+    let st = run(&["--text", "AI生成龘"]);
+    assert_eq!(st.status.code(), Some(2));
+    assert!(
+        text(&st.stderr).contains("no glyph"),
+        "{}",
+        text(&st.stderr)
+    );
+    let st = run(&["--position", "middle"]);
+    assert_eq!(st.status.code(), Some(2));
+    assert!(!out.exists());
+    // Too small for a 20 px label: a clear error naming the size; --no-explicit still works.
+    let tiny = s.path("tiny.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([9, 9, 9]))
+        .save(&tiny)
+        .expect("png");
+    let tiny_s = tiny.display().to_string();
+    let st = s.run(&["label", &tiny_s, "-o", &o, "--producer", CODE]);
+    assert_eq!(st.status.code(), Some(2));
+    let err = text(&st.stderr);
+    assert!(
+        err.contains("tiny.png") && err.contains("too small") && err.contains("64×64"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let v = s.json(
+        &[
+            "label",
+            &tiny_s,
+            "-o",
+            &o,
+            "--producer",
+            CODE,
+            "--no-explicit",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(v["labelled"][0]["explicit"]["status"], "skipped");
+    // BMP without the drawn label has nothing to carry the metadata label.
+    let bmp = sample("image.bmp").display().to_string();
+    let st = s.run(&[
+        "label",
+        &bmp,
+        "-o",
+        &s.path("x.bmp").display().to_string(),
+        "--producer",
+        CODE,
+        "--no-explicit",
+    ]);
+    assert_eq!(st.status.code(), Some(2));
+}
+
+#[test]
+fn html_and_markdown_get_visible_prompts_and_inspect_finds_them() {
+    let s = Scratch::new();
+    let html = s.path("page.html");
+    std::fs::write(
+        &html,
+        "<!DOCTYPE html>\n<html>\n<head>\n<title>t</title>\n</head>\n<body>\n<p>生成的文章。</p>\n</body>\n</html>\n",
+    )
+    .expect("write");
+    let out = s.path("page-out.html");
+    let o = label_json(&s, &html, &out, &[]);
+    assert_eq!(o["metadata"]["status"], "applied");
+    assert_eq!(o["explicit"]["status"], "applied");
+    // Relabel the output: still one notice and one meta tag.
+    let again = s.path("page-again.html");
+    label_json(&s, &out, &again, &[]);
+    let page = std::fs::read_to_string(&again).expect("read");
+    assert_eq!(page.matches("class=\"aigc-notice\"").count(), 1, "{page}");
+    assert!(page.contains("<p class=\"aigc-notice\" role=\"note\">本内容由AI生成</p>\n</body>"));
+    // python3's HTML parser (independent of ours) finds the meta tag and the notice text.
+    let script = r#"
+import sys, html.parser, json
+class P(html.parser.HTMLParser):
+    meta = []; notice = []; inside = False
+    def handle_starttag(self, t, a):
+        a = dict(a)
+        if t == 'meta' and a.get('name') == 'AIGC':
+            self.meta.append(a['content'])
+        self.inside = t == 'p' and a.get('class') == 'aigc-notice'
+    def handle_data(self, d):
+        if self.inside:
+            self.notice.append(d)
+p = P(); p.feed(open(sys.argv[1], encoding='utf-8').read())
+print(json.dumps({'meta': p.meta, 'notice': p.notice}))
+"#;
+    let py = tool("python3", &["-c", script, &again.display().to_string()]);
+    let parsed: serde_json::Value = serde_json::from_slice(&py.stdout).expect("python JSON");
+    assert_eq!(parsed["meta"].as_array().map(Vec::len), Some(1));
+    let meta: serde_json::Value =
+        serde_json::from_str(parsed["meta"][0].as_str().unwrap_or("")).expect("meta JSON");
+    assert_eq!(meta["ContentProducer"], CODE);
+    assert_eq!(parsed["notice"][0], "本内容由AI生成");
+    let report = s.json(&["inspect", "--json", &again.display().to_string()], 0);
+    let file = &report["files"][0];
+    assert_eq!(file["verdict"], "labelled");
+    assert_eq!(file["explicit_prompts"][0]["location"], "end");
+    assert_eq!(file["explicit_prompts"][0]["wording_ok"], true);
+    // Markdown: badge at both ends, front matter label kept first.
+    let md = s.path("note.md");
+    std::fs::write(&md, "# 标题\n\n正文一。\n\n正文二。\n").expect("write");
+    let md_out = s.path("note-out.md");
+    label_json(&s, &md, &md_out, &["--badge", "--text-position", "both"]);
+    let body = std::fs::read_to_string(&md_out).expect("read");
+    assert!(body.starts_with("---\nAIGC:"), "{body}");
+    assert_eq!(body.matches("*【AI】*").count(), 2, "{body}");
+    let report = s.json(&["inspect", "--json", &md_out.display().to_string()], 0);
+    let prompts = report["files"][0]["explicit_prompts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(prompts.len(), 2);
+    assert!(prompts.iter().all(|p| p["badge"] == true));
+    // A weak prompt in plain text is reported as not meeting the rule.
+    let weak = s.path("weak.txt");
+    std::fs::write(&weak, "正文。\n\n本内容由AI提供\n").expect("write");
+    let report = s.json(&["inspect", "--json", &weak.display().to_string()], 0);
+    assert_eq!(
+        report["files"][0]["explicit_prompts"][0]["wording_ok"],
+        false
+    );
+}
