@@ -6,6 +6,7 @@
 //! The image, audio and video embedders build on [`codec::encode_payload`] /
 //! [`codec::decode_payload`], so the payload ↔ label tie and the statistics are one piece of code.
 
+pub mod audio;
 pub mod codec;
 pub mod ecc;
 pub mod key;
