@@ -123,10 +123,10 @@ fn codec_of(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> Au
         AudioCodec::Vorbis
     } else if c == ids::CODEC_ID_OPUS {
         AudioCodec::Opus
-    } else if (c == ids::CODEC_ID_PCM_F32LE
+    } else if c == ids::CODEC_ID_PCM_F32LE
         || c == ids::CODEC_ID_PCM_F32BE
         || c == ids::CODEC_ID_PCM_F64LE
-        || c == ids::CODEC_ID_PCM_F64BE)
+        || c == ids::CODEC_ID_PCM_F64BE
     {
         AudioCodec::PcmFloat
     } else if let (true, Some(bits)) = (is_int_pcm(c), params.bits_per_sample) {

@@ -116,7 +116,7 @@ mod tests {
         let mut soft = to_soft(&coded);
         for (i, v) in soft.iter_mut().enumerate() {
             if i % 4 == 0 {
-                *v = -0.2 * *v;
+                *v *= -0.2;
             }
         }
         assert_eq!(decode(&soft, 96), Some(bits));
