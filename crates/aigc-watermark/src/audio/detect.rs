@@ -312,6 +312,11 @@ impl AudioDetector {
         self.mono.drop_before(keep);
     }
 
+    /// Mono samples held back (about one frame): memory does not grow with the stream's length.
+    pub fn buffered(&self) -> usize {
+        self.mono.samples.len()
+    }
+
     /// Hypotheses searched: grids × block phases.
     pub fn hypotheses(&self) -> f64 {
         (self.grids.len() * BLOCK_FRAMES) as f64

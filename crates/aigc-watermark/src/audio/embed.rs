@@ -195,6 +195,12 @@ impl AudioEmbedder {
         &self.out
     }
 
+    /// Interleaved samples held back (under one frame plus the last block): memory does not grow
+    /// with the stream's length.
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
     /// What was done so far.
     pub fn stats(&self) -> &EmbedStats {
         &self.stats

@@ -109,3 +109,36 @@ fn calibrate() {
         );
     }
 }
+
+#[test]
+fn streaming_memory_stays_bounded_at_any_rate_and_channel_count() {
+    let key = WatermarkKey::from_bytes([9; 32]);
+    for (rate, ch) in [(8_000u32, 1usize), (48_000, 2), (96_000, 8)] {
+        let block = 4096 * ch;
+        let mut e = AudioEmbedder::new(rate, ch, Payload(1), &key, DEFAULT_STRENGTH, 1.0);
+        let mut d = AudioDetector::new(rate, ch, &key, DetectOptions::default());
+        let signal = music(rate, ch, 1.0, 3);
+        let frame = frame_hop(rate, 1.0).ceil() as usize + 1;
+        let (mut fed, mut out) = (0usize, 0usize);
+        // 30 s of audio in blocks; the buffers never exceed a frame plus a block.
+        for _ in 0..30 {
+            for b in signal.chunks(block) {
+                out += e.process(b).len();
+                d.push(b);
+                fed += b.len();
+                assert!(
+                    e.buffered() <= frame * ch + block,
+                    "{rate} {ch}: {}",
+                    e.buffered()
+                );
+                assert!(
+                    d.buffered() <= 2 * frame + block / ch,
+                    "{rate} {ch}: {}",
+                    d.buffered()
+                );
+            }
+        }
+        out += e.finish().len();
+        assert_eq!(out, fed, "every sample comes out once");
+    }
+}
