@@ -85,32 +85,6 @@ fn exact_round_trip_in_memory_and_silence_untouched() {
 }
 
 #[test]
-#[ignore]
-fn calibrate() {
-    let key = WatermarkKey::from_bytes([7; 32]);
-    let payload = Payload(0xDEAD_BEEF_0123_4567);
-    let rate = 44_100;
-    let signal = music(rate, 1, 20.0, 1);
-    for s in [0.1f32, 0.15, 0.2, 0.3] {
-        let mut e = AudioEmbedder::new(rate, 1, payload, &key, s, 1.0);
-        let mut out = Vec::new();
-        out.extend_from_slice(e.process(&signal));
-        out.extend_from_slice(e.finish());
-        let d = detect(&out, rate, 1, &key);
-        let d10 = detect(&out[..rate as usize * 10], rate, 1, &key);
-        eprintln!(
-            "s {s} snr {:.1} z {:.2} be {:?} p {:?} | 10s z {:.2} be {:?}",
-            e.stats().snr_db(),
-            d.z,
-            d.bit_errors,
-            d.payload.is_some(),
-            d10.z,
-            d10.bit_errors
-        );
-    }
-}
-
-#[test]
 fn streaming_memory_stays_bounded_at_any_rate_and_channel_count() {
     let key = WatermarkKey::from_bytes([9; 32]);
     for (rate, ch) in [(8_000u32, 1usize), (48_000, 2), (96_000, 8)] {
