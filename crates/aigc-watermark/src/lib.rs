@@ -12,6 +12,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod audio;
 pub mod codec;
 pub mod ecc;
 pub mod key;

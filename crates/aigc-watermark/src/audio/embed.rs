@@ -1,0 +1,280 @@
+//! The streaming embedder.
+
+use std::sync::Arc;
+
+use rustfft::num_complex::Complex32;
+use rustfft::{Fft, FftPlanner};
+use serde::Serialize;
+
+use super::layout::{Layout, SYNC};
+use super::{BINS, BLOCK_FRAMES, EMBED_GATE_RMS, FIRST_BIN, frame_hop};
+use crate::codec::encode_payload;
+use crate::key::WatermarkKey;
+use crate::payload::Payload;
+
+/// Share of the frame over which each end of the embedding window tapers.
+const TAPER: f32 = 0.5;
+/// No frame is marked at a lower signal-to-mark ratio than this (dB).
+const FRAME_SNR_DB: f32 = 36.0;
+
+/// What embedding did, for the report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EmbedStats {
+    /// Frames (per channel set) that were marked.
+    pub frames_marked: u64,
+    /// Frames left unmarked because they were (near) silent.
+    pub frames_silent: u64,
+    /// Samples where the limiter shortened the mark to stay within full scale.
+    pub samples_limited: u64,
+    /// Energy of the input signal (sum of squares).
+    pub signal_energy: f64,
+    /// Energy of the change made (sum of squared differences).
+    pub mark_energy: f64,
+}
+
+impl EmbedStats {
+    /// Signal-to-mark ratio in dB (infinite when nothing was changed).
+    pub fn snr_db(&self) -> f64 {
+        if self.mark_energy <= 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (self.signal_energy / self.mark_energy).log10()
+        }
+    }
+}
+
+/// Marks a stream of interleaved PCM blocks: feed [`AudioEmbedder::process`] blocks of any
+/// size; it returns the marked samples that are final (latency below one frame), and
+/// [`AudioEmbedder::finish`] returns the rest. Memory stays at about one frame.
+pub struct AudioEmbedder {
+    channels: usize,
+    strength: f32,
+    ceiling: f32,
+    hop: f64,
+    n: usize,
+    fft: Arc<dyn Fft<f32>>,
+    ifft: Arc<dyn Fft<f32>>,
+    window: Vec<f32>,
+    /// Per cell of the block: the gain sign (sync sign, or chip × spreading sign).
+    gains: Vec<f32>,
+    input: Vec<f32>,
+    delta: Vec<f32>,
+    /// Absolute frame index (sample per channel) of `input[0]`.
+    base: u64,
+    next_frame: u64,
+    out: Vec<f32>,
+    buf: Vec<Complex32>,
+    spec: Vec<Complex32>,
+    frame_delta: Vec<f32>,
+    scratch: Vec<Complex32>,
+    stats: EmbedStats,
+}
+
+impl std::fmt::Debug for AudioEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioEmbedder")
+            .field("channels", &self.channels)
+            .field("hop", &self.hop)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// A symmetric Hann window (zero at both ends, so tapered changes meet without a step).
+pub(crate) fn hann(n: usize) -> Vec<f32> {
+    let d = (n.max(2) - 1) as f32;
+    (0..n)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / d).cos())
+        .collect()
+}
+
+/// A Tukey window (flat middle, raised-cosine tapers over `taper` of the length at each end):
+/// the mark stays proportional to the signal over most of the frame, yet meets the next frame's
+/// without a step.
+pub(crate) fn tukey(n: usize, taper: f32) -> Vec<f32> {
+    let edge = ((n as f32 * taper) as usize).max(1);
+    (0..n)
+        .map(|i| {
+            let d = i.min(n - 1 - i);
+            if d >= edge {
+                1.0
+            } else {
+                0.5 - 0.5 * (std::f32::consts::PI * d as f32 / edge as f32).cos()
+            }
+        })
+        .collect()
+}
+
+impl AudioEmbedder {
+    /// An embedder for `channels` interleaved channels at `sample_rate`, writing `payload`
+    /// under `key` with `strength` (relative magnitude change; [`super::DEFAULT_STRENGTH`]).
+    /// `full_scale` is the largest magnitude the output format holds (the limiter's ceiling).
+    pub fn new(
+        sample_rate: u32,
+        channels: usize,
+        payload: Payload,
+        key: &WatermarkKey,
+        strength: f32,
+        full_scale: f32,
+    ) -> Self {
+        let channels = channels.max(1);
+        let hop = frame_hop(sample_rate.max(1), 1.0);
+        let n = (hop.round() as usize).max(8);
+        let mut planner = FftPlanner::<f32>::new();
+        let fft = planner.plan_fft_forward(n);
+        let ifft = planner.plan_fft_inverse(n);
+        let scratch_len = fft
+            .get_inplace_scratch_len()
+            .max(ifft.get_inplace_scratch_len());
+        let chips = encode_payload(payload, key);
+        let layout = Layout::new(key);
+        let gains = layout
+            .cells
+            .iter()
+            .map(|c| {
+                if c.chip == SYNC {
+                    c.sign
+                } else {
+                    c.sign * chips.get(usize::from(c.chip)).copied().unwrap_or(0.0)
+                }
+            })
+            .collect();
+        Self {
+            channels,
+            strength: strength.clamp(0.0, 0.5),
+            ceiling: full_scale.clamp(0.0, 1.0),
+            hop,
+            n,
+            fft,
+            ifft,
+            window: tukey(n, TAPER),
+            gains,
+            input: Vec::new(),
+            delta: Vec::new(),
+            base: 0,
+            next_frame: 0,
+            out: Vec::new(),
+            buf: vec![Complex32::default(); n],
+            spec: vec![Complex32::default(); n],
+            frame_delta: Vec::new(),
+            scratch: vec![Complex32::default(); scratch_len],
+            stats: EmbedStats::default(),
+        }
+    }
+
+    fn frame_start(&self, j: u64) -> u64 {
+        (j as f64 * self.hop).round() as u64
+    }
+
+    /// Marks `block` (interleaved; a partial last frame is carried over) and returns the samples
+    /// that are final.
+    pub fn process(&mut self, block: &[f32]) -> &[f32] {
+        self.out.clear();
+        self.input.extend_from_slice(block);
+        self.delta.resize(self.input.len(), 0.0);
+        let have = self.base + (self.input.len() / self.channels) as u64;
+        loop {
+            let start = self.frame_start(self.next_frame);
+            if start + self.n as u64 > have {
+                break;
+            }
+            self.mark_frame(self.next_frame, (start - self.base) as usize);
+            self.next_frame += 1;
+        }
+        // Samples before the next frame's start are no longer touched by any frame.
+        let upto = self.frame_start(self.next_frame).min(have);
+        self.emit(upto);
+        &self.out
+    }
+
+    /// The remaining samples (the partial last frame is left unmarked).
+    pub fn finish(&mut self) -> &[f32] {
+        self.out.clear();
+        let have = self.base + (self.input.len() / self.channels) as u64;
+        self.emit(have);
+        &self.out
+    }
+
+    /// Interleaved samples held back (under one frame plus the last block): memory does not grow
+    /// with the stream's length.
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
+    /// What was done so far.
+    pub fn stats(&self) -> &EmbedStats {
+        &self.stats
+    }
+
+    fn emit(&mut self, upto: u64) {
+        let frames = upto.saturating_sub(self.base) as usize;
+        let count = (frames * self.channels).min(self.input.len());
+        for (x, d) in self.input[..count].iter().zip(&self.delta[..count]) {
+            let mut y = x + d;
+            // Limiter on the change only: never past full scale, never louder than the input
+            // where the input itself is already at or over full scale.
+            if y.abs() > self.ceiling && y.abs() > x.abs() {
+                y = y.signum() * self.ceiling.max(x.abs());
+                self.stats.samples_limited += 1;
+            }
+            self.stats.signal_energy += f64::from(*x) * f64::from(*x);
+            self.stats.mark_energy += f64::from(y - x) * f64::from(y - x);
+            self.out.push(y);
+        }
+        self.input.drain(..count);
+        self.delta.drain(..count);
+        self.base += (count / self.channels) as u64;
+    }
+
+    fn mark_frame(&mut self, j: u64, start: usize) {
+        let (n, ch) = (self.n, self.channels);
+        let seg = &self.input[start * ch..(start + n) * ch];
+        let energy: f32 = seg.iter().map(|s| s * s).sum();
+        if energy / (seg.len() as f32) < EMBED_GATE_RMS * EMBED_GATE_RMS {
+            self.stats.frames_silent += 1;
+            return;
+        }
+        self.stats.frames_marked += 1;
+        let f = (j % BLOCK_FRAMES as u64) as usize;
+        let gains = &self.gains[f * BINS..(f + 1) * BINS];
+        let top = n / 2;
+        let scale = self.strength / n as f32;
+        self.frame_delta.clear();
+        self.frame_delta.resize(n * ch, 0.0);
+        for c in 0..ch {
+            for (i, b) in self.buf.iter_mut().enumerate() {
+                *b = Complex32::new(self.input[(start + i) * ch + c] * self.window[i], 0.0);
+            }
+            self.fft
+                .process_with_scratch(&mut self.buf, &mut self.scratch);
+            self.spec.fill(Complex32::default());
+            for (bo, g) in gains.iter().enumerate() {
+                let k = FIRST_BIN + bo;
+                if k >= top {
+                    break;
+                }
+                let v = self.buf[k] * (g * scale);
+                self.spec[k] = v;
+                self.spec[n - k] = v.conj();
+            }
+            self.ifft
+                .process_with_scratch(&mut self.spec, &mut self.scratch);
+            for (i, v) in self.spec.iter().enumerate() {
+                self.frame_delta[i * ch + c] = v.re * self.window[i];
+            }
+        }
+        // Per-frame SNR cap: where most of the energy sits in the marked band (speech, tones),
+        // the mark is scaled down so that no frame is marked louder than FRAME_SNR_DB.
+        let mark: f32 = self.frame_delta.iter().map(|d| d * d).sum();
+        let allowed = energy * 10f32.powf(-FRAME_SNR_DB / 10.0);
+        let k = if mark > allowed && mark > 0.0 {
+            (allowed / mark).sqrt()
+        } else {
+            1.0
+        };
+        let dst = &mut self.delta[start * ch..(start + n) * ch];
+        for (d, v) in dst.iter_mut().zip(&self.frame_delta) {
+            *d += v * k;
+        }
+    }
+}
