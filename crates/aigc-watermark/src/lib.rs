@@ -14,6 +14,7 @@
 
 pub mod codec;
 pub mod ecc;
+pub mod image;
 pub mod key;
 pub mod payload;
 pub mod stats;
