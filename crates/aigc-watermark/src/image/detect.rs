@@ -18,10 +18,12 @@ const HARMONICS: i64 = 24;
 const MIN_SCALE: f64 = 0.5;
 const MAX_SCALE: f64 = 2.0;
 /// Scale candidates from the spectrum that are folded, and refinement steps around each.
-const CANDIDATES: usize = 3;
+const CANDIDATES: usize = 5;
 const REFINE: i32 = 2;
 /// Largest centred square analysed for the scale (bounds the FFT cost on large images).
 const MAX_SPECTRUM_SIDE: usize = 1024;
+/// Ceiling on a normalised spectral bin in the scale score.
+const SPECTRUM_CLIP: f64 = 6.0;
 
 /// What the detector found in one luminance plane.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,40 +74,41 @@ pub fn detect_luma(
     let offsets = (tile::PERIOD * tile::PERIOD) as f64;
     let hypotheses = (grid_size * (2 * REFINE as usize + 1)) as f64 * offsets;
 
-    let mut best: Option<Fold> = None;
-    let mut decoded = None;
-    for (s, step) in candidates {
-        let mut local: Option<Fold> = None;
-        for k in -REFINE..=REFINE {
-            let scale = s * (1.0 + f64::from(k) * step / 2.0);
-            let fold = fold_at(&mut planner, &y, width, height, scale, &pilot_spectrum);
-            if local.as_ref().is_none_or(|b| fold.z > b.z) {
-                local = Some(fold);
-            }
-        }
-        let Some(local) = local else { continue };
-        // One decode attempt per candidate (≤ CANDIDATES): the keyed check then bounds
-        // a false payload at about CANDIDATES · 2⁻³².
-        if decoded.is_none() {
-            let d = decode_payload(&soft_bits(&local, &layout), key);
-            if d.payload.is_some() {
-                decoded = Some((d, local.scale, local.offset));
-            }
-        }
-        if best.as_ref().is_none_or(|b| local.z > b.z) {
-            best = Some(local);
+    // One fold per spectral candidate, then refine the best one around its scale.
+    let mut best: Option<(Fold, f64)> = None;
+    for &(s, step) in &candidates {
+        let fold = fold_at(&mut planner, &y, width, height, s, &pilot_spectrum);
+        if best.as_ref().is_none_or(|(b, _)| fold.z > b.z) {
+            best = Some((fold, step));
         }
     }
-    let (z, mut scale, mut offset) = best
+    let mut best = match best {
+        Some((fold, step)) => {
+            let centre = fold.scale;
+            let mut top = fold;
+            for k in (-REFINE..=REFINE).filter(|&k| k != 0) {
+                let scale = centre * (1.0 + f64::from(k) * step / 2.0);
+                let f = fold_at(&mut planner, &y, width, height, scale, &pilot_spectrum);
+                if f.z > top.z {
+                    top = f;
+                }
+            }
+            Some(top)
+        }
+        None => None,
+    };
+    // One decode attempt (the best fold): the keyed 32-bit check then bounds a false payload
+    // at 2⁻³² per image on top of the presence test.
+    let decoded = best.as_mut().and_then(|b| {
+        let d = decode_payload(&soft_bits(b, &layout), key);
+        d.payload.is_some().then_some((d, b.scale, b.offset))
+    });
+    let (z, scale, offset) = best
         .as_ref()
         .map_or((0.0, 1.0, (0, 0)), |b| (b.z, b.scale, b.offset));
     let p = false_positive_probability(z, hypotheses);
     let (payload, bit_errors) = match decoded {
-        Some((d, s, o)) => {
-            scale = s;
-            offset = o;
-            (d.payload, d.bit_errors)
-        }
+        Some((d, _, _)) => (d.payload, d.bit_errors),
         None => (None, 0),
     };
     Ok(ImageDetection {
@@ -229,29 +232,18 @@ fn scale_candidates(
         .map(|(i, &v)| Complex::new(v * hann[i / m] * hann[i % m], 0.0))
         .collect();
     fft2(planner, &mut spec, m, m, false);
-    // Normalise the power by its mean on each ring: the null spectrum becomes ~Exp(1).
+    // Normalise the power by its local mean (9×9 bins) so the null spectrum is ~Exp(1)
+    // everywhere, and clip: the host's few strong peaks (edges, repeated graphics) must not
+    // outweigh the mark's many modest lattice peaks.
     let half = m / 2;
-    let mut ring_sum = vec![0.0f64; m];
-    let mut ring_n = vec![0usize; m];
-    let radius = |i: usize| -> f64 {
-        let (ky, kx) = (freq(i / m, m), freq(i % m, m));
-        ((kx * kx + ky * ky) as f64).sqrt()
-    };
-    let power: Vec<f64> = spec.iter().map(|c| f64::from(c.norm_sqr())).collect();
-    for (i, p) in power.iter().enumerate() {
-        let r = radius(i).round() as usize;
-        if r < m {
-            ring_sum[r] += p;
-            ring_n[r] += 1;
-        }
-    }
+    let power: Vec<f32> = spec.iter().map(|c| c.norm_sqr()).collect();
+    let local = plane::box_mean(&power, m, m, 4);
     let norm: Vec<f64> = power
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let r = radius(i).round() as usize;
-            if r < m && ring_n[r] > 0 && ring_sum[r] > 0.0 {
-                p * ring_n[r] as f64 / ring_sum[r]
+        .zip(&local)
+        .map(|(p, l)| {
+            if *l > 0.0 {
+                f64::from(p / l).min(SPECTRUM_CLIP)
             } else {
                 0.0
             }
@@ -279,6 +271,9 @@ fn scale_candidates(
                 }
                 let ix = (fx.round() as i64).rem_euclid(m as i64) as usize;
                 let iy = (fy.round() as i64).rem_euclid(m as i64) as usize;
+                if on_block_grid(ix, m) || on_block_grid(iy, m) {
+                    continue;
+                }
                 total += norm[iy * m + ix];
                 count += 1;
             }
@@ -298,12 +293,30 @@ fn scale_candidates(
         .map(|i| grid[i])
         .collect();
     peaks.sort_by(|a, b| b.2.total_cmp(&a.2));
-    let out = peaks
+    let mut out: Vec<(f64, f64)> = peaks
         .into_iter()
         .take(CANDIDATES)
         .map(|(s, step, _)| (s, step))
         .collect();
+    // The unscaled grid is by far the most common case: always fold it (it is on the counted
+    // grid, so the hypothesis count does not change).
+    if let Some(&(s, step, _)) = grid
+        .iter()
+        .min_by(|a, b| (a.0 - 1.0).abs().total_cmp(&(b.0 - 1.0).abs()))
+        && (s - 1.0).abs() < step
+        && !out.iter().any(|c| (c.0 - s).abs() < step)
+    {
+        out.push((1.0, step));
+    }
     (out, grid.len())
+}
+
+/// Whether bin `i` of `n` lies within a bin of a harmonic of the 8-px JPEG/MPEG block grid:
+/// block artefacts put strong lines there that would fake a lattice at many scales.
+fn on_block_grid(i: usize, n: usize) -> bool {
+    let f = freq(i, n).unsigned_abs() as usize * 8;
+    let r = f % n;
+    r.min(n - r) <= 8 + n / 64
 }
 
 /// Signed frequency of FFT bin `i` of `n`.
