@@ -22,6 +22,8 @@ const CANDIDATES: usize = 5;
 const REFINE: i32 = 2;
 /// Largest centred square analysed for the scale (bounds the FFT cost on large images).
 const MAX_SPECTRUM_SIDE: usize = 1024;
+/// Side of the centred window on which scale candidates are folded and refined.
+const SEARCH_WINDOW: usize = 512;
 /// Ceiling on a normalised spectral bin in the scale score.
 const SPECTRUM_CLIP: f64 = 6.0;
 
@@ -74,10 +76,20 @@ pub fn detect_luma(
     let offsets = (tile::PERIOD * tile::PERIOD) as f64;
     let hypotheses = (grid_size * (2 * REFINE as usize + 1)) as f64 * offsets;
 
+    // Scale candidates are compared on a centred window of SEARCH_WINDOW² marked-grid pixels
+    // (bounded cost on large planes); the chosen scale is then folded over the whole plane.
     // One fold per spectral candidate, then refine the best one around its scale.
     let mut best: Option<(Fold, f64)> = None;
     for &(s, step) in &candidates {
-        let fold = fold_at(&mut planner, &y, width, height, s, &pilot_spectrum);
+        let fold = fold_at(
+            &mut planner,
+            &y,
+            width,
+            height,
+            s,
+            SEARCH_WINDOW,
+            &pilot_spectrum,
+        );
         if best.as_ref().is_none_or(|(b, _)| fold.z > b.z) {
             best = Some((fold, step));
         }
@@ -88,12 +100,32 @@ pub fn detect_luma(
             let mut top = fold;
             for k in (-REFINE..=REFINE).filter(|&k| k != 0) {
                 let scale = centre * (1.0 + f64::from(k) * step / 2.0);
-                let f = fold_at(&mut planner, &y, width, height, scale, &pilot_spectrum);
+                let f = fold_at(
+                    &mut planner,
+                    &y,
+                    width,
+                    height,
+                    scale,
+                    SEARCH_WINDOW,
+                    &pilot_spectrum,
+                );
                 if f.z > top.z {
                     top = f;
                 }
             }
-            Some(top)
+            if top.covered_all {
+                Some(top)
+            } else {
+                Some(fold_at(
+                    &mut planner,
+                    &y,
+                    width,
+                    height,
+                    top.scale,
+                    usize::MAX,
+                    &pilot_spectrum,
+                ))
+            }
         }
         None => None,
     };
@@ -126,6 +158,8 @@ pub fn detect_luma(
 /// One folded tile at one scale hypothesis.
 struct Fold {
     scale: f64,
+    /// The fold used the whole plane (not just the search window).
+    covered_all: bool,
     z: f64,
     offset: (usize, usize),
     tile: Vec<f32>,
@@ -139,18 +173,25 @@ fn fold_at(
     w: usize,
     h: usize,
     scale: f64,
+    max_side: usize,
     pilot_spectrum: &[Complex<f32>],
 ) -> Fold {
     let n = tile::PERIOD;
-    let (r, rw, rh) = plane::resample(y, w, h, scale as f32);
+    let (r, rw, rh, (ox, oy)) = plane::resample(y, w, h, scale as f32, max_side);
+    let full = (
+        ((w as f32 / scale as f32).floor() as usize).max(1),
+        ((h as f32 / scale as f32).floor() as usize).max(1),
+    );
+    let covered_all = (rw, rh) == full;
     let white = plane::whiten(&r, rw, rh);
     let mut sum = vec![0.0f32; n * n];
     let mut count = vec![0u32; n * n];
+    // Fold by absolute marked-grid position so the window's origin keeps the true offset.
     for (row, line) in white.chunks(rw).enumerate() {
-        let base = (row % n) * n;
+        let base = ((row + oy) % n) * n;
         for (col, v) in line.iter().enumerate() {
-            sum[base + col % n] += v;
-            count[base + col % n] += 1;
+            sum[base + (col + ox) % n] += v;
+            count[base + (col + ox) % n] += 1;
         }
     }
     let folded: Vec<f32> = sum
@@ -179,6 +220,7 @@ fn fold_at(
     };
     Fold {
         scale,
+        covered_all,
         z,
         offset: (arg % n, arg / n),
         tile: folded,

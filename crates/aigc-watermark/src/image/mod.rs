@@ -8,7 +8,7 @@ mod embed;
 mod plane;
 mod tile;
 
-pub use detect::{ImageDetection, detect_luma};
+pub use detect::{ImageDetection, PRESENCE_FPR, detect_luma};
 pub use embed::{EmbedOptions, EmbedReport, embed_luma};
 pub use tile::PERIOD;
 

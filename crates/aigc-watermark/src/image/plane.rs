@@ -58,19 +58,28 @@ pub(crate) fn bilinear(src: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
 }
 
 /// Resamples `src` (a plane scaled by `scale` from the original) back onto the original pixel
-/// grid: original pixel centre X maps to (X + 0.5)·scale − 0.5 in `src`.
-pub(crate) fn resample(src: &[f32], w: usize, h: usize, scale: f32) -> (Vec<f32>, usize, usize) {
-    let nw = ((w as f32 / scale).floor() as usize).max(1);
-    let nh = ((h as f32 / scale).floor() as usize).max(1);
+/// grid: original pixel centre X maps to (X + 0.5)·scale − 0.5 in `src`. Only a centred region
+/// of at most `max_side`² original pixels is produced; returns it with its size and origin.
+pub(crate) fn resample(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    scale: f32,
+    max_side: usize,
+) -> (Vec<f32>, usize, usize, (usize, usize)) {
+    let full_w = ((w as f32 / scale).floor() as usize).max(1);
+    let full_h = ((h as f32 / scale).floor() as usize).max(1);
+    let (nw, nh) = (full_w.min(max_side), full_h.min(max_side));
+    let (ox, oy) = ((full_w - nw) / 2, (full_h - nh) / 2);
     let mut out = Vec::with_capacity(nw * nh);
-    for y in 0..nh {
+    for y in oy..oy + nh {
         let sy = (y as f32 + 0.5) * scale - 0.5;
-        for x in 0..nw {
+        for x in ox..ox + nw {
             let sx = (x as f32 + 0.5) * scale - 0.5;
             out.push(bilinear(src, w, h, sx, sy));
         }
     }
-    (out, nw, nh)
+    (out, nw, nh, (ox, oy))
 }
 
 #[cfg(test)]
@@ -86,8 +95,8 @@ mod tests {
     #[test]
     fn resample_at_scale_one_is_identity() {
         let src: Vec<f32> = (0..30).map(|v| v as f32).collect();
-        let (out, w, h) = resample(&src, 6, 5, 1.0);
-        assert_eq!((w, h), (6, 5));
+        let (out, w, h, origin) = resample(&src, 6, 5, 1.0, usize::MAX);
+        assert_eq!((w, h, origin), (6, 5, (0, 0)));
         assert_eq!(out, src);
     }
 }
