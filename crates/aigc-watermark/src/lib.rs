@@ -15,6 +15,7 @@
 pub mod audio;
 pub mod codec;
 pub mod ecc;
+pub mod image;
 pub mod key;
 pub mod payload;
 pub mod stats;

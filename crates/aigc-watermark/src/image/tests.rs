@@ -1,0 +1,246 @@
+//! Round trip and attack tests on small generated images (real JPEG encoder, real resize).
+
+use super::*;
+use crate::key::WatermarkKey;
+use crate::payload::Payload;
+
+const SIDE: usize = 512;
+
+/// Deterministic xorshift noise so fixtures are reproducible without a rand dependency.
+struct Noise(u64);
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Generated test images: 0 textured (sinusoids + noise), 1 smooth gradient with a little
+/// noise and a flat band, 2 blocky "graphics" with noise.
+fn generated(kind: usize, w: usize, h: usize, seed: u64) -> Vec<u8> {
+    let mut n = Noise(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let (xf, yf) = (x as f32, y as f32);
+            let v = match kind {
+                0 => {
+                    128.0
+                        + 40.0 * (xf * 0.05 + yf * 0.02).sin()
+                        + 25.0 * (xf * 0.013 - yf * 0.07).cos()
+                        + 30.0 * (n.next() - 0.5)
+                }
+                1 => {
+                    if y < h / 4 {
+                        200.0
+                    } else {
+                        40.0 + 150.0 * xf / w as f32 + 6.0 * (n.next() - 0.5)
+                    }
+                }
+                _ => {
+                    let cell = ((x / 48) * 7 + (y / 40) * 13) % 9;
+                    30.0 + 24.0 * cell as f32 + 12.0 * (n.next() - 0.5)
+                }
+            };
+            out.push(v.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    out
+}
+
+fn key(seed: u8) -> WatermarkKey {
+    WatermarkKey::from_bytes([seed; 32])
+}
+
+const PAYLOAD: Payload = Payload(0x0123_4567_89AB_CDEF);
+
+fn marked(kind: usize) -> (Vec<u8>, EmbedReport) {
+    let mut img = generated(kind, SIDE, SIDE, kind as u64 + 1);
+    let report = embed_luma(
+        &mut img,
+        SIDE,
+        SIDE,
+        SIDE,
+        PAYLOAD,
+        &key(7),
+        &EmbedOptions::default(),
+    )
+    .unwrap();
+    (img, report)
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+fn jpeg(img: &[u8], w: usize, h: usize, quality: u8) -> Vec<u8> {
+    use ::image::ImageEncoder;
+    let mut buf = Vec::new();
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality)
+        .write_image(img, w as u32, h as u32, ::image::ExtendedColorType::L8)
+        .unwrap();
+    ::image::load_from_memory(&buf)
+        .unwrap()
+        .to_luma8()
+        .into_raw()
+}
+
+fn resize(img: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
+    let src = ::image::GrayImage::from_raw(w as u32, h as u32, img.to_vec()).unwrap();
+    ::image::imageops::resize(
+        &src,
+        nw as u32,
+        nh as u32,
+        ::image::imageops::FilterType::Triangle,
+    )
+    .into_raw()
+}
+
+fn crop(img: &[u8], w: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
+    (y0..y0 + ch)
+        .flat_map(|y| img[y * w + x0..][..cw].iter().copied())
+        .collect()
+}
+
+fn detect(img: &[u8], w: usize, h: usize, k: &WatermarkKey) -> ImageDetection {
+    let d = detect_luma(img, w, h, w, k).unwrap();
+    eprintln!(
+        "{w}×{h}: z {:.2} p {:.2e} scale {:.4} offset {:?} errors {} payload {:?}",
+        d.z, d.false_positive_probability, d.scale, d.offset, d.bit_errors, d.payload
+    );
+    // Whatever happens, a payload other than the embedded one is never reported.
+    assert!(d.payload.is_none() || d.payload == Some(PAYLOAD));
+    d
+}
+
+#[test]
+fn psnr_is_at_least_42_db_and_flat_areas_stay_clean() {
+    for kind in 0..3 {
+        let original = generated(kind, SIDE, SIDE, kind as u64 + 1);
+        let (img, report) = marked(kind);
+        let measured = psnr(&original, &img);
+        eprintln!(
+            "kind {kind}: PSNR {measured:.2} dB (reported {:.2})",
+            report.psnr_db
+        );
+        assert!(measured >= 42.0, "PSNR {measured}");
+        assert!((measured - report.psnr_db).abs() < 1e-9);
+    }
+    // The flat band of the gradient image changes far less than the textured part.
+    let original = generated(1, SIDE, SIDE, 2);
+    let (img, _) = marked(1);
+    let band = SIDE * SIDE / 4;
+    let flat = psnr(&original[..band], &img[..band]);
+    let rest = psnr(&original[band..], &img[band..]);
+    assert!(flat > rest + 6.0, "flat {flat} dB, textured {rest} dB");
+}
+
+#[test]
+fn exact_round_trip() {
+    for kind in 0..3 {
+        let (img, _) = marked(kind);
+        let d = detect(&img, SIDE, SIDE, &key(7));
+        assert!(d.present, "kind {kind}: z {}", d.z);
+        assert_eq!(d.payload, Some(PAYLOAD));
+        assert_eq!(d.offset, (0, 0));
+        assert!((d.scale - 1.0).abs() < 0.01);
+    }
+}
+
+#[test]
+fn survives_jpeg_q50() {
+    for kind in 0..3 {
+        let (img, _) = marked(kind);
+        let attacked = jpeg(&img, SIDE, SIDE, 50);
+        let d = detect(&attacked, SIDE, SIDE, &key(7));
+        assert!(d.present, "kind {kind}: z {}", d.z);
+        assert_eq!(d.payload, Some(PAYLOAD), "kind {kind}");
+    }
+}
+
+#[test]
+fn survives_resize_50_percent() {
+    for kind in 0..3 {
+        let (img, _) = marked(kind);
+        let half = SIDE / 2;
+        let attacked = resize(&img, SIDE, SIDE, half, half);
+        let d = detect(&attacked, half, half, &key(7));
+        assert!(d.present, "kind {kind}: z {}", d.z);
+        assert_eq!(d.payload, Some(PAYLOAD), "kind {kind}");
+        assert!((d.scale - 0.5).abs() < 0.01, "scale {}", d.scale);
+    }
+}
+
+#[test]
+fn survives_crop_to_half_the_area_at_an_odd_offset() {
+    for kind in 0..3 {
+        let (img, _) = marked(kind);
+        let (x0, y0, side) = (77, 51, 362);
+        let attacked = crop(&img, SIDE, x0, y0, side, side);
+        let d = detect(&attacked, side, side, &key(7));
+        assert!(d.present, "kind {kind}: z {}", d.z);
+        assert_eq!(d.payload, Some(PAYLOAD), "kind {kind}");
+        assert_eq!(d.offset, (x0 % PERIOD, y0 % PERIOD));
+    }
+}
+
+#[test]
+fn another_key_finds_nothing() {
+    for kind in 0..3 {
+        let (img, _) = marked(kind);
+        let d = detect(&img, SIDE, SIDE, &key(8));
+        assert!(!d.present, "kind {kind}: z {}", d.z);
+        assert_eq!(d.payload, None);
+    }
+}
+
+#[test]
+fn unmarked_images_are_never_detected() {
+    let k = key(7);
+    let mut max_z = 0.0f64;
+    let mut threshold = f64::MAX;
+    for i in 0..200u64 {
+        let side = 256 + (i as usize % 3) * 64;
+        let img = generated(i as usize % 3, side, side, 1000 + i);
+        let d = detect_luma(&img, side, side, side, &k).unwrap();
+        assert!(!d.present, "image {i}: z {}", d.z);
+        assert_eq!(d.payload, None, "image {i}");
+        max_z = max_z.max(d.z);
+        threshold = threshold.min(crate::stats::z_threshold(PRESENCE_FPR, d.hypotheses));
+    }
+    eprintln!("unmarked: max z {max_z:.2}, lowest presence threshold {threshold:.2}");
+}
+
+#[test]
+fn small_or_malformed_planes_are_refused() {
+    let mut img = vec![128u8; 300 * 400];
+    let e = embed_luma(
+        &mut img,
+        300,
+        400,
+        300,
+        PAYLOAD,
+        &key(7),
+        &EmbedOptions::default(),
+    );
+    assert_eq!(
+        e.unwrap_err(),
+        ImageMarkError::TooSmall {
+            width: 300,
+            height: 400,
+            min: MIN_EMBED_SIDE
+        }
+    );
+    let e = detect_luma(&img, 400, 400, 400, &key(7)).unwrap_err();
+    assert!(matches!(e, ImageMarkError::BadPlane { .. }));
+    let e = detect_luma(&img, 300, 2, 200, &key(7)).unwrap_err();
+    assert!(matches!(e, ImageMarkError::BadPlane { .. }));
+}
