@@ -96,13 +96,20 @@ pub fn parse_label_value(raw: &str) -> ParsedLabel {
             "the value has leading or trailing whitespace or NULs",
         ));
     }
-    let outer: Entries<Box<RawValue>> = match serde_json::from_str(trimmed) {
-        Ok(e) => e,
-        Err(e) => {
-            problems.push(Problem::error(
-                "not-json",
-                format!("the value is not a JSON object: {e}"),
-            ));
+    let parsed = serde_json::from_str::<Entries<Box<RawValue>>>(trimmed)
+        .map_err(|e| format!("the value is not a JSON object: {e}"))
+        .and_then(|outer| match outer.0.as_slice() {
+            [(k, v)] if k == "AIGC" => serde_json::from_str::<Entries>(v.get())
+                .map(|inner| (true, inner))
+                .map_err(|_| "the AIGC wrapper does not hold a JSON object".to_string()),
+            _ => serde_json::from_str::<Entries>(trimmed)
+                .map(|entries| (false, entries))
+                .map_err(|e| format!("the value is not a JSON object: {e}")),
+        });
+    let (wrapped, inner) = match parsed {
+        Ok(p) => p,
+        Err(message) => {
+            problems.push(Problem::error("not-json", message));
             return ParsedLabel {
                 form: LabelForm::Unrecognised,
                 record: None,
@@ -110,38 +117,6 @@ pub fn parse_label_value(raw: &str) -> ParsedLabel {
                 problems,
             };
         }
-    };
-    let (wrapped, inner) = match outer.0.as_slice() {
-        [(k, v)] if k == "AIGC" => match serde_json::from_str::<Entries>(v.get()) {
-            Ok(inner) => (true, inner),
-            Err(_) => {
-                problems.push(Problem::error(
-                    "not-json",
-                    "the AIGC wrapper does not hold a JSON object",
-                ));
-                return ParsedLabel {
-                    form: LabelForm::Unrecognised,
-                    record: None,
-                    legacy: None,
-                    problems,
-                };
-            }
-        },
-        _ => match serde_json::from_str::<Entries>(trimmed) {
-            Ok(entries) => (false, entries),
-            Err(e) => {
-                problems.push(Problem::error(
-                    "not-json",
-                    format!("the value is not a JSON object: {e}"),
-                ));
-                return ParsedLabel {
-                    form: LabelForm::Unrecognised,
-                    record: None,
-                    legacy: None,
-                    problems,
-                };
-            }
-        },
     };
     if inner
         .0
