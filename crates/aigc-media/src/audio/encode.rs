@@ -24,6 +24,8 @@ pub(crate) struct EncodeSpec {
     pub int_bits: u32,
     /// Encoder options (`compression_level`, …).
     pub options: Vec<(&'static str, String)>,
+    /// Quality (the encoder's 0–10 scale) to use when the bitrate is refused.
+    pub fallback_quality: Option<f32>,
 }
 
 /// A running FFmpeg encode into a temporary file.
@@ -97,26 +99,42 @@ impl EncodedWriter {
             .flags()
             .contains(ff::format::Flags::GLOBAL_HEADER);
 
-        let mut enc = ff::codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .audio()
-            .map_err(|e| fail(e.to_string()))?;
-        enc.set_rate(rate);
-        enc.set_channel_layout(layout);
-        enc.set_channels(channels_i);
-        enc.set_format(sample_format);
-        if let Some(b) = spec.bit_rate {
-            enc.set_bit_rate(usize::try_from(b).unwrap_or(usize::MAX));
-        }
-        enc.set_time_base(Rational::new(1, rate));
-        if global_header {
-            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-        }
-        let mut options = Dictionary::new();
-        for (k, v) in &spec.options {
-            options.set(k, v);
-        }
-        let encoder = enc.open_as_with(codec, options).map_err(|e| {
+        let open = |bit_rate: Option<u64>, quality: Option<f32>| {
+            let mut enc = ff::codec::context::Context::new_with_codec(codec)
+                .encoder()
+                .audio()?;
+            enc.set_rate(rate);
+            enc.set_channel_layout(layout);
+            enc.set_channels(channels_i);
+            enc.set_format(sample_format);
+            if let Some(b) = bit_rate {
+                enc.set_bit_rate(usize::try_from(b).unwrap_or(usize::MAX));
+            }
+            let mut flags = ff::codec::Flags::empty();
+            if let Some(q) = quality {
+                flags |= ff::codec::Flags::QSCALE;
+                // FF_QP2LAMBDA: FFmpeg's unit for global_quality.
+                enc.set_quality((q * 118.0).round() as usize);
+            }
+            if global_header {
+                flags |= ff::codec::Flags::GLOBAL_HEADER;
+            }
+            enc.set_flags(flags);
+            enc.set_time_base(Rational::new(1, rate));
+            let mut options = Dictionary::new();
+            for (k, v) in &spec.options {
+                options.set(k, v);
+            }
+            enc.open_as_with(codec, options)
+        };
+        let opened = match (open(spec.bit_rate, None), spec.fallback_quality) {
+            (Ok(e), _) => Ok(e),
+            // libvorbis has no bitrate-managed mode for some rate/channel combinations (e.g.
+            // 96 kHz): its quality scale at the matching level still works.
+            (Err(_), Some(q)) => open(None, Some(q)),
+            (Err(e), None) => Err(e),
+        };
+        let encoder = opened.map_err(|e| {
             fail(format!(
                 "{} rejects {sample_rate} Hz × {channels} channels{} ({e})",
                 spec.encoder,

@@ -163,6 +163,13 @@ impl AudioInfo {
     }
 }
 
+/// Streams symphonia 0.6 opens but decodes wrongly, left to FFmpeg: AAC (symphonia ignores
+/// the MP4 edit list, so the encoder's 1024 samples of priming would shift the signal) and
+/// Vorbis with more than two channels (symphonia leaks channels into each other).
+fn prefer_ffmpeg(info: &AudioInfo) -> bool {
+    info.codec == AudioCodec::Aac || (info.codec == AudioCodec::Vorbis && info.channels > 2)
+}
+
 /// Why a decoder could not open a file: a problem any decoder would have (missing file, out of
 /// range parameters), or one another decoder may not have (unknown format or codec).
 pub(crate) enum OpenFailure {
@@ -230,9 +237,7 @@ impl AudioReader {
     /// symphonia is tried first; when it cannot read the file, the FFmpeg libraries are.
     pub fn open(path: &Path) -> Result<Self, MediaError> {
         let first = match symphonia_decode::SymphoniaSource::open(path) {
-            // symphonia 0.6 ignores the MP4 edit list, so AAC would start with the encoder's
-            // 1024 samples of priming (and end with its padding): FFmpeg decodes AAC exactly.
-            Ok((source, info)) if info.codec == AudioCodec::Aac => {
+            Ok((source, info)) if prefer_ffmpeg(&info) => {
                 match ffmpeg_decode::FfmpegSource::open(path) {
                     Ok((source, info)) => {
                         return Ok(Self {

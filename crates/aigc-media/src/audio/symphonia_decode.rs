@@ -127,7 +127,9 @@ impl SymphoniaSource {
             .as_ref()
             .map(|c| c.count())
             .ok_or_else(|| unsupported("audio track without a channel layout".into()))?;
-        check_params(path, sample_rate, channels).map_err(OpenFailure::Fatal)?;
+        // symphonia misreads some headers (e.g. 96 kHz AAC in MP4 as 0 Hz): FFmpeg has the
+        // last word on the parameters.
+        check_params(path, sample_rate, channels).map_err(OpenFailure::TryOther)?;
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| unsupported(format!("no decoder for this audio codec ({e})")))?;

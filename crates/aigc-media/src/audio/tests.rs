@@ -447,3 +447,176 @@ fn every_format_round_trips_in_its_own_codec_and_bitrate() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+/// Power of `freq` in one channel of interleaved `samples` (Goertzel).
+fn tone_power(samples: &[f32], channels: usize, channel: usize, rate: u32, freq: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f64::from(freq) / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut n = 0usize;
+    for frame in samples.chunks_exact(channels) {
+        let s0 = f64::from(frame[channel]) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+        n += 1;
+    }
+    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n.max(1) as f64).powi(2)
+}
+
+/// Each channel of `path` (decoded by the ffmpeg CLI) carries its own tone and no other.
+fn assert_channels_in_place(path: &Path, rate: u32, freqs: &[u32]) {
+    let samples = ffmpeg_decode(path);
+    let channels = freqs.len();
+    for (c, &f) in freqs.iter().enumerate() {
+        let own = tone_power(&samples, channels, c, rate, f);
+        for (o, &g) in freqs.iter().enumerate() {
+            if o != c {
+                let other = tone_power(&samples, channels, c, rate, g);
+                assert!(
+                    own > 100.0 * other,
+                    "{}: channel {c} has {g} Hz ({other:e}) next to its own {f} Hz ({own:e})",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn six_channels_keep_their_order_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    // Channel 3 is the LFE of 5.1, which AAC and Opus low-pass: it gets a low tone.
+    let freqs = [400, 600, 800, 60, 1000, 1200];
+    let source = tones_source(48_000, &freqs, 2.0);
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("wav", &["-c:a", "pcm_s16le"], "pcm_s16le"),
+        ("flac", &["-c:a", "flac"], "flac"),
+        ("m4a", &["-c:a", "aac", "-b:a", "384k"], "aac"),
+        ("ogg", &["-c:a", "libvorbis", "-b:a", "320k"], "vorbis"),
+        ("opus", &["-c:a", "libopus", "-b:a", "256k"], "opus"),
+    ];
+    for (ext, args, codec) in cases {
+        let input = dir.path().join(format!("six.{ext}"));
+        let output = dir.path().join(format!("six-out.{ext}"));
+        make_input(&input, &source, args);
+        assert_channels_in_place(&input, 48_000, &freqs);
+        let (info, _) = transcode_like(&input, &output);
+        assert_eq!(info.channels, 6, "{ext}: {info:?}");
+        let probed = ffprobe(&output);
+        assert_eq!(
+            (probed.codec.as_str(), probed.channels),
+            (*codec, 6),
+            "{ext}: {probed:?}"
+        );
+        assert_channels_in_place(&output, 48_000, &freqs);
+    }
+}
+
+#[test]
+fn ninety_six_khz_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = tones_source(96_000, &[1000, 30_000], 1.5);
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("wav", &["-c:a", "pcm_s24le"], "pcm_s24le"),
+        ("flac", &["-c:a", "flac", "-sample_fmt", "s32"], "flac"),
+        ("m4a", &["-c:a", "aac", "-b:a", "256k"], "aac"),
+        ("ogg", &["-c:a", "libvorbis", "-q:a", "6"], "vorbis"),
+    ];
+    for (ext, args, codec) in cases {
+        let input = dir.path().join(format!("hi.{ext}"));
+        let output = dir.path().join(format!("hi-out.{ext}"));
+        make_input(&input, &source, args);
+        let (info, _) = transcode_like(&input, &output);
+        assert_eq!(info.sample_rate, 96_000, "{ext}: {info:?}");
+        let probed = ffprobe(&output);
+        assert_eq!(
+            (probed.codec.as_str(), probed.rate, probed.channels),
+            (*codec, 96_000, 2),
+            "{ext}: {probed:?}"
+        );
+        assert!((probed.duration - 1.5).abs() < 0.05, "{ext}: {probed:?}");
+        if matches!(*ext, "wav" | "flac") {
+            assert_eq!(ffmpeg_decode(&input), ffmpeg_decode(&output), "{ext}");
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_and_impossible_outputs_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.m4a");
+    make_input(&good, "sine=f=440:d=2", &["-c:a", "aac"]);
+    let bytes = std::fs::read(&good).unwrap();
+    let garbage = dir.path().join("garbage.mp3");
+    std::fs::write(
+        &garbage,
+        b"ID3 but then nothing an MP3 decoder could use \x00\x01\x02",
+    )
+    .unwrap();
+    let truncated = dir.path().join("truncated.m4a");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let empty = dir.path().join("empty.opus");
+    std::fs::write(&empty, b"").unwrap();
+    for bad in [&garbage, &truncated, &empty] {
+        let err = AudioReader::open(bad).unwrap_err().to_string();
+        let name = bad.file_name().unwrap().to_str().unwrap();
+        assert!(err.contains(name), "{err}");
+    }
+    // Formats whose encoder cannot take the stream: a clear error and no file.
+    let info = AudioInfo::new(44_100, 2, AudioCodec::Opus);
+    let err = AudioWriter::create_like(&info, &dir.path().join("x.opus")).unwrap_err();
+    assert!(err.to_string().contains("x.opus"), "{err}");
+    let info = AudioInfo::new(96_000, 2, AudioCodec::Mp3);
+    let err = AudioWriter::create_like(&info, &dir.path().join("y.mp3")).unwrap_err();
+    assert!(err.to_string().contains("y.mp3"), "{err}");
+    let info = AudioInfo::new(44_100, 2, AudioCodec::Other);
+    assert!(AudioWriter::create_like(&info, &dir.path().join("z.caf")).is_err());
+    // An encoder dropped before finish leaves nothing either.
+    let info = AudioInfo::new(44_100, 2, AudioCodec::Mp3);
+    let mut w = AudioWriter::create_like(&info, &dir.path().join("dropped.mp3")).unwrap();
+    w.write(&tone(44_100, 2, 0.5)).unwrap();
+    drop(w);
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["empty.opus", "garbage.mp3", "good.m4a", "truncated.m4a"],
+        "only the inputs remain"
+    );
+}
+
+#[test]
+fn opus_is_read_through_ffmpeg_and_the_rest_through_symphonia() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ext, args, backend) in [
+        ("opus", &["-c:a", "libopus"][..], DecoderBackend::Ffmpeg),
+        (
+            "mp3",
+            &["-c:a", "libmp3lame"][..],
+            DecoderBackend::Symphonia,
+        ),
+        ("flac", &["-c:a", "flac"][..], DecoderBackend::Symphonia),
+        ("ogg", &["-c:a", "libvorbis"][..], DecoderBackend::Symphonia),
+        // symphonia ignores the MP4 edit list; FFmpeg decodes AAC sample-exactly.
+        ("m4a", &["-c:a", "aac"][..], DecoderBackend::Ffmpeg),
+    ] {
+        let path = dir.path().join(format!("b.{ext}"));
+        make_input(&path, "sine=f=440:d=1:sample_rate=48000", args);
+        let (info, samples) = read_all(&path);
+        assert_eq!(info.backend, backend, "{ext}");
+        assert_eq!(info.sample_rate, 48_000, "{ext}");
+        // Sample-exact start and length: the decoders drop priming and padding, except that
+        // FFmpeg 5.1 keeps the AAC encoder's padding up to the end of the last 1024-sample
+        // frame in MP4 (the start is exact; see the round-trip test).
+        let extra = if ext == "m4a" { 1024 } else { 0 };
+        assert!(
+            (48_000..=48_000 + extra).contains(&samples.len()),
+            "{ext}: {} samples, {info:?}",
+            samples.len()
+        );
+        assert!(info.bit_rate.is_some() || ext == "flac", "{ext}: {info:?}");
+    }
+}

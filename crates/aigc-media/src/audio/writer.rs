@@ -87,6 +87,13 @@ fn clamp_bit_rate(codec: AudioCodec, channels: usize, bit_rate: u64) -> u64 {
     bit_rate.clamp(lo, hi)
 }
 
+/// The libvorbis quality (0–10) that gives about `bit_rate` for this many channels
+/// (q0 ≈ 32, q4 ≈ 64, q8 ≈ 128 kb/s per channel at 44.1/48 kHz).
+fn vorbis_quality(bit_rate: u64, channels: usize) -> f32 {
+    let per_channel_kbps = bit_rate as f32 / 1000.0 / channels.max(1) as f32;
+    ((per_channel_kbps - 32.0) / 8.0).clamp(0.0, 10.0)
+}
+
 impl OutputFormat {
     /// The same container and codec as `input` at a similar bitrate. Inputs whose codec we do not
     /// encode (ALAC, AC-3, …) are refused: pick an [`OutputFormat`] explicitly for those.
@@ -244,13 +251,14 @@ impl OutputFormat {
         }
     }
 
-    fn encode_spec(&self) -> Option<EncodeSpec> {
+    fn encode_spec(&self, channels: usize) -> Option<EncodeSpec> {
         let lossy = |encoder, muxer, bit_rate: u64| EncodeSpec {
             encoder,
             muxer,
             bit_rate: Some(bit_rate),
             int_bits: 16,
             options: Vec::new(),
+            fallback_quality: None,
         };
         Some(match *self {
             Self::Wav(_) => return None,
@@ -260,6 +268,7 @@ impl OutputFormat {
                 bit_rate: None,
                 int_bits: bits,
                 options: vec![("compression_level", "5".into())],
+                fallback_quality: None,
             },
             Self::Mp3 { bit_rate } => lossy("libmp3lame", "mp3", bit_rate),
             Self::Aac {
@@ -274,7 +283,10 @@ impl OutputFormat {
                 },
                 bit_rate,
             ),
-            Self::Vorbis { bit_rate } => lossy("libvorbis", "ogg", bit_rate),
+            Self::Vorbis { bit_rate } => EncodeSpec {
+                fallback_quality: Some(vorbis_quality(bit_rate, channels)),
+                ..lossy("libvorbis", "ogg", bit_rate)
+            },
             Self::Opus {
                 bit_rate,
                 container,
@@ -365,7 +377,7 @@ impl AudioWriter {
         tags: &[(String, String)],
     ) -> Result<Self, MediaError> {
         super::check_params(dest, sample_rate, channels)?;
-        let inner = match (format, format.encode_spec()) {
+        let inner = match (format, format.encode_spec(channels)) {
             (OutputFormat::Wav(wav), _) => {
                 Inner::Wav(WavWriter::create(dest, sample_rate, channels, wav)?)
             }
