@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::{AudioCodec, MAX_CHANNELS, MediaError};
 
 /// Sample format of a WAV output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WavFormat {
     /// Signed integer PCM of 8, 16, 24 or 32 bits.
     Int(u16),

@@ -8,7 +8,8 @@ use super::wav::{WavFormat, WavWriter};
 use super::{AudioCodec, AudioContainer, AudioInfo, MediaError};
 
 /// The container of an AAC output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AacContainer {
     /// MPEG-4 audio (.m4a; FFmpeg's `ipod` muxer).
     M4a,
@@ -19,7 +20,8 @@ pub enum AacContainer {
 }
 
 /// The container of an Opus output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OpusContainer {
     /// Ogg (.opus, .ogg).
     Ogg,
@@ -30,7 +32,8 @@ pub enum OpusContainer {
 }
 
 /// What an [`AudioWriter`] produces. Bitrates are in bits per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
     /// WAV through hound.
     Wav(WavFormat),
@@ -226,6 +229,36 @@ impl OutputFormat {
             },
             _ => return like,
         })
+    }
+
+    /// The same format at `factor` times the bitrate (lossless formats unchanged). Re-encoding a
+    /// lossy input in its own codec at the same bitrate loses more than the first generation
+    /// did; a little more bitrate keeps what was added (e.g. a watermark).
+    pub fn with_bit_rate_scaled(self, factor: f64) -> Self {
+        let scale = |b: u64| (b as f64 * factor).round().max(1.0) as u64;
+        match self {
+            Self::Mp3 { bit_rate } => Self::Mp3 {
+                bit_rate: clamp_bit_rate(AudioCodec::Mp3, 2, scale(bit_rate)),
+            },
+            Self::Aac {
+                bit_rate,
+                container,
+            } => Self::Aac {
+                bit_rate: scale(bit_rate),
+                container,
+            },
+            Self::Vorbis { bit_rate } => Self::Vorbis {
+                bit_rate: scale(bit_rate),
+            },
+            Self::Opus {
+                bit_rate,
+                container,
+            } => Self::Opus {
+                bit_rate: scale(bit_rate),
+                container,
+            },
+            lossless => lossless,
+        }
     }
 
     /// The largest sample magnitude the output stores without clipping, in [-1, 1] terms.

@@ -34,7 +34,9 @@ mod layout;
 
 pub use detect::{AudioDetection, AudioDetector, AudioLocator, DetectOptions, MarkedSpan};
 pub use embed::{AudioEmbedder, EmbedStats};
-pub use file::{AudioWatermarkError, EmbedReport, detect_file, detect_file_with, embed_file};
+pub use file::{
+    AudioWatermarkError, EmbedReport, detect_file, detect_file_with, embed_file, embed_file_as,
+};
 
 /// Frames per second at the reference rate: 44 100 / 1024.
 pub const REFERENCE_RATE: f64 = 44_100.0;
