@@ -73,18 +73,25 @@ impl EncodedWriter {
         let audio_codec = codec
             .audio()
             .map_err(|e| fail(format!("{} is not an audio encoder ({e})", spec.encoder)))?;
-        // The first sample format the encoder takes that we can fill.
-        let sample_format = audio_codec
+        // A sample format the encoder takes and we can fill: float for lossy encoders (no
+        // quantisation before the codec), integers of the right width for lossless ones.
+        let usable: Vec<ff::format::Sample> = audio_codec
             .formats()
-            .and_then(|mut formats| {
-                formats.find(|&f| {
-                    Quantiser::new(f, spec.int_bits).is_some() && {
-                        // 24-bit FLAC wants 32-bit containers; 16-bit wants 16-bit ones.
-                        !(spec.int_bits == 24 && matches!(f, ff::format::Sample::I16(_)))
-                            && !(spec.int_bits == 16 && matches!(f, ff::format::Sample::I32(_)))
-                    }
-                })
+            .map(|formats| {
+                formats
+                    .filter(|&f| {
+                        Quantiser::new(f, spec.int_bits).is_some()
+                            && !(spec.int_bits > 16 && matches!(f, ff::format::Sample::I16(_)))
+                            && !(spec.int_bits <= 16 && matches!(f, ff::format::Sample::I32(_)))
+                    })
+                    .collect()
             })
+            .unwrap_or_default();
+        let sample_format = usable
+            .iter()
+            .copied()
+            .find(|f| spec.bit_rate.is_some() && matches!(f, ff::format::Sample::F32(_)))
+            .or_else(|| usable.first().copied())
             .ok_or_else(|| fail(format!("no usable sample format for {}", spec.encoder)))?;
         let quantiser = Quantiser::new(sample_format, spec.int_bits)
             .ok_or_else(|| fail(format!("no usable sample format for {}", spec.encoder)))?;
@@ -261,7 +268,7 @@ impl EncodedWriter {
     /// Encodes what is left, flushes the encoder, writes the trailer and renames the file into
     /// place. Returns the frames written.
     pub(crate) fn finish(mut self) -> Result<u64, MediaError> {
-        if self.pending.len() % self.channels != 0 {
+        if !self.pending.len().is_multiple_of(self.channels) {
             return Err(self
                 .fail("the last frame is incomplete (samples not a multiple of channels)".into()));
         }

@@ -87,19 +87,14 @@ impl WavWriter {
             },
             WavFormat::Int(bits) => return Err(write_err(format!("{bits}-bit integer PCM"))),
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".aigc-mark-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
+        let temp = super::writer::temp_beside(path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&temp)
             .map_err(|source| MediaError::Io {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let (file, temp) = temp.into_parts();
         let writer = hound::WavWriter::new(BufWriter::new(file), spec)
             .map_err(|e| write_err(e.to_string()))?;
         Ok(Self {
