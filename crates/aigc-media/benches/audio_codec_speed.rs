@@ -79,6 +79,47 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(3 * 3600);
     let dir = tempfile::tempdir().unwrap();
+    // A long stream: synthesised block by block into MP3, then read back block by block. Peak
+    // memory must stay flat whatever the length.
+    let rate = 44_100;
+    let long = dir.path().join("long.mp3");
+    let before = peak_rss_mib();
+    let t = cpu_seconds();
+    let mut w =
+        AudioWriter::create(&long, rate, 2, OutputFormat::Mp3 { bit_rate: 128_000 }, &[]).unwrap();
+    let mut block = Vec::new();
+    let total = long_seconds * u64::from(rate);
+    let mut done = 0u64;
+    while done < total {
+        let n = (total - done).min(4096) as usize;
+        synth(done, n, rate, &mut block);
+        w.write(&block).unwrap();
+        done += n as u64;
+    }
+    w.finish().unwrap();
+    let enc = cpu_seconds() - t;
+    let after_write = peak_rss_mib();
+    let (_, frames, dec) = decode(&long);
+    let after_read = peak_rss_mib();
+    println!("| long stream | value |");
+    println!("|---|---:|");
+    println!(
+        "| length | {:.2} h ({frames} frames read back) |",
+        long_seconds as f64 / 3600.0
+    );
+    println!(
+        "| file size | {:.0} MiB |",
+        std::fs::metadata(&long).unwrap().len() as f64 / 1048576.0
+    );
+    println!(
+        "| encode (synthesis included) | {:.0}× real time |",
+        long_seconds as f64 / enc
+    );
+    println!("| decode | {:.0}× real time |", long_seconds as f64 / dec);
+    println!(
+        "| peak RSS before / after writing / after reading | {before:.1} / {after_write:.1} / {after_read:.1} MiB |"
+    );
+    println!();
     let master = dir.path().join("master.wav");
     ffmpeg(&[
         "-f",
@@ -106,9 +147,9 @@ fn main() {
         ("Opus 96k", "opus", &["-c:a", "libopus", "-b:a", "96k"]),
     ];
     println!(
-        "| format (30 s, 48 kHz stereo) | decoder | decode × real time | encode × real time | output kb/s |"
+        "| format (30 s, 48 kHz stereo) | decoder | decode × real time | encode × real time | input kb/s | output kb/s |"
     );
-    println!("|---|---|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|");
     for (i, (name, ext, args)) in cases.iter().enumerate() {
         let input = dir.path().join(format!("in{i}.{ext}"));
         let output = dir.path().join(format!("out{i}.{ext}"));
@@ -135,54 +176,14 @@ fn main() {
         w.finish().unwrap();
         let enc = cpu_seconds() - t;
         let seconds = frames as f64 / f64::from(info.sample_rate);
-        let kbps = std::fs::metadata(&output).unwrap().len() as f64 * 8.0 / seconds / 1000.0;
+        let kbps = |p: &Path| std::fs::metadata(p).unwrap().len() as f64 * 8.0 / seconds / 1000.0;
         println!(
-            "| {name} | {:?} | {:.0}× | {:.0}× | {kbps:.0} |",
+            "| {name} | {:?} | {:.0}× | {:.0}× | {:.0} | {:.0} |",
             info.backend,
             seconds / dec,
-            seconds / enc
+            seconds / enc,
+            kbps(&input),
+            kbps(&output)
         );
     }
-
-    // A long stream: synthesised block by block into MP3, then read back block by block. Peak
-    // memory must stay flat whatever the length.
-    let rate = 44_100;
-    let long = dir.path().join("long.mp3");
-    let before = peak_rss_mib();
-    let t = cpu_seconds();
-    let mut w =
-        AudioWriter::create(&long, rate, 2, OutputFormat::Mp3 { bit_rate: 128_000 }, &[]).unwrap();
-    let mut block = Vec::new();
-    let total = long_seconds * u64::from(rate);
-    let mut done = 0u64;
-    while done < total {
-        let n = (total - done).min(4096) as usize;
-        synth(done, n, rate, &mut block);
-        w.write(&block).unwrap();
-        done += n as u64;
-    }
-    w.finish().unwrap();
-    let enc = cpu_seconds() - t;
-    let after_write = peak_rss_mib();
-    let (_, frames, dec) = decode(&long);
-    let after_read = peak_rss_mib();
-    println!();
-    println!("| long stream | value |");
-    println!("|---|---:|");
-    println!(
-        "| length | {:.2} h ({frames} frames read back) |",
-        long_seconds as f64 / 3600.0
-    );
-    println!(
-        "| file size | {:.0} MiB |",
-        std::fs::metadata(&long).unwrap().len() as f64 / 1048576.0
-    );
-    println!(
-        "| encode (synthesis included) | {:.0}× real time |",
-        long_seconds as f64 / enc
-    );
-    println!("| decode | {:.0}× real time |", long_seconds as f64 / dec);
-    println!(
-        "| peak RSS before / after writing / after reading | {before:.1} / {after_write:.1} / {after_read:.1} MiB |"
-    );
 }

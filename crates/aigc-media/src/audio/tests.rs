@@ -149,7 +149,7 @@ fn ffprobe(path: &Path) -> Probed {
             "-select_streams",
             "a:0",
             "-show_entries",
-            "stream=codec_name,sample_fmt,sample_rate,channels,bit_rate:stream_tags:format=duration,bit_rate:format_tags",
+            "stream=codec_name,sample_fmt,sample_rate,channels:stream_tags:format=duration,bit_rate:format_tags",
             "-of",
             "flat",
             path.to_str().unwrap(),
@@ -165,7 +165,6 @@ fn ffprobe(path: &Path) -> Probed {
         bit_rate: None,
         tags: Vec::new(),
     };
-    let mut stream_rate = None;
     let mut format_rate = None;
     for line in text.lines() {
         let Some((k, v)) = line.split_once('=') else {
@@ -177,7 +176,6 @@ fn ffprobe(path: &Path) -> Probed {
             "streams.stream.0.sample_fmt" => p.sample_fmt = v.into(),
             "streams.stream.0.sample_rate" => p.rate = v.parse().unwrap(),
             "streams.stream.0.channels" => p.channels = v.parse().unwrap(),
-            "streams.stream.0.bit_rate" => stream_rate = v.parse().ok(),
             "format.duration" => p.duration = v.parse().unwrap(),
             "format.bit_rate" => format_rate = v.parse().ok(),
             _ => {
@@ -190,7 +188,8 @@ fn ffprobe(path: &Path) -> Probed {
             }
         }
     }
-    p.bit_rate = stream_rate.or(format_rate);
+    // The file's real average (format level): a Vorbis stream's figure is the header's nominal.
+    p.bit_rate = format_rate;
     p
 }
 
