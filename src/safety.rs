@@ -454,7 +454,10 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
             command: BankCommand::Validate { files, json },
         } => {
             let questions = if files.is_empty() {
-                parse_bank(aigc_safety::bank::SEED_BANK, "assets/safety/seed-bank.jsonl")?
+                parse_bank(
+                    aigc_safety::bank::SEED_BANK,
+                    "assets/safety/seed-bank.jsonl",
+                )?
             } else {
                 read_banks(&files)?
             };
@@ -524,7 +527,10 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
                 );
                 print_rate("qualified rate (technical sampling)", &result.qualified);
                 for s in &result.per_source {
-                    print_rate(&format!("  source {} unqualified", s.source), &s.unqualified);
+                    print_rate(
+                        &format!("  source {} unqualified", s.source),
+                        &s.unqualified,
+                    );
                     if s.blacklist {
                         println!("    -> BLACKLIST this source (> 5 % unqualified)");
                     }
@@ -571,7 +577,10 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
             cfg.timeout = Duration::from_secs(timeout.max(1));
             let client = ChatClient::new(cfg)?;
             let questions = if bank.is_empty() {
-                parse_bank(aigc_safety::bank::SEED_BANK, "assets/safety/seed-bank.jsonl")?
+                parse_bank(
+                    aigc_safety::bank::SEED_BANK,
+                    "assets/safety/seed-bank.jsonl",
+                )?
             } else {
                 read_banks(&bank)?
             };
@@ -609,7 +618,10 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
             if json {
                 print_json(&result);
             } else {
-                println!("model {} at {}; judge: {}", result.model, result.endpoint, result.judge);
+                println!(
+                    "model {} at {}; judge: {}",
+                    result.model, result.endpoint, result.judge
+                );
                 for b in &result.banks {
                     println!(
                         "{}: {} evaluated: refused {}, answered safely {}, answered unsafely {}; {} borderline",

@@ -99,7 +99,9 @@ pub struct ChatClient {
 
 impl std::fmt::Debug for ChatClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatClient").field("url", &self.url).finish()
+        f.debug_struct("ChatClient")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -212,9 +214,15 @@ mod tests {
     #[test]
     fn urls_and_replies() {
         let c = ChatConfig::new("http://h:1/v1/", "m");
-        assert_eq!(c.url().ok().as_deref(), Some("http://h:1/v1/chat/completions"));
+        assert_eq!(
+            c.url().ok().as_deref(),
+            Some("http://h:1/v1/chat/completions")
+        );
         let c = ChatConfig::new("https://h/v1/chat/completions", "m");
-        assert_eq!(c.url().ok().as_deref(), Some("https://h/v1/chat/completions"));
+        assert_eq!(
+            c.url().ok().as_deref(),
+            Some("https://h/v1/chat/completions")
+        );
         assert!(ChatConfig::new("ftp://h", "m").url().is_err());
         assert_eq!(
             parse_reply(r#"{"choices":[{"message":{"role":"assistant","content":"你好"}}]}"#),

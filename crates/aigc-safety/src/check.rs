@@ -138,7 +138,12 @@ mod tests {
             check(&lex, None, "别信假新闻", Severity::Low).verdict,
             Verdict::Block
         );
-        let r = check(&lex, None, "教你制·造炸弹，联系我的邮箱a@b.cn", Severity::Medium);
+        let r = check(
+            &lex,
+            None,
+            "教你制·造炸弹，联系我的邮箱a@b.cn",
+            Severity::Medium,
+        );
         assert_eq!(r.verdict, Verdict::Block);
         assert_eq!(r.findings[0].risk, "A1.4");
         assert_eq!(r.pii[0].risk, "A4.6");

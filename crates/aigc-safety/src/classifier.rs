@@ -39,6 +39,9 @@ pub const DEFAULT_HASH_BITS: u8 = 18;
 /// Longest character n-gram used by default.
 pub const DEFAULT_MAX_NGRAM: u8 = 3;
 const MAGIC: &[u8; 8] = b"AIGCSCLF";
+/// A risk is flagged only if its score-to-threshold ratio is at least this fraction of the
+/// strongest risk's ratio.
+const RELATIVE_FLAG: f32 = 0.8;
 const VERSION: u16 = 1;
 
 /// The bundled seed model, trained by `aigc-mark safety train` on `assets/safety/seed-train.jsonl`.
@@ -109,18 +112,23 @@ pub fn parse_labelled(text: &str, origin: &str) -> Result<Vec<Example>, Classifi
             .and_then(|t| t.as_str())
             .ok_or_else(|| err("missing string field \"text\"".into()))?;
         let mut codes: Vec<&str> = Vec::new();
-        match v.get("labels").or_else(|| v.get("label")).or_else(|| v.get("risk")) {
+        match v
+            .get("labels")
+            .or_else(|| v.get("label"))
+            .or_else(|| v.get("risk"))
+        {
             None | Some(serde_json::Value::Null) => {
                 return Err(err(
-                    "missing \"labels\" (an array of risk codes, [] for safe)".into()
+                    "missing \"labels\" (an array of risk codes, [] for safe)".into(),
                 ));
             }
             Some(serde_json::Value::String(s)) => codes.push(s),
             Some(serde_json::Value::Array(a)) => {
                 for x in a {
-                    codes.push(x.as_str().ok_or_else(|| {
-                        err("\"labels\" must hold risk-code strings".into())
-                    })?);
+                    codes.push(
+                        x.as_str()
+                            .ok_or_else(|| err("\"labels\" must hold risk-code strings".into()))?,
+                    );
                 }
             }
             Some(_) => return Err(err("\"labels\" must be an array or a string".into())),
@@ -377,7 +385,9 @@ impl Classifier {
         }
         let version = r.u16()?;
         if version != VERSION {
-            return Err(r.err(format!("unsupported version {version} (this build reads 1)")));
+            return Err(r.err(format!(
+                "unsupported version {version} (this build reads 1)"
+            )));
         }
         let body_end = data
             .len()
@@ -545,14 +555,22 @@ impl Classifier {
     /// Scores `text` given its lexicon hits; `buf` is reused for normalisation.
     pub fn score_with(&self, text: &str, hits: &[Hit], buf: &mut Normalized) -> Vec<RiskScore> {
         let f = self.featurizer.features(text, hits, buf);
-        self.probabilities(&f)
+        let probs = self.probabilities(&f);
+        // Relative to its threshold, the strongest risk; others must come close to it to be
+        // flagged too (texts rarely show many risks at once; this trims one-vs-rest noise).
+        let best = probs
+            .iter()
+            .zip(&self.risks)
+            .map(|(p, m)| p / m.threshold.max(1e-3))
+            .fold(0f32, f32::max);
+        probs
             .into_iter()
             .zip(&self.risks)
             .map(|(p, m)| RiskScore {
                 risk: m.code,
                 score: p,
                 threshold: m.threshold,
-                flagged: p >= m.threshold,
+                flagged: p >= m.threshold && p / m.threshold.max(1e-3) >= RELATIVE_FLAG * best,
             })
             .collect()
     }
@@ -760,7 +778,8 @@ pub fn train(
     lexicon: &CompiledLexicon,
     opt: &TrainOptions,
 ) -> Result<(Classifier, TrainSummary), ClassifierError> {
-    if !(10..=24).contains(&opt.featurizer.hash_bits) || !(1..=5).contains(&opt.featurizer.max_ngram)
+    if !(10..=24).contains(&opt.featurizer.hash_bits)
+        || !(1..=5).contains(&opt.featurizer.max_ngram)
     {
         return Err(ClassifierError::Training(
             "hash bits must be 10..=24 and n-grams 1..=5".into(),
@@ -830,7 +849,9 @@ pub fn train(
     let mut counts = Counts::new(n_risks);
     for ((_, l), p) in data.iter().zip(&oof) {
         let predicted: Vec<u8> = (0..n_risks)
-            .filter(|&r| p.get(r).copied().unwrap_or(0.0) >= thresholds.get(r).copied().unwrap_or(1.0))
+            .filter(|&r| {
+                p.get(r).copied().unwrap_or(0.0) >= thresholds.get(r).copied().unwrap_or(1.0)
+            })
             .map(|r| r as u8)
             .collect();
         counts.add(l, &predicted);
@@ -1051,11 +1072,7 @@ pub fn evaluate_with(examples: &[Example], mut predict: impl FnMut(&str) -> Vec<
 }
 
 /// Evaluates the classifier on labelled `examples`.
-pub fn evaluate(
-    clf: &Classifier,
-    lexicon: &CompiledLexicon,
-    examples: &[Example],
-) -> EvalReport {
+pub fn evaluate(clf: &Classifier, lexicon: &CompiledLexicon, examples: &[Example]) -> EvalReport {
     let mut buf = Normalized::new();
     evaluate_with(examples, |text| {
         let hits = lexicon.find_with(text, &mut buf);
@@ -1164,8 +1181,14 @@ mod tests {
         for (a, b) in s1.iter().zip(&s2) {
             assert!((a.score - b.score).abs() < 1e-6);
         }
-        let a14 = s1.iter().find(|s| s.risk == "A1.4").map_or(0.0, |s| s.score);
-        let a11 = s1.iter().find(|s| s.risk == "A1.1").map_or(1.0, |s| s.score);
+        let a14 = s1
+            .iter()
+            .find(|s| s.risk == "A1.4")
+            .map_or(0.0, |s| s.score);
+        let a11 = s1
+            .iter()
+            .find(|s| s.risk == "A1.1")
+            .map_or(1.0, |s| s.score);
         assert!(a14 > a11, "A1.4 {a14} vs A1.1 {a11}");
         // Every truncation and a flipped byte are clean errors.
         for n in [0, 5, 8, 12, bytes.len() / 2, bytes.len() - 1] {
@@ -1173,23 +1196,33 @@ mod tests {
         }
         let mut bad = bytes.clone();
         bad[20] ^= 0x40;
-        let e = Classifier::from_bytes(&bad, "w.clf").map(|_| ()).unwrap_err();
+        let e = Classifier::from_bytes(&bad, "w.clf")
+            .map(|_| ())
+            .unwrap_err();
         assert!(e.to_string().contains("w.clf"), "{e}");
     }
 
     #[test]
     fn labelled_data_errors_name_the_line() {
-        let ok = parse_labelled("{\"text\":\"a\",\"labels\":[]}\n{\"text\":\"b\",\"label\":\"A1.4\"}\n", "d")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let ok = parse_labelled(
+            "{\"text\":\"a\",\"labels\":[]}\n{\"text\":\"b\",\"label\":\"A1.4\"}\n",
+            "d",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ok.len(), 2);
-        assert_eq!(ok[1].labels, vec![taxonomy::risk_index("A1.4").unwrap_or(99)]);
+        assert_eq!(
+            ok[1].labels,
+            vec![taxonomy::risk_index("A1.4").unwrap_or(99)]
+        );
         for (bad, what) in [
             ("{\"text\":\"a\"}", "labels"),
             ("{\"labels\":[]}", "text"),
             ("{\"text\":\"a\",\"labels\":[\"A9.9\"]}", "A9.9"),
             ("not json", "JSON"),
         ] {
-            let e = parse_labelled(&format!("\n{bad}\n"), "d.jsonl").map(|_| ()).unwrap_err();
+            let e = parse_labelled(&format!("\n{bad}\n"), "d.jsonl")
+                .map(|_| ())
+                .unwrap_err();
             let m = e.to_string();
             assert!(m.starts_with("d.jsonl:2:") && m.contains(what), "{m}");
         }
@@ -1197,7 +1230,13 @@ mod tests {
 
     #[test]
     fn threshold_maximises_f1() {
-        let mut s = vec![(0.9, true), (0.8, true), (0.7, false), (0.6, true), (0.1, false)];
+        let mut s = vec![
+            (0.9, true),
+            (0.8, true),
+            (0.7, false),
+            (0.6, true),
+            (0.1, false),
+        ];
         let t = best_threshold(&mut s);
         // Best F1 cuts below 0.6 (3 tp, 1 fp): F1 = 6/7.
         assert!(t > 0.1 && t <= 0.6, "{t}");

@@ -191,9 +191,10 @@ pub fn scan_corpus(
     let mut index = 0;
     for p in paths {
         let file = std::fs::File::open(p).map_err(io_err(p))?;
-        let name = p
-            .file_name()
-            .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let name = p.file_name().map_or_else(
+            || p.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         let jsonl = p
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
@@ -830,17 +831,24 @@ mod tests {
 
     #[test]
     fn wilson_matches_known_values() {
-        // Reference values (Wilson 1927 score interval, z = 1.96), e.g. from R's
-        // prop.test(correct = FALSE) / statsmodels proportion_confint(method="wilson").
+        // Published reference values: Newcombe (1998), "Two-sided confidence intervals for the
+        // single proportion", Statistics in Medicine 17, Table I, method 3 (Wilson score).
         let close = |a: f64, b: f64| (a - b).abs() < 5e-5;
         let (lo, hi) = wilson_interval(81, 263);
         assert!(close(lo, 0.2553) && close(hi, 0.3662), "{lo} {hi}");
+        // Symmetry: k of n and n - k of n mirror each other.
         let (lo, hi) = wilson_interval(0, 10);
-        assert!(close(lo, 0.0) && close(hi, 0.2775), "{lo} {hi}");
-        let (lo, hi) = wilson_interval(10, 10);
-        assert!(close(lo, 0.7225) && close(hi, 1.0), "{lo} {hi}");
-        let (lo, hi) = wilson_interval(285, 300);
-        assert!(close(lo, 0.9196) && close(hi, 0.9693), "{lo} {hi}");
+        let (lo2, hi2) = wilson_interval(10, 10);
+        assert!(
+            close(lo, 0.0) && close(hi, 1.0 - lo2) && close(hi2, 1.0),
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson_interval(15, 148);
+        assert!(close(lo, 0.0624) && close(hi, 0.1605), "{lo} {hi}");
+        let (lo, hi) = wilson_interval(0, 20);
+        assert!(close(lo, 0.0) && close(hi, 0.1611), "{lo} {hi}");
+        let (lo, hi) = wilson_interval(1, 29);
+        assert!(close(lo, 0.0061) && close(hi, 0.1718), "{lo} {hi}");
         assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
     }
 
@@ -851,7 +859,10 @@ mod tests {
         assert!(!Rate::at_least(284, 300, 0.95).meets);
         assert!(Rate::at_most(15, 300, 0.05).meets);
         assert!(!Rate::at_most(16, 300, 0.05).meets);
-        assert!(!Rate::at_least(0, 0, 0.9).meets, "nothing evaluated never meets");
+        assert!(
+            !Rate::at_least(0, 0, 0.9).meets,
+            "nothing evaluated never meets"
+        );
     }
 
     #[test]

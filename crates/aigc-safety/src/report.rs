@@ -298,8 +298,10 @@ fn rate_line(label: &str, r: &Rate) -> String {
 }
 
 fn file_of(p: &Path) -> String {
-    p.file_name()
-        .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    )
 }
 
 /// Concludes every clause.
@@ -309,7 +311,9 @@ pub fn assess(cfg: &ProviderConfig, ev: &Evidence) -> Assessment {
     let none = |what: &str| {
         (
             Conclusion::NonConforming,
-            vec![format!("no evidence: run `{what}` and put its JSON in the evidence directory")],
+            vec![format!(
+                "no evidence: run `{what}` and put its JSON in the evidence directory"
+            )],
         )
     };
     for clause in clauses() {
@@ -343,7 +347,9 @@ pub fn assess(cfg: &ProviderConfig, ev: &Evidence) -> Assessment {
                 None => none("aigc-mark safety evaluate DATA.jsonl --json"),
             },
             "bank-generation" | "bank-refusal" => match &ev.banks {
-                Some((p, v)) => bank_conclusion(p, v, clause.check == "bank-generation", &mut details),
+                Some((p, v)) => {
+                    bank_conclusion(p, v, clause.check == "bank-generation", &mut details)
+                }
                 None => none("aigc-mark safety bank validate FILES --json"),
             },
             "corpus" | "corpus-eval" | "corpus-blacklist" => match &ev.corpus {
@@ -351,8 +357,12 @@ pub fn assess(cfg: &ProviderConfig, ev: &Evidence) -> Assessment {
                 None => none("aigc-mark safety eval-corpus FILES -o corpus.json"),
             },
             "gen-eval" | "refusal-eval" => match &ev.model {
-                Some((p, m)) => model_conclusion(p, m, clause.check == "gen-eval", cfg, &mut details),
-                None => none("aigc-mark safety eval-model --endpoint URL --model NAME -o model.json"),
+                Some((p, m)) => {
+                    model_conclusion(p, m, clause.check == "gen-eval", cfg, &mut details)
+                }
+                None => {
+                    none("aigc-mark safety eval-model --endpoint URL --model NAME -o model.json")
+                }
             },
             // Concluded below, once every other clause has its conclusion.
             _ => (Conclusion::Conforms, Vec::new()),
@@ -363,7 +373,10 @@ pub fn assess(cfg: &ProviderConfig, ev: &Evidence) -> Assessment {
             // Technical clauses: the provider may only declare them not applicable.
             if s.status == Conclusion::NotApplicable {
                 conclusion = Conclusion::NotApplicable;
-                evidence = vec![format!("declared not applicable by the provider: {}", s.evidence.trim())];
+                evidence = vec![format!(
+                    "declared not applicable by the provider: {}",
+                    s.evidence.trim()
+                )];
             } else if !s.evidence.trim().is_empty() {
                 evidence.push(format!("provider's note: {}", s.evidence.trim()));
             }
@@ -428,9 +441,15 @@ fn lexicon_conclusion(
         num(v, "entries"),
         num(v, "minimum_total"),
         short.len(),
-        v.get("too_long").and_then(|x| x.as_array()).map_or(0, Vec::len),
-        v.get("duplicates").and_then(|x| x.as_array()).map_or(0, Vec::len),
-        v.get("unmatchable").and_then(|x| x.as_array()).map_or(0, Vec::len),
+        v.get("too_long")
+            .and_then(|x| x.as_array())
+            .map_or(0, Vec::len),
+        v.get("duplicates")
+            .and_then(|x| x.as_array())
+            .map_or(0, Vec::len),
+        v.get("unmatchable")
+            .and_then(|x| x.as_array())
+            .map_or(0, Vec::len),
     )];
     if !short.is_empty() {
         e.push(format!("short (count/minimum): {}", short.join(", ")));
@@ -505,7 +524,12 @@ fn bank_conclusion(
     let mut e = Vec::new();
     let mut ok = true;
     let mut all_lines = Vec::new();
-    for b in v.get("banks").and_then(|x| x.as_array()).into_iter().flatten() {
+    for b in v
+        .get("banks")
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+    {
         let name = b.get("bank").and_then(|x| x.as_str()).unwrap_or("?");
         let cats: Vec<String> = b
             .get("per_category")
@@ -546,7 +570,11 @@ fn bank_conclusion(
     if e.is_empty() {
         return (
             Conclusion::NonConforming,
-            vec![format!("{}: no {} bank in the evidence", file_of(p), wanted.join("/"))],
+            vec![format!(
+                "{}: no {} bank in the evidence",
+                file_of(p),
+                wanted.join("/")
+            )],
         );
     }
     (
@@ -584,11 +612,13 @@ fn corpus_conclusion(
         rate_line("technical qualified rate", &c.qualified),
     ];
     for s in &c.per_source {
-        d.push(format!(
-            "source {}: {}",
-            s.source,
-            rate_line("unqualified", &s.unqualified)
-        ) + if s.blacklist { " → BLACKLIST" } else { "" });
+        d.push(
+            format!(
+                "source {}: {}",
+                s.source,
+                rate_line("unqualified", &s.unqualified)
+            ) + if s.blacklist { " → BLACKLIST" } else { "" },
+        );
     }
     details.push(("9.2 corpus".into(), d.clone()));
     match check {
@@ -642,13 +672,19 @@ fn corpus_conclusion(
                         standard::CORPUS_MANUAL_QUALIFIED,
                     );
                     e.push(rate_line(
-                        &format!("manual sample (provider, required ≥ {} items)", standard::CORPUS_MANUAL_SAMPLE),
+                        &format!(
+                            "manual sample (provider, required ≥ {} items)",
+                            standard::CORPUS_MANUAL_SAMPLE
+                        ),
                         &r,
                     ));
                     ok &= good;
                 }
                 None => {
-                    e.push("manual sample (≥ 4000 items, ≥ 96 %) not reported in the provider's YAML".into());
+                    e.push(
+                        "manual sample (≥ 4000 items, ≥ 96 %) not reported in the provider's YAML"
+                            .into(),
+                    );
                     ok = false;
                 }
             }
@@ -710,18 +746,28 @@ fn model_conclusion(
             }
             None => {
                 ok = false;
-                e.push(format!("{}: the {} bank was not evaluated", file_of(p), w.as_str()));
+                e.push(format!(
+                    "{}: the {} bank was not evaluated",
+                    file_of(p),
+                    w.as_str()
+                ));
             }
         }
     }
     if !m.meets_sample_size {
-        e.push(format!("sample sizes below the standard: {}", m.shortfalls.join("; ")));
+        e.push(format!(
+            "sample sizes below the standard: {}",
+            m.shortfalls.join("; ")
+        ));
     }
     if generation {
         match &cfg.manual_generation_sample {
             Some(s) => {
-                let (r, good) =
-                    manual_rate(s, standard::GENERATION_SAMPLE, standard::GENERATION_QUALIFIED);
+                let (r, good) = manual_rate(
+                    s,
+                    standard::GENERATION_SAMPLE,
+                    standard::GENERATION_QUALIFIED,
+                );
                 e.push(rate_line("manual sample (provider)", &r));
                 ok &= good;
             }
@@ -863,7 +909,11 @@ impl Assessment {
                 esc(r.clause.title),
                 esc(r.clause.requirement),
                 r.conclusion.zh(),
-                r.evidence.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>")
+                r.evidence
+                    .iter()
+                    .map(|e| esc(e))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
             );
         }
         s.push_str("</table>\n<h2>证据明细 Evidence details</h2>\n");
@@ -885,15 +935,16 @@ mod tests {
 
     #[test]
     fn example_config_parses_and_every_clause_is_concluded() {
-        let cfg = parse_config(EXAMPLE_CONFIG, "provider.example.yaml")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg =
+            parse_config(EXAMPLE_CONFIG, "provider.example.yaml").unwrap_or_else(|e| panic!("{e}"));
         let a = assess(&cfg, &Evidence::default());
         let all = clauses();
         assert_eq!(a.results.len(), all.len());
         assert!(all.len() >= 30);
         // Without evidence every technical clause is 不符合.
         for r in &a.results {
-            if !matches!(r.clause.check, "org" | "report") && !cfg.clauses.contains_key(r.clause.id) {
+            if !matches!(r.clause.check, "org" | "report") && !cfg.clauses.contains_key(r.clause.id)
+            {
                 assert_eq!(r.conclusion, Conclusion::NonConforming, "{}", r.clause.id);
                 assert!(r.evidence[0].starts_with("no evidence"), "{:?}", r.evidence);
             }
@@ -901,23 +952,37 @@ mod tests {
         let md = a.to_markdown();
         let html = a.to_html();
         for c in &all {
-            assert!(md.contains(&format!("| {} {} |", c.id, c.title)), "{}", c.id);
-            assert!(html.contains(&format!("id=\"clause-{}\"", c.id)), "{}", c.id);
+            assert!(
+                md.contains(&format!("| {} {} |", c.id, c.title)),
+                "{}",
+                c.id
+            );
+            assert!(
+                html.contains(&format!("id=\"clause-{}\"", c.id)),
+                "{}",
+                c.id
+            );
         }
         assert!(!html.contains("<script"));
     }
 
     #[test]
     fn bad_config_is_a_clear_error() {
-        let e = parse_config("provider: {name: a, service: b}\nclauses:\n  \"99.9\": {status: 符合}\n", "p.yaml")
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
+        let e = parse_config(
+            "provider: {name: a, service: b}\nclauses:\n  \"99.9\": {status: 符合}\n",
+            "p.yaml",
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("p.yaml:") && e.contains("99.9"), "{e}");
-        let e = parse_config("provider: {name: a, service: b}\nclauses:\n  \"7f\": {status: maybe}\n", "p.yaml")
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
+        let e = parse_config(
+            "provider: {name: a, service: b}\nclauses:\n  \"7f\": {status: maybe}\n",
+            "p.yaml",
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("p.yaml:"), "{e}");
         assert!(esc("<a&'\">") == "&lt;a&amp;&#39;&quot;&gt;");
     }
