@@ -42,6 +42,9 @@ const MAGIC: &[u8; 8] = b"AIGCSCLF";
 /// A risk is flagged only if its score-to-threshold ratio is at least this fraction of the
 /// strongest risk's ratio.
 const RELATIVE_FLAG: f32 = 0.8;
+/// Thresholds are not chosen below this: with few validation positives, a very low cut fits
+/// the noise and floods the risk with false positives.
+const MIN_THRESHOLD: f32 = 0.1;
 const VERSION: u16 = 1;
 
 /// The bundled seed model, trained by `aigc-mark safety train` on `assets/safety/seed-train.jsonl`.
@@ -766,7 +769,7 @@ fn best_threshold(scored: &mut [(f32, bool)]) -> f32 {
         if f1 > best.0 {
             // Midway to the next lower score, so the threshold generalises a little.
             let next = scored.get(k + 1).map_or(0.0, |n| n.0);
-            best = (f1, ((s + next) / 2.0).clamp(0.02, 0.98));
+            best = (f1, ((s + next) / 2.0).clamp(MIN_THRESHOLD, 0.98));
         }
     }
     best.1
@@ -1240,6 +1243,12 @@ mod tests {
         let t = best_threshold(&mut s);
         // Best F1 cuts below 0.6 (3 tp, 1 fp): F1 = 6/7.
         assert!(t > 0.1 && t <= 0.6, "{t}");
+        let mut low = vec![(0.05, true), (0.01, false)];
+        assert_eq!(
+            best_threshold(&mut low),
+            MIN_THRESHOLD,
+            "never below the floor"
+        );
         assert_eq!(best_threshold(&mut [(0.5, false)]), 1.0);
     }
 
