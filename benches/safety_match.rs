@@ -13,7 +13,7 @@
 //! - its parts: normalisation alone, daachorse alone on the normalised text;
 //! - `aho-corasick` contiguous NFA (leftmost-longest) on the raw text, no normalisation (the
 //!   baseline), and the same NFA after our normalisation;
-//! - `check` (lexicon + PII) latency p50/p99 over 2 000-character answers.
+//! - `check` (lexicon + PII + classifier) latency p50/p99 over 2 000-character answers.
 //!
 //! Run: `cargo bench --bench safety_match`. Targets: ≥ 200 MB/s, ≥ 3× the NFA, p99 < 1 ms.
 
@@ -381,11 +381,13 @@ fn main() {
         d_han_nfa.as_secs_f64() / d_han_ours.as_secs_f64()
     );
 
-    // check() latency per 2 000-character answer (lexicon + PII + verdict), in-process.
+    // check() latency per 2 000-character answer (lexicon + PII + classifier + verdict),
+    // in-process, with the bundled seed classifier.
+    let classifier = aigc_safety::classifier::Classifier::seed().expect("seed classifier");
     let mut lat: Vec<Duration> = Vec::with_capacity(answers.len());
     for a in answers.iter().take(5_000) {
         let t = Instant::now();
-        let r = check_with(&ours, a, Severity::Medium, &mut buf);
+        let r = check_with(&ours, Some(&classifier), a, Severity::Medium, &mut buf);
         lat.push(t.elapsed());
         std::hint::black_box(r);
     }

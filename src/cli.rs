@@ -28,7 +28,8 @@ pub enum Command {
     /// Check a text for lexicon hits and personal information (exit 1 when a finding at or
     /// above --block-at exists).
     Check(crate::safety::CheckArgs),
-    /// Text-safety tools (keyword library validation and compilation).
+    /// Text-safety tools: keyword library, classifier training and evaluation, test banks,
+    /// corpus and model evaluation, the assessment report.
     Safety(crate::safety::SafetyArgs),
 }
 

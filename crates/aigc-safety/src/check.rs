@@ -1,5 +1,6 @@
 //! One text check: lexicon hits, personal information and an overall verdict.
 
+use crate::classifier::{Classifier, RiskScore};
 use crate::lexicon::{CompiledLexicon, Hit, Severity};
 use crate::normalize::Normalized;
 use crate::pii::{PiiFinding, detect_pii, mask_text};
@@ -14,7 +15,7 @@ pub const PII_RISK: &str = "A4.6";
 pub enum Verdict {
     /// Nothing found.
     Pass,
-    /// Findings below the blocking severity: a person should look.
+    /// Findings below the blocking severity, or a classifier flag: a person should look.
     Review,
     /// At least one finding at or above the blocking severity.
     Block,
@@ -45,19 +46,28 @@ pub struct CheckReport {
     pub findings: Vec<Hit>,
     /// Personal information, in text order.
     pub pii: Vec<PiiReport>,
+    /// Classifier scores, highest first: every flagged risk, topped up to three; empty when no classifier was given.
+    pub classifier: Vec<RiskScore>,
     /// The text with personal information masked (absent when there was none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masked_text: Option<String>,
 }
 
-/// Checks `text`; `buf` is reused for the normalised copy.
+/// Checks `text` with the lexicon, PII detectors and (optionally) the classifier; `buf` is
+/// reused for the normalised copy. A classifier flag alone makes the verdict at least `review`.
 pub fn check_with(
     lexicon: &CompiledLexicon,
+    classifier: Option<&Classifier>,
     text: &str,
     block_at: Severity,
     buf: &mut Normalized,
 ) -> CheckReport {
     let findings = lexicon.find_with(text, buf);
+    let mut scores = classifier.map_or_else(Vec::new, |c| c.score_with(text, &findings, buf));
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let flagged = scores.iter().filter(|s| s.flagged).count();
+    // Every flagged risk, topped up to three scores for context.
+    scores.truncate(flagged.max(3));
     let found = detect_pii(text);
     let masked_text = (!found.is_empty()).then(|| mask_text(text, &found));
     let pii: Vec<PiiReport> = found
@@ -84,19 +94,28 @@ pub fn check_with(
         }
         verdict = Verdict::Review;
     }
+    if verdict == Verdict::Pass && flagged > 0 {
+        verdict = Verdict::Review;
+    }
     CheckReport {
         verdict,
         block_at,
         chars: text.chars().count(),
         findings,
         pii,
+        classifier: scores,
         masked_text,
     }
 }
 
 /// Checks `text` with a fresh buffer.
-pub fn check(lexicon: &CompiledLexicon, text: &str, block_at: Severity) -> CheckReport {
-    check_with(lexicon, text, block_at, &mut Normalized::new())
+pub fn check(
+    lexicon: &CompiledLexicon,
+    classifier: Option<&Classifier>,
+    text: &str,
+    block_at: Severity,
+) -> CheckReport {
+    check_with(lexicon, classifier, text, block_at, &mut Normalized::new())
 }
 
 #[cfg(test)]
@@ -108,18 +127,23 @@ mod tests {
     fn verdicts() {
         let lex = CompiledLexicon::compile(&LexiconSources::seed().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));
-        let r = check(&lex, "今天天气很好。", Severity::Medium);
+        let r = check(&lex, None, "今天天气很好。", Severity::Medium);
         assert_eq!(
             (r.verdict, r.findings.len(), r.pii.len()),
             (Verdict::Pass, 0, 0)
         );
-        let r = check(&lex, "别信假新闻", Severity::Medium);
+        let r = check(&lex, None, "别信假新闻", Severity::Medium);
         assert_eq!(r.verdict, Verdict::Review, "假新闻 is low: {r:?}");
         assert_eq!(
-            check(&lex, "别信假新闻", Severity::Low).verdict,
+            check(&lex, None, "别信假新闻", Severity::Low).verdict,
             Verdict::Block
         );
-        let r = check(&lex, "教你制·造炸弹，联系我的邮箱a@b.cn", Severity::Medium);
+        let r = check(
+            &lex,
+            None,
+            "教你制·造炸弹，联系我的邮箱a@b.cn",
+            Severity::Medium,
+        );
         assert_eq!(r.verdict, Verdict::Block);
         assert_eq!(r.findings[0].risk, "A1.4");
         assert_eq!(r.pii[0].risk, "A4.6");

@@ -236,39 +236,69 @@ pub fn normalize(text: &str) -> Normalized {
     n
 }
 
+/// Copies the pending run `run..i` of characters that fold to themselves in one go.
+#[inline(always)]
+fn flush_run(out: &mut Normalized, text: &str, run: usize, i: usize) {
+    if run < i
+        && let Some(slice) = text.get(run..i)
+    {
+        out.mark(run, false);
+        out.text.push_str(slice);
+    }
+}
+
+/// Decodes the multi-byte UTF-8 character at `i` (the input is a `&str`, so it is valid):
+/// `(code point, width)`.
+#[inline(always)]
+fn decode_at(bytes: &[u8], i: usize) -> (u32, usize) {
+    let at = |k: usize| u32::from(bytes.get(i + k).copied().unwrap_or(0x80) & 0x3F);
+    let b = u32::from(bytes.get(i).copied().unwrap_or(0));
+    if b >= 0xF0 {
+        (((b & 0x07) << 18) | (at(1) << 12) | (at(2) << 6) | at(3), 4)
+    } else if b >= 0xE0 {
+        (((b & 0x0F) << 12) | (at(1) << 6) | at(2), 3)
+    } else {
+        (((b & 0x1F) << 6) | at(1), 2)
+    }
+}
+
 /// Normalises `text` into `out`, reusing its allocations.
+///
+/// Fast path: most characters fold to themselves (Chinese characters, lower-case ASCII letters,
+/// digits). Such characters are not copied one by one: the loop only looks them up and extends
+/// the current *run*, which is copied with one `push_str` (and one offset-map check) when a
+/// character that changes or is dropped ends it.
 pub fn normalize_into(text: &str, out: &mut Normalized) {
     let table = fold_table();
     out.reset(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
+    let mut run = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
             let f = ASCII_FOLD[usize::from(b)];
+            if f == b && f != 0 {
+                i += 1;
+                continue;
+            }
+            flush_run(out, text, run, i);
             if f != 0 {
                 out.mark(i, false);
-                // SAFETY-free: pushing an ASCII byte as a char keeps the String valid.
                 out.text.push(char::from(f));
             }
             i += 1;
+            run = i;
             continue;
         }
-        // A &str is valid UTF-8: the lead byte gives the width.
-        let width = if b >= 0xF0 {
-            4
-        } else if b >= 0xE0 {
-            3
-        } else {
-            2
-        };
-        let Some(c) = text.get(i..i + width).and_then(|s| s.chars().next()) else {
-            i += 1;
-            continue;
-        };
-        let cp = c as u32;
+        let (cp, width) = decode_at(bytes, i);
         if cp < 0x10000 {
             let v = table.bmp[cp as usize];
+            if u32::from(v) == cp && v < EXPAND {
+                i += width;
+                continue;
+            }
+            flush_run(out, text, run, i);
             if v == SKIP {
             } else if v == EXPAND {
                 if let Some(exp) = table.expansions.get(&(cp as u16)) {
@@ -279,30 +309,32 @@ pub fn normalize_into(text: &str, out: &mut Normalized) {
                     // The character after an expansion starts a new run.
                     out.delta = isize::MIN;
                 }
-            } else if u32::from(v) == cp {
-                out.mark(i, false);
-                out.text.push(c);
             } else if let Some(f) = char::from_u32(u32::from(v)) {
                 out.mark(i, false);
                 out.text.push(f);
             }
-        } else if c.is_alphanumeric() {
-            // Outside the BMP (rare ideographs, mathematical letters, emoji): NFKC + case fold
-            // on the fly; emoji and other symbols are skipped.
-            let mut first = true;
-            for k in c.nfkc().filter(|k| k.is_alphanumeric()) {
-                for l in k.to_lowercase() {
-                    out.mark(i, !first);
-                    first = false;
-                    out.text.push(l);
+        } else {
+            flush_run(out, text, run, i);
+            if let Some(c) = char::from_u32(cp).filter(|c| c.is_alphanumeric()) {
+                // Outside the BMP (rare ideographs, mathematical letters): NFKC + case fold on
+                // the fly; emoji and other symbols are skipped.
+                let mut first = true;
+                for k in c.nfkc().filter(|k| k.is_alphanumeric()) {
+                    for l in k.to_lowercase() {
+                        out.mark(i, !first);
+                        first = false;
+                        out.text.push(l);
+                    }
                 }
-            }
-            if !first {
-                out.delta = isize::MIN;
+                if !first {
+                    out.delta = isize::MIN;
+                }
             }
         }
         i += width;
+        run = i;
     }
+    flush_run(out, text, run, bytes.len());
 }
 
 /// Normalises a lexicon term or allow-list phrase (same fold as the text).
@@ -426,6 +458,46 @@ mod tests {
                 let (a, b) = n.span(&original, k, k + c.len_utf8());
                 assert!(original.is_char_boundary(a) && original.is_char_boundary(b));
                 assert!(b > a, "{original:?} char {c}");
+            }
+        }
+    }
+
+    /// The run-copying fast path agrees with folding every character on its own: same text,
+    /// and every normalised character maps back to exactly the character it came from.
+    #[test]
+    fn fast_path_matches_per_character_folding() {
+        let pieces = [
+            "中", "國", "文", "ａ", "Ｂ", "b", "Z", "9", "①", "⑩", "㈠", " ", "，", "\u{200B}",
+            "😀", "𠀀", "𝐀", "ﬁ", "\u{0}", "é", "Ä", "\u{FFFF}", "说", "abc", "ＡＩ", "·", "\n",
+        ];
+        let mut rng = StdRng::seed_from_u64(77);
+        for _ in 0..2000 {
+            let mut original = String::new();
+            let mut expected = String::new();
+            let mut owner: Vec<(usize, usize)> = Vec::new();
+            for _ in 0..rng.gen_range(0..30) {
+                for c in pieces[rng.gen_range(0..pieces.len())].chars() {
+                    let start = original.len();
+                    original.push(c);
+                    let mut one = Normalized::new();
+                    let mut reference = String::new();
+                    // Reference: the table (or NFKC for non-BMP) applied to one character.
+                    normalize_into(&c.to_string(), &mut one);
+                    reference.push_str(&one.text);
+                    for r in reference.chars() {
+                        expected.push(r);
+                        owner.push((start, start + c.len_utf8()));
+                    }
+                }
+            }
+            let n = normalize(&original);
+            assert_eq!(n.text, expected, "{original:?}");
+            for ((k, c), want) in n.text.char_indices().zip(&owner) {
+                assert_eq!(
+                    n.span(&original, k, k + c.len_utf8()),
+                    *want,
+                    "{original:?} at {k}"
+                );
             }
         }
     }
