@@ -192,7 +192,12 @@ impl KeyRing {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "json") {
+            // Watermark keys (`*.wmkey.json`, aigc-watermark) share the directory.
+            let watermark_key = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".wmkey.json"));
+            if path.extension().is_some_and(|e| e == "json") && !watermark_key {
                 match KeyFile::load(&path).and_then(|f| {
                     f.public().map_err(|detail| SignError::BadKeyFile {
                         path: path.display().to_string(),
