@@ -277,6 +277,9 @@ pub struct RobustnessArgs {
     /// Amplitude relative to the default (1.0).
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub strength: f64,
+    /// Also search every unmarked original under N further keys (a larger false-positive count).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fp_keys: usize,
     /// Also write the report (Markdown) to this file.
     #[arg(short, long, value_name = "REPORT.md")]
     pub output: Option<PathBuf>,

@@ -379,6 +379,7 @@ pub fn robustness(a: &RobustnessArgs) -> Result<ExitCode> {
         quick: a.quick,
         key: &key,
         strength: a.strength,
+        extra_fp_keys: a.fp_keys,
     };
     let report = run_robustness(&files, &options, &mut |line| eprintln!("{line}"), &STOP)?;
     let markdown = report.to_markdown();

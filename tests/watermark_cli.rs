@@ -402,7 +402,7 @@ fn robustness_quick_runs_the_ci_subset_with_imagemagick() {
     let md = std::fs::read_to_string(&report_md).expect("report");
     assert!(md.contains("| JPEG q50 (4:2:0) | ≥ 97 % | "), "{md}");
     assert!(
-        md.contains("False positives: 0 of 2 unmarked originals"),
+        md.contains("False positives: 0 of 2 detections on unmarked originals"),
         "{md}"
     );
 }

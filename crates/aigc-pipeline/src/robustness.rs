@@ -743,7 +743,7 @@ pub struct RobustnessReport {
     pub files: Vec<FileRow>,
     /// Per attack.
     pub attacks: Vec<AttackRow>,
-    /// Detections run on the unmarked originals under the key.
+    /// Detections run on the unmarked originals (under the key and any extra keys).
     pub unmarked_runs: usize,
     /// False detections among them.
     pub unmarked_false: usize,
@@ -769,6 +769,9 @@ pub struct RobustnessOptions<'a> {
     pub key: &'a NamedKey,
     /// Relative strength (1.0 = default).
     pub strength: f64,
+    /// Further keys (derived from the key) each unmarked original is searched under, for a
+    /// larger false-positive count.
+    pub extra_fp_keys: usize,
 }
 
 fn check_tools(modality: Modality) -> Result<(), RobustnessError> {
@@ -1074,10 +1077,21 @@ pub fn run_robustness(
             }
         }
         // False positives: the unmarked original under the key, the marked file under another.
-        if let Ok(f) = detect(file, options.modality, &options.key.key) {
-            report.unmarked_runs += 1;
-            report.unmarked_false += usize::from(f.present);
-            report.unmarked_max_z = report.unmarked_max_z.max(f.z);
+        let fp_keys =
+            std::iter::once(options.key.key.clone()).chain((0..options.extra_fp_keys).map(|k| {
+                WatermarkKey::from_bytes(
+                    options
+                        .key
+                        .key
+                        .derive(&format!("aigc-mark/robustness/fp/{k}")),
+                )
+            }));
+        for key in fp_keys {
+            if let Ok(f) = detect(file, options.modality, &key) {
+                report.unmarked_runs += 1;
+                report.unmarked_false += usize::from(f.present);
+                report.unmarked_max_z = report.unmarked_max_z.max(f.z);
+            }
         }
         if let Ok(f) = detect(&marked.path, options.modality, &wrong_key) {
             report.wrong_key_runs += 1;
@@ -1225,7 +1239,7 @@ impl RobustnessReport {
         }
         let _ = writeln!(
             s,
-            "False positives: {} of {} unmarked originals detected under the key (max z {:.2}); {} of {} marked files detected under a wrong key.",
+            "False positives: {} of {} detections on unmarked originals (max z {:.2}); {} of {} marked files detected under a wrong key.",
             self.unmarked_false,
             self.unmarked_runs,
             if self.unmarked_max_z.is_finite() {
