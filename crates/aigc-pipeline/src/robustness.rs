@@ -412,7 +412,16 @@ pub fn audio_attacks() -> Vec<Attack> {
     let mut a = vec![Attack::new("none", "100 %", 1.0, true, |i| {
         Ok(i.marked.to_path_buf())
     })];
-    let codecs: [(&str, &str, f64, bool, &str, &[&str]); 13] = [
+    // (name, target, rate, quick, container, ffmpeg arguments)
+    type CodecRow = (
+        &'static str,
+        &'static str,
+        f64,
+        bool,
+        &'static str,
+        &'static [&'static str],
+    );
+    let codecs: [CodecRow; 13] = [
         (
             "MP3 128k",
             "100 %",
