@@ -62,9 +62,13 @@ struct Found {
     from_dir: bool,
 }
 
-/// Expands directories (recursively, sorted) into files.
-pub fn expand_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    Ok(expand(inputs)?.into_iter().map(|f| f.path).collect())
+/// Expands directories (recursively, sorted) into files, each with whether it came from a
+/// directory walk.
+pub fn expand_paths(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
+    Ok(expand(inputs)?
+        .into_iter()
+        .map(|f| (f.path, f.from_dir))
+        .collect())
 }
 
 /// Expands directories (recursively, sorted) into files, keeping their relative paths.

@@ -3,7 +3,7 @@
 
 use crate::cli::{KeygenArgs, RobustnessArgs, StoreArgs, WmDetectArgs, WmEmbedArgs};
 use crate::output;
-use aigc_core::{AigcRecord, Format, sniff};
+use aigc_core::{AigcRecord, sniff};
 use aigc_ledger::{Ledger, default_ledger_path};
 use aigc_pipeline::robustness::{RobustnessOptions, corpus_files, run_robustness};
 use aigc_pipeline::watermark::{
@@ -59,31 +59,27 @@ pub fn keygen(a: &KeygenArgs) -> Result<ExitCode> {
 /// The record of the label `path` carries, or of a JSON label in it.
 fn record_from(path: &Path) -> Result<AigcRecord> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if sniff(&bytes).is_some_and(|f| !matches!(f, Format::Text | Format::Markdown)) {
+    let carried = sniff(&bytes).is_some_and(|f| aigc_meta::carrier_for(f).is_some());
+    if carried {
         let report = inspect_file(path, &KeyRing::default(), None);
-        if let Some(e) = &report.error {
-            bail!("{}: {e}", path.display());
-        }
-        return report
+        if let Some(r) = report
             .labels
             .iter()
             .filter(|l| l.valid)
             .find_map(|l| l.record.clone())
-            .with_context(|| {
-                format!(
-                    "{}: no valid metadata label to take the payload from",
-                    path.display()
-                )
-            });
+        {
+            return Ok(r);
+        }
     }
     let text = String::from_utf8_lossy(&bytes);
-    let parsed = aigc_core::parse_label_value(text.trim());
-    parsed.record.with_context(|| {
-        format!(
-            "{}: neither a labelled file nor an Annex E label (JSON)",
-            path.display()
-        )
-    })
+    aigc_core::parse_label_value(text.trim())
+        .record
+        .with_context(|| {
+            format!(
+                "{}: holds no valid metadata label and is not an Annex E label (JSON)",
+                path.display()
+            )
+        })
 }
 
 /// `wm embed`.
@@ -196,7 +192,11 @@ pub fn detect(a: &WmDetectArgs) -> Result<ExitCode> {
     let files = crate::commands::expand_paths(&a.files)?;
     let mut results = Vec::new();
     let (mut missing, mut errors) = (0usize, 0usize);
-    for path in &files {
+    for (path, from_dir) in &files {
+        // Files met while walking a directory that cannot carry a mark are skipped.
+        if *from_dir && aigc_pipeline::watermark::Modality::of_file(path).is_none() {
+            continue;
+        }
         let shown = path.display().to_string();
         let records = label_records(path);
         match find_watermark(path, std::slice::from_ref(&key), &records, ledger.as_ref()) {

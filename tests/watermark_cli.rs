@@ -37,11 +37,13 @@ fn textured_image(path: &Path, w: u32, h: u32, seed: u64) {
     }
 }
 
-/// 30 s of stereo pink noise (energy across the marked 0.86–4.3 kHz band), made by sox.
+/// 60 s of stereo pink noise (energy across the marked 0.86–4.3 kHz band; repeatable), made by
+/// sox. The phase-1 audio mark needs about a minute of it for a comfortable decoding margin.
 fn noise_wav(path: &Path) {
     let out = tool(
         "sox",
         &[
+            "-R",
             "-q",
             "-n",
             "-r",
@@ -52,7 +54,7 @@ fn noise_wav(path: &Path) {
             "16",
             &path.display().to_string(),
             "synth",
-            "30",
+            "60",
             "pinknoise",
             "gain",
             "-6",
@@ -118,10 +120,10 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
             .expect("snr")
             >= 30.0
     );
-    // Independent read-back of the marked WAV: sox sees 30 s of 2-channel audio.
+    // Independent read-back of the marked WAV: sox sees 60 s of audio.
     let info = tool("soxi", &["-D", &s(&out_dir.join("voice.wav"))]);
     let secs: f64 = text(&info.stdout).trim().parse().expect("soxi duration");
-    assert!((secs - 30.0).abs() < 0.1, "{secs}");
+    assert!((secs - 60.0).abs() < 0.1, "{secs}");
 
     let report = sc.json(&["inspect", &s(&out_dir), "--json"], 0);
     let files = report["files"].as_array().expect("files");

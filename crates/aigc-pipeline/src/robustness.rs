@@ -933,24 +933,13 @@ pub fn corpus_files(dir: &Path, modality: Modality) -> std::io::Result<Vec<PathB
             }
             if path.is_dir() {
                 stack.push(path);
-            } else if sniff_head(&path).and_then(Modality::of) == Some(modality) {
+            } else if Modality::of_file(&path) == Some(modality) {
                 out.push(path);
             }
         }
     }
     out.sort();
     Ok(out)
-}
-
-fn sniff_head(path: &Path) -> Option<aigc_core::Format> {
-    use std::io::Read;
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(1 << 16)
-        .read_to_end(&mut head)
-        .ok()?;
-    sniff(&head)
 }
 
 /// Embeds every file, applies every attack, detects blind and counts false detections on the

@@ -34,6 +34,18 @@ impl Modality {
         (format.family() == FormatFamily::Audio).then_some(Modality::Audio)
     }
 
+    /// The modality of a file, judged from its first 64 KiB.
+    pub fn of_file(path: &Path) -> Option<Self> {
+        use std::io::Read;
+        let mut head = Vec::new();
+        std::fs::File::open(path)
+            .ok()?
+            .take(1 << 16)
+            .read_to_end(&mut head)
+            .ok()?;
+        sniff(&head).and_then(Self::of)
+    }
+
     /// A word for messages.
     pub fn word(self) -> &'static str {
         match self {
