@@ -244,8 +244,9 @@ fn wm_embed_detect_round_trip_and_wrong_key() {
 fn stripped_metadata_resolves_through_the_ledger() {
     let sc = Scratch::new();
     sc.json(&["keygen", "--watermark", "--json"], 0);
+    // Full HD with the drawn label: the mark must still read back from the labelled output.
     let img = sc.path("pic.jpg");
-    textured_image(&img, 640, 480, 4);
+    textured_image(&img, 1920, 1080, 4);
     let out = sc.path("labelled.jpg");
     let r = sc.json(
         &[

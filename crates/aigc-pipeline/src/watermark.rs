@@ -687,8 +687,30 @@ pub(crate) fn label_and_mark_image(
                     explicit_report(&marked.edited),
                 ),
                 (Some(spec), true) => {
-                    let e = edit_image(input, format, Some(spec), None).map_err(explicit_error)?;
-                    (Some(e.bytes.clone()), explicit_report(&e))
+                    let labelled =
+                        edit_image(input, format, Some(spec), None).map_err(explicit_error)?;
+                    // The detector can lose the mark beside a freshly drawn plate in the same
+                    // encode (seen on ≥ 1080p images); marking the encoded label in a second
+                    // pass reads back, at the cost of one more generation.
+                    let second = mark_image(&labelled.bytes, format, None, payload, key, &options)
+                        .map_err(explicit_error)?;
+                    if let Ok(summary) = second.mark {
+                        let mut report = explicit_report(&labelled);
+                        if let Some(ExplicitReport::Image { notes, .. }) = &mut report {
+                            notes.push(
+                                "watermark embedded in a second encode after the label (it did not read back from the single encode)"
+                                    .into(),
+                            );
+                        }
+                        return Ok(ImageMarks {
+                            bytes: Some(second.edited.bytes),
+                            explicit,
+                            explicit_label: report,
+                            watermark: MarkStatus::Applied,
+                            mark: Some(summary),
+                        });
+                    }
+                    (Some(labelled.bytes.clone()), explicit_report(&labelled))
                 }
             };
             Ok(ImageMarks {
