@@ -740,22 +740,20 @@ pub(crate) fn mark_audio_bytes(
             path: path.to_string(),
             detail,
         })?;
-    if format != Format::Wav {
-        return Ok(Err(format!(
-            "marked audio is written as WAV in this version; re-encoding {format} after marking is not implemented yet"
-        )));
-    }
     let io = |e| PipelineError::io(Path::new(path), e);
     let work = tempfile::tempdir().map_err(io)?;
+    let ext = format.extension();
     let input = match from {
         Some(p) => p.to_path_buf(),
         None => {
-            let p = work.path().join("in.wav");
+            let p = work.path().join(format!("in.{ext}"));
             std::fs::write(&p, base).map_err(io)?;
             p
         }
     };
-    let output = work.path().join("marked.wav");
+    // The marked signal goes back into the input's own format; the audio mark's file API says
+    // when it cannot write that format (reported as unavailable, the file is left unmarked).
+    let output = work.path().join(format!("marked.{ext}"));
     match mark_audio_file(&input, &output, Payload::from_record(record), key, strength) {
         Ok(summary) => {
             let bytes = std::fs::read(&output).map_err(io)?;
@@ -765,6 +763,10 @@ pub(crate) fn mark_audio_bytes(
             "the mark was embedded but did not read back (too little signal between 0.86 and 4.3 kHz, or too short); the audio is left unmarked"
                 .into(),
         )),
+        Err(WatermarkError::Audio {
+            source: AudioWatermarkError::Unsupported { what, .. },
+            ..
+        }) => Ok(Err(format!("{format} cannot be marked in this version: {what}"))),
         Err(e) => Ok(Err(e.to_string())),
     }
 }
