@@ -6,7 +6,9 @@ use aigc_core::Label;
 use aigc_explicit::text::{TextPosition, TextPrompt};
 use aigc_explicit::{LabelSpec, Position};
 use aigc_ledger::{Ledger, default_ledger_path};
-use aigc_pipeline::{ExplicitOptions, LabelRequest, LabelRole, MarkPlan, inspect_file, label_file};
+use aigc_pipeline::{
+    ExplicitOptions, LabelRequest, LabelRole, MarkPlan, WatermarkSettings, inspect_file, label_file,
+};
 use aigc_sign::{Algorithm, KeyFile, KeyRing, SecretKey, default_key_dir, load_secret};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -18,7 +20,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Label(a) => label(*a),
         Command::Inspect(a) => inspect(a),
+        Command::Keygen(a) if a.watermark => crate::wm::keygen(&a),
         Command::Keygen(a) => keygen(a),
+        Command::Wm(crate::cli::WmCommand::Embed(a)) => crate::wm::embed(&a),
+        Command::Wm(crate::cli::WmCommand::Detect(a)) => crate::wm::detect(&a),
+        Command::Robustness(a) => crate::wm::robustness(&a),
         Command::Ledger(a) => ledger(a),
         Command::Formats(a) => {
             output::formats(a.json);
@@ -54,6 +60,15 @@ struct Found {
     rel: PathBuf,
     /// Whether it came from walking a directory (then unsupported files are skipped, not errors).
     from_dir: bool,
+}
+
+/// Expands directories (recursively, sorted) into files, each with whether it came from a
+/// directory walk.
+pub fn expand_paths(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
+    Ok(expand(inputs)?
+        .into_iter()
+        .map(|f| (f.path, f.from_dir))
+        .collect())
 }
 
 /// Expands directories (recursively, sorted) into files, keeping their relative paths.
@@ -205,8 +220,10 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
         // A platform propagating a label adds its fields; the visible label is the producer's
         // (or the platform's own interface notice), so none is drawn into the file by default.
         explicit: !(a.no_explicit || a.metadata_only || a.propagate),
-        watermark: !(a.no_watermark || a.metadata_only),
+        // Likewise the producer's watermark: the signal is not touched when propagating.
+        watermark: !(a.no_watermark || a.metadata_only || a.propagate),
     };
+    let watermark = watermark_settings(&a, plan.watermark)?;
     let explicit = explicit_options(&a)?;
     let request = LabelRequest {
         role,
@@ -214,6 +231,7 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
         sign,
         require_codes: !a.allow_names,
         explicit,
+        watermark,
     };
     let ledger = if a.no_ledger {
         None
@@ -301,6 +319,32 @@ fn label(a: LabelArgs) -> Result<ExitCode> {
     })
 }
 
+/// The watermark key for `label`: a named key must load (exit 2 otherwise); without one, the
+/// only key in the key directory is used, and with none the mark is reported unavailable.
+fn watermark_settings(a: &LabelArgs, wanted: bool) -> Result<WatermarkSettings> {
+    if !wanted {
+        return Ok(WatermarkSettings::without_key("switched off"));
+    }
+    aigc_pipeline::watermark::image_options(a.wm_strength)
+        .and_then(|_| aigc_pipeline::watermark::audio_strength(a.wm_strength))
+        .map_err(|e| anyhow::anyhow!("--wm-strength: {e}"))?;
+    let key = match crate::wm::load_key(a.wm_key.as_deref(), &a.stores) {
+        Ok(k) => Ok(k),
+        Err(e) if a.wm_key.is_some() => return Err(e.context("--wm-key")),
+        Err(e) => match e.downcast_ref::<aigc_watermark::KeyFileError>() {
+            Some(aigc_watermark::KeyFileError::NoKey { .. }) => Err(format!(
+                "no watermark key: create one with `aigc-mark keygen --watermark` (key directory {})",
+                key_dir(&a.stores).display()
+            )),
+            _ => return Err(e),
+        },
+    };
+    Ok(WatermarkSettings {
+        key,
+        strength: a.wm_strength,
+    })
+}
+
 /// Why a file found in a directory cannot be labelled, judged from its first bytes.
 fn unsupported(path: &Path, explicit: bool) -> Option<String> {
     let mut head = Vec::new();
@@ -336,9 +380,43 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
         None
     };
     let files = expand(&a.files)?;
+    let wm_keys = if a.no_watermark {
+        Vec::new()
+    } else if let Some(spec) = &a.wm_key {
+        vec![crate::wm::load_key(Some(spec), &a.stores).context("--wm-key")?]
+    } else {
+        let (keys, problems) = aigc_watermark::list_keys(&key_dir(&a.stores));
+        for p in problems {
+            eprintln!("aigc-mark: warning: skipped watermark key file: {p}");
+        }
+        keys
+    };
     let reports: Vec<_> = files
         .iter()
-        .map(|f| inspect_file(&f.path, &keys, ledger.as_ref()))
+        .map(|f| {
+            let mut r = inspect_file(&f.path, &keys, ledger.as_ref());
+            let marked_kind = r
+                .format
+                .is_some_and(|f| aigc_pipeline::watermark::Modality::of(f).is_some());
+            if marked_kind && !wm_keys.is_empty() {
+                let records: Vec<_> = r
+                    .labels
+                    .iter()
+                    .filter(|l| l.valid)
+                    .filter_map(|l| l.record.clone())
+                    .collect();
+                match aigc_pipeline::watermark::find_watermark(
+                    &f.path,
+                    &wm_keys,
+                    &records,
+                    ledger.as_ref(),
+                ) {
+                    Ok(w) => r.watermark = Some(w),
+                    Err(e) => eprintln!("aigc-mark: warning: watermark search: {e}"),
+                }
+            }
+            r
+        })
         .collect();
     if a.json {
         output::print_json(&json!({ "files": reports }));

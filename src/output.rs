@@ -109,6 +109,10 @@ pub fn inspect_reports(reports: &[FileReport]) {
         for p in &r.problems {
             println!("    {:?}: {} [{}]", p.severity, p.message, p.code);
         }
+        if let Some(w) = &r.watermark {
+            let records: Vec<_> = r.labels.iter().filter_map(|l| l.record.clone()).collect();
+            crate::wm::print_finding(w, &records);
+        }
         if let Some(entries) = &r.ledger {
             println!(
                 "    ledger: {} matching entr{}",

@@ -6,6 +6,11 @@ use std::sync::OnceLock;
 
 static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/NotoSansSC-Bold-subset.otf");
 
+/// The bundled font file (OpenType CFF), e.g. for external tools that draw text.
+pub fn font_file_bytes() -> &'static [u8] {
+    FONT_BYTES
+}
+
 /// The font labels are drawn with.
 pub struct LabelFont {
     font: FontRef<'static>,

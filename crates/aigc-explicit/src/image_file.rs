@@ -57,16 +57,121 @@ pub fn label_image(
     format: Format,
     spec: &LabelSpec,
 ) -> Result<LabelledImage, ExplicitError> {
+    let edited = edit_image(input, format, Some(spec), None)?;
+    let placement = edited
+        .placement
+        .ok_or_else(|| ExplicitError::Image("the image has no frames".into()))?;
+    Ok(LabelledImage {
+        bytes: edited.bytes,
+        placement,
+        frames: edited.frames,
+        orientation: edited.orientation,
+        jpeg_quality: edited.jpeg_quality,
+        notes: edited.notes,
+    })
+}
+
+/// One decoded frame handed to a [`PixelStep`], in stored pixel order (packed rows).
+pub struct FrameEdit<'a> {
+    /// The pixels, `width × height × channels` bytes.
+    pub data: &'a mut [u8],
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes per pixel and their meaning.
+    pub layout: PixelLayout,
+    /// Frame number (0 for stills).
+    pub index: usize,
+}
+
+/// A change applied to every decoded frame after the label is drawn and before the one
+/// encode (the invisible watermark uses it).
+pub type PixelStep<'s> = &'s mut dyn FnMut(FrameEdit<'_>) -> Result<(), ExplicitError>;
+
+/// An image file decoded once, edited, and re-encoded once in its own format.
+#[derive(Debug, Clone)]
+pub struct EditedImage {
+    /// The encoded output, same format as the input.
+    pub bytes: Vec<u8>,
+    /// Where the label is, when one was drawn.
+    pub placement: Option<Placement>,
+    /// Frames edited (1 except for animated GIF).
+    pub frames: usize,
+    /// The EXIF orientation the label was drawn for.
+    pub orientation: u8,
+    /// For JPEG: the quality estimated from the input and used for the output.
+    pub jpeg_quality: Option<u8>,
+    /// What the re-encode could not keep exactly.
+    pub notes: Vec<String>,
+}
+
+/// Decodes an image file of `format`, draws the label `spec` (when given), applies `step` to
+/// every frame (when given) and re-encodes it the way [`label_image`] does: same format, JPEG
+/// quality from the input's tables and its chroma subsampling, metadata and colour profile kept.
+pub fn edit_image(
+    input: &[u8],
+    format: Format,
+    spec: Option<&LabelSpec>,
+    step: Option<PixelStep<'_>>,
+) -> Result<EditedImage, ExplicitError> {
+    let mut edit = Edit { spec, step };
     match format {
-        Format::Jpeg => label_jpeg(input, spec),
-        Format::Png => label_png(input, spec),
-        Format::WebP => label_webp(input, spec),
-        Format::Gif => label_gif(input, spec),
-        Format::Tiff => label_tiff(input, spec),
-        Format::Bmp => label_bmp(input, spec),
+        Format::Jpeg => label_jpeg(input, &mut edit),
+        Format::Png => label_png(input, &mut edit),
+        Format::WebP => label_webp(input, &mut edit),
+        Format::Gif => label_gif(input, &mut edit),
+        Format::Tiff => label_tiff(input, &mut edit),
+        Format::Bmp => label_bmp(input, &mut edit),
         other => Err(ExplicitError::Unsupported(format!(
             "{other} files get no drawn label in this version"
         ))),
+    }
+}
+
+/// What to do to each decoded frame.
+struct Edit<'a, 's> {
+    spec: Option<&'a LabelSpec>,
+    step: Option<PixelStep<'s>>,
+}
+
+impl Edit<'_, '_> {
+    /// Draws the label (when asked) and applies the step to a still image.
+    fn apply(
+        &mut self,
+        px: &mut Pixels,
+        orientation: Orientation,
+    ) -> Result<Option<Placement>, ExplicitError> {
+        let placement = match self.spec {
+            Some(spec) => {
+                let mut p = px.draw(spec, orientation)?;
+                p.text = spec.text().to_string();
+                Some(p)
+            }
+            None => None,
+        };
+        self.step_on(&mut px.data, px.width, px.height, px.layout, 0)?;
+        Ok(placement)
+    }
+
+    fn step_on(
+        &mut self,
+        data: &mut [u8],
+        width: u32,
+        height: u32,
+        layout: PixelLayout,
+        index: usize,
+    ) -> Result<(), ExplicitError> {
+        match &mut self.step {
+            Some(step) => step(FrameEdit {
+                data,
+                width,
+                height,
+                layout,
+                index,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -139,7 +244,7 @@ fn orientation_of(o: image::metadata::Orientation) -> Orientation {
     Orientation::from_exif(o.to_exif())
 }
 
-fn label_jpeg(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+fn label_jpeg(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
     let header = JpegHeader::parse(input)?;
     let mut decoder = image::codecs::jpeg::JpegDecoder::new(Cursor::new(input))
         .map_err(decode_err(Format::Jpeg))?;
@@ -147,8 +252,7 @@ fn label_jpeg(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
     let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Jpeg))?;
     let mut notes = Vec::new();
     let mut px = Pixels::from_image(img, &mut notes);
-    let mut placement = px.draw(spec, orientation)?;
-    placement.text = spec.text().to_string();
+    let placement = edit.apply(&mut px, orientation)?;
     let quality = header.estimated_quality().unwrap_or(90);
     let (w, h) = (
         u16::try_from(px.width)
@@ -184,7 +288,7 @@ fn label_jpeg(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
     };
     enc.encode(&px.data, w, h, colour)
         .map_err(|e| ExplicitError::Image(format!("cannot encode the JPEG image: {e}")))?;
-    Ok(LabelledImage {
+    Ok(EditedImage {
         bytes: out,
         placement,
         frames: 1,
@@ -215,15 +319,14 @@ fn png_chunks(b: &[u8]) -> Vec<([u8; 4], &[u8])> {
     out
 }
 
-fn label_png(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+fn label_png(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
     let mut decoder =
         image::codecs::png::PngDecoder::new(Cursor::new(input)).map_err(decode_err(Format::Png))?;
     let orientation = orientation_of(decoder.orientation().map_err(decode_err(Format::Png))?);
     let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Png))?;
     let mut notes = Vec::new();
     let mut px = Pixels::from_image(img, &mut notes);
-    let mut placement = px.draw(spec, orientation)?;
-    placement.text = spec.text().to_string();
+    let placement = edit.apply(&mut px, orientation)?;
     let mut encoded = Vec::new();
     image::codecs::png::PngEncoder::new(&mut encoded)
         .write_image(&px.data, px.width, px.height, px.colour_type())
@@ -247,7 +350,7 @@ fn label_png(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitEr
             out.extend_from_slice(&kept);
         }
     }
-    Ok(LabelledImage {
+    Ok(EditedImage {
         bytes: out,
         placement,
         frames: 1,
@@ -281,7 +384,7 @@ fn riff_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
     }
 }
 
-fn label_webp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+fn label_webp(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
     let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(input))
         .map_err(decode_err(Format::WebP))?;
     if decoder.has_animation() {
@@ -304,8 +407,7 @@ fn label_webp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
             &mut notes,
         );
     }
-    let mut placement = px.draw(spec, orientation)?;
-    placement.text = spec.text().to_string();
+    let placement = edit.apply(&mut px, orientation)?;
     let input_chunks = webp_chunks(input);
     if input_chunks.iter().any(|(t, _)| t == b"VP8 ") {
         notes.push("lossy WebP re-encoded losslessly (the image crate writes VP8L only)".into());
@@ -320,7 +422,7 @@ fn label_webp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
         .copied()
         .collect();
     if extra.is_empty() {
-        return Ok(LabelledImage {
+        return Ok(EditedImage {
             bytes: encoded,
             placement,
             frames: 1,
@@ -367,7 +469,7 @@ fn label_webp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
         .map_err(|_| ExplicitError::Image("WebP output larger than 4 GiB".into()))?;
     out.extend_from_slice(&size.to_le_bytes());
     out.extend_from_slice(&body);
-    Ok(LabelledImage {
+    Ok(EditedImage {
         bytes: out,
         placement,
         frames: 1,
@@ -377,7 +479,7 @@ fn label_webp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
     })
 }
 
-fn label_gif(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+fn label_gif(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
     let decoder =
         image::codecs::gif::GifDecoder::new(Cursor::new(input)).map_err(decode_err(Format::Gif))?;
     let repeat = match decoder.loop_count() {
@@ -396,24 +498,27 @@ fn label_gif(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitEr
     let mut layout: Option<LabelLayout> = None;
     let mut placement = None;
     let mut labelled = Vec::with_capacity(frames.len());
-    for frame in frames {
+    for (index, frame) in frames.into_iter().enumerate() {
         let (left, top, delay) = (frame.left(), frame.top(), frame.delay());
         let mut buf = frame.into_buffer();
         let (w, h) = buf.dimensions();
-        let stride = (w as usize) * 4;
-        let mut view = FrameMut::new(&mut buf, w, h, stride, PixelLayout::Rgba)?;
-        // Plan once on the first frame so the label stays put for the whole animation.
-        let planned = match &layout {
-            Some(l) => l.clone(),
-            None => {
-                let l = LabelLayout::plan(spec, &view)?;
-                layout = Some(l.clone());
-                l
-            }
-        };
-        let mut p = planned.draw(&mut view)?;
-        p.text = spec.text().to_string();
-        placement.get_or_insert(p);
+        if let Some(spec) = edit.spec {
+            let stride = (w as usize) * 4;
+            let mut view = FrameMut::new(&mut buf, w, h, stride, PixelLayout::Rgba)?;
+            // Plan once on the first frame so the label stays put for the whole animation.
+            let planned = match &layout {
+                Some(l) => l.clone(),
+                None => {
+                    let l = LabelLayout::plan(spec, &view)?;
+                    layout = Some(l.clone());
+                    l
+                }
+            };
+            let mut p = planned.draw(&mut view)?;
+            p.text = spec.text().to_string();
+            placement.get_or_insert(p);
+        }
+        edit.step_on(&mut buf, w, h, PixelLayout::Rgba, index)?;
         labelled.push(image::Frame::from_parts(buf, left, top, delay));
     }
     let count = labelled.len();
@@ -424,9 +529,7 @@ fn label_gif(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitEr
         enc.encode_frames(labelled)
             .map_err(encode_err(Format::Gif))?;
     }
-    let placement =
-        placement.ok_or_else(|| ExplicitError::Image("the GIF has no frames".into()))?;
-    Ok(LabelledImage {
+    Ok(EditedImage {
         bytes: out,
         placement,
         frames: count,
@@ -436,7 +539,7 @@ fn label_gif(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitEr
     })
 }
 
-fn label_tiff(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+fn label_tiff(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
     let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(input))
         .map_err(decode_err(Format::Tiff))?;
     let orientation = decoder.orientation().map_err(decode_err(Format::Tiff))?;
@@ -451,13 +554,12 @@ fn label_tiff(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
         notes.push("EXIF orientation applied to the pixels".into());
     }
     let mut px = Pixels::from_image(img, &mut notes);
-    let mut placement = px.draw(spec, Orientation::UPRIGHT)?;
-    placement.text = spec.text().to_string();
+    let placement = edit.apply(&mut px, Orientation::UPRIGHT)?;
     let mut out = Cursor::new(Vec::new());
     image::codecs::tiff::TiffEncoder::new(&mut out)
         .write_image(&px.data, px.width, px.height, px.colour_type())
         .map_err(encode_err(Format::Tiff))?;
-    Ok(LabelledImage {
+    Ok(EditedImage {
         bytes: out.into_inner(),
         placement,
         frames: 1,
@@ -467,18 +569,17 @@ fn label_tiff(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitE
     })
 }
 
-fn label_bmp(input: &[u8], spec: &LabelSpec) -> Result<LabelledImage, ExplicitError> {
+fn label_bmp(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
     let img = image::load_from_memory_with_format(input, image::ImageFormat::Bmp)
         .map_err(decode_err(Format::Bmp))?;
     let mut notes = Vec::new();
     let mut px = Pixels::from_image(img, &mut notes);
-    let mut placement = px.draw(spec, Orientation::UPRIGHT)?;
-    placement.text = spec.text().to_string();
+    let placement = edit.apply(&mut px, Orientation::UPRIGHT)?;
     let mut out = Vec::new();
     image::codecs::bmp::BmpEncoder::new(&mut out)
         .write_image(&px.data, px.width, px.height, px.colour_type())
         .map_err(encode_err(Format::Bmp))?;
-    Ok(LabelledImage {
+    Ok(EditedImage {
         bytes: out,
         placement,
         frames: 1,

@@ -87,6 +87,10 @@ pub struct FileReport {
     /// Ledger entries matching the labels' IDs or the file's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerEntry>>,
+    /// The invisible watermark's verdict (images and audio, when a watermark key was available;
+    /// filled by the caller with [`crate::watermark::find_watermark`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<crate::watermark::WatermarkFinding>,
 }
 
 impl FileReport {
@@ -102,6 +106,7 @@ impl FileReport {
             sha256: None,
             explicit_prompts: None,
             ledger: None,
+            watermark: None,
         }
     }
 
@@ -233,6 +238,7 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         sha256: Some(hex::encode(Sha256::digest(bytes))),
         explicit_prompts,
         ledger: None,
+        watermark: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::PipelineError;
 use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
+use crate::watermark::{self, EmbedSummary, Modality, WatermarkSettings};
 use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
 use aigc_explicit::image_file::{LabelledImage, label_image};
 use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
@@ -120,6 +121,8 @@ pub struct LabelRequest {
     pub require_codes: bool,
     /// The explicit label's text and position.
     pub explicit: ExplicitOptions,
+    /// The watermark key (or why there is none) and strength.
+    pub watermark: WatermarkSettings,
 }
 
 /// What happened to one kind of mark.
@@ -174,8 +177,11 @@ pub struct LabelOutcome {
     /// The ledger row, when recorded.
     pub ledger_id: Option<i64>,
     /// The 64-bit watermark payload that ties a mark to this record (16 hex digits), when a
-    /// metadata label was written.
+    /// metadata label was written or the mark embedded.
     pub watermark_payload: Option<String>,
+    /// What the watermark embedding did, when applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark_mark: Option<EmbedSummary>,
 }
 
 /// The labels of a file in memory: the record and the rewrite that puts it in place.
@@ -205,11 +211,56 @@ pub fn label_bytes(
         path: path.to_string(),
         format,
     })?;
+    let planned = plan_record(input, format, req, path)?;
+    write_planned(input, format, carrier, planned, path)
+}
+
+/// The record a file is labelled with, planned from the labels it already holds.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedRecord {
+    record: AigcRecord,
+    replaced_labels: usize,
+}
+
+/// Puts the planned record into `base` (the input, or its re-encoded signal).
+fn write_planned(
+    base: &[u8],
+    format: Format,
+    carrier: &'static dyn Carrier,
+    planned: PlannedRecord,
+    path: &str,
+) -> Result<PreparedLabel, PipelineError> {
+    let rewrite = carrier
+        .write(base, &planned.record)
+        .map_err(|source| PipelineError::Meta {
+            path: path.to_string(),
+            source,
+        })?;
+    Ok(PreparedLabel {
+        format,
+        carrier,
+        record: planned.record,
+        replaced_labels: planned.replaced_labels,
+        rewrite,
+    })
+}
+
+/// Builds the record for `input` from the request and the labels `input` already holds (read
+/// before any re-encode, so the watermark can carry the record's payload).
+fn plan_record(
+    input: &[u8],
+    format: Format,
+    req: &LabelRequest,
+    path: &str,
+) -> Result<PlannedRecord, PipelineError> {
     let meta = |source| PipelineError::Meta {
         path: path.to_string(),
         source,
     };
-    let existing = carrier.read(input).map_err(meta)?;
+    let existing = match carrier_for(format) {
+        Some(carrier) => carrier.read(input).map_err(meta)?,
+        None => Vec::new(),
+    };
     let request = |detail: String| PipelineError::Request {
         path: path.to_string(),
         detail,
@@ -281,13 +332,9 @@ pub fn label_bytes(
             path: path.to_string(),
             source,
         })?;
-    let rewrite = carrier.write(input, &record).map_err(meta)?;
-    Ok(PreparedLabel {
-        format,
-        carrier,
+    Ok(PlannedRecord {
         record,
         replaced_labels: existing.len(),
-        rewrite,
     })
 }
 
@@ -320,7 +367,7 @@ fn verify_output(output: &[u8], prepared: &PreparedLabel, path: &str) -> Result<
 
 /// Applies the explicit label to `input` when its format takes one: the new bytes and what
 /// was done, or why nothing could be done (`Err` of the outer result is a hard failure).
-fn apply_explicit(
+pub(crate) fn apply_explicit(
     input: &[u8],
     format: Format,
     options: &ExplicitOptions,
@@ -391,7 +438,8 @@ fn apply_explicit(
 /// Labels `input_path` into `output_path` (which may equal the input only with `in_place`),
 /// recording the label in `ledger` when given.
 ///
-/// Order (ARCHITECTURE): sniff → decode once → explicit label → encode once → metadata label on
+/// Order (ARCHITECTURE): sniff → plan the record from the input's labels → decode once →
+/// explicit label → watermark (its payload from the record) → encode once → metadata label on
 /// the encoded bytes → verify → atomic write → ledger.
 pub fn label_file(
     input_path: &Path,
@@ -418,18 +466,62 @@ pub fn label_file(
     let format = sniff(bytes).ok_or_else(|| PipelineError::UnknownFormat {
         path: shown.clone(),
     })?;
-    let (labelled, explicit, explicit_label) = if req.plan.explicit {
-        match apply_explicit(bytes, format, &req.explicit, &shown)? {
-            Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
-            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
-        }
-    } else {
-        (None, MarkStatus::Skipped, None)
-    };
-    let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
     let carrier = carrier_for(format);
+    // The record is planned before any re-encode: the watermark carries its payload.
+    let marking = req.plan.watermark && Modality::of(format).is_some() && req.watermark.key.is_ok();
+    let planned = if (req.plan.metadata && carrier.is_some()) || marking {
+        Some(plan_record(bytes, format, req, &shown)?)
+    } else {
+        None
+    };
+    // Images: label drawn, mark embedded and encoded in one decode/encode (watermark.rs).
+    let marked_image = match (&planned, &req.watermark.key) {
+        (Some(p), Ok(key)) if marking && Modality::of(format) == Some(Modality::Image) => Some(
+            watermark::label_and_mark_image(bytes, format, req, &p.record, key, &shown)?,
+        ),
+        _ => None,
+    };
+    let (mut labelled, explicit, explicit_label, mut watermark_status, mut watermark_mark) =
+        match marked_image {
+            Some(m) => (m.bytes, m.explicit, m.explicit_label, m.watermark, m.mark),
+            None => {
+                let (labelled, explicit, explicit_label) = if req.plan.explicit {
+                    match apply_explicit(bytes, format, &req.explicit, &shown)? {
+                        Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
+                        Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
+                    }
+                } else {
+                    (None, MarkStatus::Skipped, None)
+                };
+                let status = watermark::status_without_mark(req, format);
+                (labelled, explicit, explicit_label, status, None)
+            }
+        };
+    // Audio: the mark goes onto the signal after any audible label, before the metadata.
+    if let (Some(p), Ok(key)) = (&planned, &req.watermark.key)
+        && marking
+        && Modality::of(format) == Some(Modality::Audio)
+    {
+        let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
+        let from = labelled.is_none().then_some(input_path);
+        match watermark::mark_audio_bytes(base, from, format, &p.record, key, req, &shown)? {
+            Ok((marked, summary)) => {
+                labelled = Some(marked);
+                watermark_status = MarkStatus::Applied;
+                watermark_mark = Some(summary);
+            }
+            Err(reason) => watermark_status = MarkStatus::Unavailable { reason },
+        }
+    }
+    let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
     let prepared = match (req.plan.metadata, carrier, &labelled) {
-        (true, Some(_), _) => Some(label_bytes(base, req, &shown)?),
+        (true, Some(c), _) => {
+            let planned = match &planned {
+                Some(p) => p.clone(),
+                None => plan_record(bytes, format, req, &shown)?,
+            };
+            Some(write_planned(base, format, c, planned, &shown)?)
+        }
         // BMP and the like: the drawn label alone is still worth writing.
         (true, None, Some(_)) => None,
         (true, None, None) => {
@@ -480,9 +572,13 @@ pub fn label_file(
         .map(|n| n.to_string_lossy().into_owned());
     let format_name = format.extension();
     let out_shown = output_path.display().to_string();
-    let watermark_payload = prepared
-        .as_ref()
-        .map(|p| aigc_watermark::Payload::from_record(&p.record).to_hex());
+    // The record the ledger keeps: the one written, or the one the mark carries.
+    let logged_record = match (&prepared, &planned, &watermark_status) {
+        (Some(p), _, _) => Some(&p.record),
+        (None, Some(p), MarkStatus::Applied) => Some(&p.record),
+        _ => None,
+    };
+    let watermark_payload = logged_record.map(|r| aigc_watermark::Payload::from_record(r).to_hex());
     let options = OutputOptions {
         permissions,
         durable: in_place,
@@ -518,10 +614,10 @@ pub fn label_file(
                 let input_sha256 = input_hash
                     .join()
                     .unwrap_or_else(|_| hex::encode(Sha256::digest(bytes)));
-                let ledger_id = match (ledger, &prepared) {
-                    (Some(l), Some(p)) => Some(l.record(&NewEntry {
+                let ledger_id = match (ledger, logged_record) {
+                    (Some(l), Some(record)) => Some(l.record(&NewEntry {
                         action,
-                        record: &p.record,
+                        record,
                         format: format_name,
                         input_sha256: Some(&input_sha256),
                         output_sha256: &output_sha256,
@@ -535,12 +631,6 @@ pub fn label_file(
             },
         )
     })?;
-    let unavailable = |what: &str| MarkStatus::Unavailable {
-        reason: format!(
-            "{what} are not implemented in aigc-mark {}",
-            env!("CARGO_PKG_VERSION")
-        ),
-    };
     // Input bytes copied verbatim: only when the signal was not re-encoded.
     let kept_bytes = if labelled.is_some() {
         0
@@ -559,11 +649,7 @@ pub fn label_file(
         metadata,
         explicit,
         explicit_label,
-        watermark: if req.plan.watermark {
-            unavailable("watermarks")
-        } else {
-            MarkStatus::Skipped
-        },
+        watermark: watermark_status,
         input_bytes: bytes.len() as u64,
         output_bytes,
         kept_bytes,
@@ -572,5 +658,6 @@ pub fn label_file(
         signer_key_id,
         ledger_id,
         watermark_payload,
+        watermark_mark,
     })
 }

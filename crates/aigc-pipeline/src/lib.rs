@@ -13,6 +13,8 @@ mod id;
 mod inspect;
 mod io;
 mod label;
+pub mod robustness;
+pub mod watermark;
 
 pub use id::new_produce_id;
 pub use inspect::{FileReport, LabelFinding, Verdict, inspect_bytes, inspect_file};
@@ -21,6 +23,7 @@ pub use label::{
     ExplicitOptions, ExplicitReport, LabelOutcome, LabelRequest, LabelRole, MarkPlan, MarkStatus,
     PreparedLabel, label_bytes, label_file,
 };
+pub use watermark::{WatermarkError, WatermarkSettings};
 
 use std::path::Path;
 

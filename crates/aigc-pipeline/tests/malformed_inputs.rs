@@ -35,6 +35,7 @@ fn request() -> LabelRequest {
         sign: None,
         require_codes: true,
         explicit: Default::default(),
+        watermark: aigc_pipeline::WatermarkSettings::without_key("not under test"),
     }
 }
 

@@ -192,7 +192,12 @@ impl KeyRing {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "json") {
+            // Watermark keys (`*.wmkey.json`, aigc-watermark) share the directory.
+            let watermark_key = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".wmkey.json"));
+            if path.extension().is_some_and(|e| e == "json") && !watermark_key {
                 match KeyFile::load(&path).and_then(|f| {
                     f.public().map_err(|detail| SignError::BadKeyFile {
                         path: path.display().to_string(),
@@ -259,9 +264,11 @@ mod tests {
         ));
         let mut ring = KeyRing::default();
         std::fs::write(dir.path().join("junk.json"), "{}").expect("write");
+        // A watermark key shares the directory and is not a signing key: no warning for it.
+        std::fs::write(dir.path().join("studio.wmkey.json"), "{}").expect("write");
         let warnings = ring.load_dir(dir.path());
         assert_eq!(ring.len(), 1);
-        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(ring.public(&id).is_some());
     }
 

@@ -17,10 +17,12 @@ pub mod codec;
 pub mod ecc;
 pub mod image;
 pub mod key;
+pub mod keyfile;
 pub mod payload;
 pub mod stats;
 
 pub use codec::{CODED_BITS, Decoded, decode_payload, encode_payload};
 pub use key::{KeyedRng, WatermarkKey};
+pub use keyfile::{KeyFileError, NamedKey, WatermarkKeyFile, list_keys, resolve_key};
 pub use payload::Payload;
 pub use stats::{false_positive_probability, normal_tail, z_threshold};

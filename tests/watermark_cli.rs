@@ -1,0 +1,410 @@
+//! The invisible watermark end to end through the binary: keys, `label` marking images and
+//! audio, `inspect` and `wm detect` checking mark against label, the ledger resolving a mark
+//! whose metadata was stripped, and `robustness --quick`.
+
+mod common;
+
+use common::{CODE, Scratch, text, tool};
+use std::path::Path;
+
+/// A textured RGB image (sinusoids + noise, like a photograph's detail) written as PNG or JPEG.
+fn textured_image(path: &Path, w: u32, h: u32, seed: u64) {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let phase = seed as f32;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32, y as f32);
+        let base = 120.0
+            + 45.0 * (xf * 0.043 + yf * 0.017 + phase).sin()
+            + 30.0 * (xf * 0.011 - yf * 0.061).cos()
+            + 40.0 * noise();
+        let px = |k: f32| (base + k).round().clamp(0.0, 255.0) as u8;
+        image::Rgb([px(18.0), px(0.0), px(-22.0)])
+    });
+    let jpeg = path.extension().is_some_and(|e| e == "jpg");
+    if jpeg {
+        let file = std::fs::File::create(path).expect("create");
+        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90)
+            .encode_image(&img)
+            .expect("encode JPEG");
+    } else {
+        img.save(path).expect("save PNG");
+    }
+}
+
+/// 60 s of stereo pink noise (energy across the marked 0.86–4.3 kHz band; repeatable), made by
+/// sox. The phase-1 audio mark needs about a minute of it for a comfortable decoding margin.
+fn noise_wav(path: &Path) {
+    let out = tool(
+        "sox",
+        &[
+            "-R",
+            "-q",
+            "-n",
+            "-r",
+            "44100",
+            "-c",
+            "2",
+            "-b",
+            "16",
+            &path.display().to_string(),
+            "synth",
+            "60",
+            "pinknoise",
+            "gain",
+            "-6",
+        ],
+    );
+    assert!(out.status.success(), "sox: {}", text(&out.stderr));
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
+    let sc = Scratch::new();
+    let key = sc.json(&["keygen", "--watermark", "--name", "studio", "--json"], 0);
+    let key_file = key["key_file"].as_str().expect("key file").to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "watermark key is private");
+    }
+    // The signing-key ring does not stumble over the watermark key in the same directory.
+    let (img, wav) = (sc.path("photo.png"), sc.path("voice.wav"));
+    textured_image(&img, 640, 480, 1);
+    noise_wav(&wav);
+    let out_dir = sc.path("out");
+    let r = sc.json(
+        &[
+            "label",
+            &s(&img),
+            &s(&wav),
+            "-o",
+            &s(&out_dir),
+            "--producer",
+            CODE,
+            "--json",
+        ],
+        0,
+    );
+    let labelled = r["labelled"].as_array().expect("labelled");
+    assert_eq!(labelled.len(), 2, "{r}");
+    for l in labelled {
+        assert_eq!(l["watermark"]["status"], "applied", "{l}");
+        assert_eq!(
+            l["watermark_mark"]["payload"], l["watermark_payload"],
+            "the mark carries the payload of the record written: {l}"
+        );
+    }
+    assert!(
+        labelled[0]["watermark_mark"]["psnr_db"]
+            .as_f64()
+            .expect("psnr")
+            >= 40.0
+    );
+    assert!(
+        labelled[1]["watermark_mark"]["snr_db"]
+            .as_f64()
+            .expect("snr")
+            >= 30.0
+    );
+    // Independent read-back of the marked WAV: sox sees 60 s of audio.
+    let info = tool("soxi", &["-D", &s(&out_dir.join("voice.wav"))]);
+    let secs: f64 = text(&info.stdout).trim().parse().expect("soxi duration");
+    assert!((secs - 60.0).abs() < 0.1, "{secs}");
+
+    let report = sc.json(&["inspect", &s(&out_dir), "--json"], 0);
+    let files = report["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    for f in files {
+        assert_eq!(f["verdict"], "labelled", "{f}");
+        let w = &f["watermark"];
+        assert_eq!(w["detection"]["present"], true, "{f}");
+        assert_eq!(w["label"]["state"], "agree", "{f}");
+        assert!(
+            w["detection"]["false_positive_probability"]
+                .as_f64()
+                .expect("fpp")
+                < 1e-6
+        );
+    }
+    // Human output says so too.
+    let out = sc.run(&["inspect", &s(&out_dir.join("photo.png"))]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("AGREES with the metadata label"), "{shown}");
+}
+
+#[test]
+fn wm_embed_detect_round_trip_and_wrong_key() {
+    let sc = Scratch::new();
+    sc.json(&["keygen", "--watermark", "--name", "mine", "--json"], 0);
+    let img = sc.path("in.jpg");
+    textured_image(&img, 512, 512, 2);
+    let marked = sc.path("marked.jpg");
+    let e = sc.json(
+        &[
+            "wm",
+            "embed",
+            &s(&img),
+            "-o",
+            &s(&marked),
+            "--payload",
+            "0123456789ABCDEF",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(e["mark"]["payload"], "0123456789abcdef");
+    // Still a JPEG (exiftool reads it), same size.
+    let out = tool("exiftool", &["-s3", "-FileType", "-ImageSize", &s(&marked)]);
+    assert_eq!(text(&out.stdout).trim(), "JPEG\n512x512");
+    let d = sc.json(&["wm", "detect", &s(&marked), "--json"], 0);
+    let w = &d["files"][0]["watermark"];
+    assert_eq!(w["detection"]["payload"], "0123456789abcdef", "{d}");
+    assert_eq!(w["label"]["state"], "no-label");
+    // The unmarked input: no mark, exit 1.
+    let d = sc.json(&["wm", "detect", &s(&img), "--json"], 1);
+    assert_eq!(d["files"][0]["watermark"]["detection"]["present"], false);
+    assert!(d["files"][0]["watermark"]["detection"]["payload"].is_null());
+    // Another key: not detected, no payload printed.
+    sc.json(&["keygen", "--watermark", "--name", "theirs", "--json"], 0);
+    let d = sc.json(
+        &["wm", "detect", &s(&marked), "--key", "theirs", "--json"],
+        1,
+    );
+    let det = &d["files"][0]["watermark"]["detection"];
+    assert_eq!(det["present"], false, "{d}");
+    assert!(det["payload"].is_null());
+    // Two keys and none chosen: a clear error, nothing written.
+    let out = sc.run(&[
+        "wm",
+        "embed",
+        &s(&img),
+        "-o",
+        &s(&sc.path("x.jpg")),
+        "--payload",
+        "0123456789abcdef",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("several watermark keys"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!sc.path("x.jpg").exists());
+    // A bad payload and a too-small image are refused, nothing written.
+    let out = sc.run(&[
+        "wm",
+        "embed",
+        &s(&img),
+        "-o",
+        &s(&sc.path("y.jpg")),
+        "--payload",
+        "12",
+        "--key",
+        "mine",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("16 hex digits"));
+    let small = sc.path("small.png");
+    textured_image(&small, 200, 200, 3);
+    let out = sc.run(&[
+        "wm",
+        "embed",
+        &s(&small),
+        "-o",
+        &s(&sc.path("y.png")),
+        "--payload",
+        "0123456789abcdef",
+        "--key",
+        "mine",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("small.png"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!sc.path("y.png").exists() && !sc.path("y.jpg").exists());
+}
+
+#[test]
+fn stripped_metadata_resolves_through_the_ledger() {
+    let sc = Scratch::new();
+    sc.json(&["keygen", "--watermark", "--json"], 0);
+    // Full HD with the drawn label: the mark must still read back from the labelled output.
+    let img = sc.path("pic.jpg");
+    textured_image(&img, 1920, 1080, 4);
+    let out = sc.path("labelled.jpg");
+    let r = sc.json(
+        &[
+            "label",
+            &s(&img),
+            "-o",
+            &s(&out),
+            "--producer",
+            CODE,
+            "--produce-id",
+            "pic-42",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(r["labelled"][0]["watermark"]["status"], "applied", "{r}");
+    let payload = r["labelled"][0]["watermark_payload"]
+        .as_str()
+        .expect("payload")
+        .to_string();
+    let strip = tool(
+        "exiftool",
+        &["-q", "-all=", "-overwrite_original", &s(&out)],
+    );
+    assert!(strip.status.success(), "{}", text(&strip.stderr));
+    let report = sc.json(&["inspect", &s(&out), "--with-ledger", "--json"], 0);
+    let f = &report["files"][0];
+    assert_eq!(f["verdict"], "unlabelled", "metadata is gone: {f}");
+    assert_eq!(f["watermark"]["detection"]["payload"], payload.as_str());
+    assert_eq!(f["watermark"]["label"]["state"], "no-label");
+    let d = sc.json(&["wm", "detect", &s(&out), "--json"], 0);
+    let entries = d["files"][0]["watermark"]["ledger"]
+        .as_array()
+        .expect("ledger");
+    assert_eq!(entries.len(), 1, "{d}");
+    assert!(
+        entries[0]["record_json"]
+            .as_str()
+            .expect("record")
+            .contains("pic-42"),
+        "the ledger gives back the full record: {d}"
+    );
+    let shown = text(&sc.run(&["wm", "detect", &s(&out)]).stdout);
+    assert!(
+        shown.contains("pic-42") && shown.contains("MARK FOUND"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn label_without_a_watermark_key_reports_how_to_make_one() {
+    let sc = Scratch::new();
+    let img = sc.path("p.png");
+    textured_image(&img, 400, 400, 5);
+    let r = sc.json(
+        &[
+            "label",
+            &s(&img),
+            "-o",
+            &s(&sc.path("o.png")),
+            "--producer",
+            CODE,
+            "--json",
+        ],
+        0,
+    );
+    let w = &r["labelled"][0]["watermark"];
+    assert_eq!(w["status"], "unavailable");
+    assert!(
+        w["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("keygen --watermark"),
+        "{w}"
+    );
+    // --no-watermark: switched off; a named key that does not exist: exit 2.
+    let r = sc.json(
+        &[
+            "label",
+            &s(&img),
+            "-o",
+            &s(&sc.path("o2.png")),
+            "--producer",
+            CODE,
+            "--no-watermark",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(r["labelled"][0]["watermark"]["status"], "skipped");
+    let out = sc.run(&[
+        "label",
+        &s(&img),
+        "-o",
+        &s(&sc.path("o3.png")),
+        "--producer",
+        CODE,
+        "--wm-key",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope"));
+    assert!(!sc.path("o3.png").exists());
+}
+
+#[test]
+fn robustness_quick_runs_the_ci_subset_with_imagemagick() {
+    let sc = Scratch::new();
+    sc.json(&["keygen", "--watermark", "--json"], 0);
+    let dir = sc.path("corpus");
+    std::fs::create_dir_all(&dir).expect("dir");
+    textured_image(&dir.join("a.png"), 512, 512, 6);
+    textured_image(&dir.join("b.jpg"), 480, 400, 7);
+    std::fs::write(dir.join("notes.txt"), "not an image").expect("write");
+    let report_md = sc.path("report.md");
+    let r = sc.json(
+        &[
+            "robustness",
+            "--modality",
+            "image",
+            &s(&dir),
+            "--quick",
+            "-o",
+            &s(&report_md),
+            "--json",
+        ],
+        0,
+    );
+    let attacks = r["attacks"].as_array().expect("attacks");
+    let names: Vec<&str> = attacks
+        .iter()
+        .filter_map(|a| a["attack"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "none",
+            "JPEG q50 (4:2:0)",
+            "resize 50 %",
+            "centre crop 50 % area"
+        ]
+    );
+    for a in attacks {
+        assert_eq!(a["tried"], 2, "every attack ran on both images: {a}");
+    }
+    assert_eq!(attacks[0]["passed"], 2, "unattacked marks read back: {r}");
+    assert_eq!(
+        r["files"].as_array().map(Vec::len),
+        Some(2),
+        "the text file is ignored"
+    );
+    assert_eq!(r["unmarked_runs"], 2);
+    assert_eq!(r["unmarked_false"], 0, "{r}");
+    assert_eq!(r["wrong_key_false"], 0, "{r}");
+    let md = std::fs::read_to_string(&report_md).expect("report");
+    assert!(md.contains("| JPEG q50 (4:2:0) | ≥ 97 % | "), "{md}");
+    assert!(
+        md.contains("False positives: 0 of 2 detections on unmarked originals"),
+        "{md}"
+    );
+}
