@@ -3,6 +3,7 @@
 use crate::PipelineError;
 use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
+use aigc_explicit::audio::{AudioLabelOptions, AudioLabelReport, label_audio_file};
 use aigc_explicit::image_file::{LabelledImage, label_image};
 use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
 use aigc_explicit::{LabelSpec, Placement};
@@ -65,6 +66,8 @@ pub struct ExplicitOptions {
     pub image: LabelSpec,
     /// The prompt added to text, Markdown and HTML.
     pub text: TextPrompt,
+    /// The audible prompt inserted into audio.
+    pub audio: AudioLabelOptions,
 }
 
 impl Default for ExplicitOptions {
@@ -72,6 +75,7 @@ impl Default for ExplicitOptions {
         Self {
             image: LabelSpec::default_label(),
             text: TextPrompt::default_at(TextPosition::End),
+            audio: AudioLabelOptions::default(),
         }
     }
 }
@@ -100,6 +104,8 @@ pub enum ExplicitReport {
         /// Where it went.
         position: TextPosition,
     },
+    /// An audible prompt inserted into audio.
+    Audio(AudioLabelReport),
     /// The text already held a prompt meeting the wording rule; none was added.
     AlreadyPresent {
         /// The prompts found.
@@ -388,6 +394,51 @@ fn apply_explicit(
     )))
 }
 
+/// The audio with its audible label, in a temporary file beside the output (memory-mapped when
+/// large, so long recordings are never held in memory twice).
+struct LabelledAudio {
+    bytes: InputFile,
+    _temp: tempfile::TempPath,
+}
+
+/// Inserts the audible prompt into `input_path` (streaming decode, WAV written beside
+/// `output_path`): the labelled audio and what was done, or why it cannot be done in this build.
+fn apply_audio_explicit(
+    input_path: &Path,
+    output_path: &Path,
+    options: &AudioLabelOptions,
+    path: &str,
+) -> Result<Result<(LabelledAudio, ExplicitReport), String>, PipelineError> {
+    let dir = match output_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".aigc-mark-audio-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| PipelineError::io(output_path, e))?
+        .into_temp_path();
+    let report = match label_audio_file(input_path, &temp, options) {
+        Ok(r) => r,
+        Err(aigc_explicit::ExplicitError::Unsupported(reason)) => return Ok(Err(reason)),
+        Err(source) => {
+            return Err(PipelineError::Explicit {
+                path: path.to_string(),
+                source,
+            });
+        }
+    };
+    let bytes = InputFile::open(&temp)?;
+    Ok(Ok((
+        LabelledAudio {
+            bytes,
+            _temp: temp,
+        },
+        ExplicitReport::Audio(report),
+    )))
+}
+
 /// Labels `input_path` into `output_path` (which may equal the input only with `in_place`),
 /// recording the label in `ledger` when given.
 ///
@@ -418,7 +469,18 @@ pub fn label_file(
     let format = sniff(bytes).ok_or_else(|| PipelineError::UnknownFormat {
         path: shown.clone(),
     })?;
-    let (labelled, explicit, explicit_label) = if req.plan.explicit {
+    let mut labelled_audio = None;
+    let (labelled, explicit, explicit_label) = if req.plan.explicit
+        && format.family() == FormatFamily::Audio
+    {
+        match apply_audio_explicit(input_path, output_path, &req.explicit.audio, &shown)? {
+            Ok((audio, report)) => {
+                labelled_audio = Some(audio);
+                (None, MarkStatus::Applied, Some(report))
+            }
+            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
+        }
+    } else if req.plan.explicit {
         match apply_explicit(bytes, format, &req.explicit, &shown)? {
             Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
             Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
@@ -426,20 +488,25 @@ pub fn label_file(
     } else {
         (None, MarkStatus::Skipped, None)
     };
-    let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
+    let re_encoded = labelled.is_some() || labelled_audio.is_some();
+    let base: &[u8] = match (&labelled_audio, &labelled) {
+        (Some(a), _) => a.bytes.bytes(),
+        (None, Some(b)) => b,
+        (None, None) => bytes,
+    };
     let carrier = carrier_for(format);
-    let prepared = match (req.plan.metadata, carrier, &labelled) {
+    let prepared = match (req.plan.metadata, carrier, re_encoded) {
         (true, Some(_), _) => Some(label_bytes(base, req, &shown)?),
         // BMP and the like: the drawn label alone is still worth writing.
-        (true, None, Some(_)) => None,
-        (true, None, None) => {
+        (true, None, true) => None,
+        (true, None, false) => {
             return Err(PipelineError::NoCarrier {
                 path: shown,
                 format,
             });
         }
-        (false, _, Some(_)) => None,
-        (false, _, None) => {
+        (false, _, true) => None,
+        (false, _, false) => {
             return Err(PipelineError::Request {
                 path: shown,
                 detail: format!(
@@ -488,10 +555,10 @@ pub fn label_file(
         durable: in_place,
     };
     // Kept ranges can be copied file-to-file only when they refer to the input file itself.
-    let source_file = if labelled.is_none() {
-        input.file()
-    } else {
-        None
+    let source_file = match (&labelled_audio, &labelled) {
+        (Some(a), _) => a.bytes.file(),
+        (None, Some(_)) => None,
+        (None, None) => input.file(),
     };
     // The input's hash is computed on the second core while the output is written.
     let (input_sha256, output_sha256, ledger_id) = std::thread::scope(|scope| {
@@ -542,7 +609,7 @@ pub fn label_file(
         ),
     };
     // Input bytes copied verbatim: only when the signal was not re-encoded.
-    let kept_bytes = if labelled.is_some() {
+    let kept_bytes = if re_encoded {
         0
     } else {
         rewrite.kept_bytes() as u64
