@@ -32,7 +32,8 @@ pub const SILENT_CONTENT_PROMPT_RMS_DB: f64 = -20.0;
 pub const PEAK_CAP: f32 = 0.891;
 /// Ramps around the middle cut (the content fades out and back in, so the cut does not click).
 const CUT_FADE_MS: f64 = 5.0;
-/// The middle cut goes to the quietest block within this distance of the midpoint.
+/// The middle cut goes to the quietest block within this distance of the midpoint (or a tenth of
+/// the content, if less).
 const CUT_SEARCH_S: f64 = 2.0;
 
 /// What is played.
@@ -196,7 +197,10 @@ impl LoudnessMeter {
 
     fn push(&mut self, interleaved: &[f32]) {
         for frame in interleaved.chunks_exact(self.channels) {
-            self.acc += frame.iter().map(|s| f64::from(*s) * f64::from(*s)).sum::<f64>();
+            self.acc += frame
+                .iter()
+                .map(|s| f64::from(*s) * f64::from(*s))
+                .sum::<f64>();
             self.acc_frames += 1;
             self.frames += 1;
             if self.acc_frames == self.block_frames {
@@ -472,7 +476,10 @@ pub fn label_audio_file(
     Ok(AudioLabelReport {
         prompt: options.prompt,
         rhythm: options.prompt.has_rhythm().then_some(options.rhythm),
-        speech: options.prompt.has_speech().then(|| options.speech.describe()),
+        speech: options
+            .prompt
+            .has_speech()
+            .then(|| options.speech.describe()),
         inserted,
         sample_rate: rate,
         channels,
@@ -487,11 +494,7 @@ pub fn label_audio_file(
 /// Gain of content frame `i` around the cut: a raised-cosine fade-out over the `fade` frames
 /// before it and a fade-in over the `fade` frames after it.
 fn cut_gain(i: u64, cut: u64, fade: u64) -> f32 {
-    let d = if i < cut {
-        cut - i
-    } else {
-        i - cut + 1
-    };
+    let d = if i < cut { cut - i } else { i - cut + 1 };
     if d >= fade {
         1.0
     } else {
@@ -500,16 +503,19 @@ fn cut_gain(i: u64, cut: u64, fade: u64) -> f32 {
 }
 
 /// The frame where a middle prompt goes: the middle of the quietest 100 ms block within
-/// ±2 s of the midpoint (a pause, if there is one).
+/// ±2 s (±10 % in short files) of the midpoint (a pause, if there is one).
 fn middle_cut(meter: &LoudnessMeter, rate: u32, total: u64) -> u64 {
     let mid = total / 2;
     let block = meter.block_frames as u64;
-    let reach = (CUT_SEARCH_S * f64::from(rate)) as u64;
+    let reach = ((CUT_SEARCH_S * f64::from(rate)) as u64).min(total / 10);
     let lo = mid.saturating_sub(reach) / block;
     let hi = ((mid + reach) / block).min(meter.blocks.len() as u64);
     (lo..hi)
         .filter_map(|b| meter.blocks.get(b as usize).map(|p| (b, *p)))
-        .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.abs_diff(mid / block).cmp(&y.0.abs_diff(mid / block))))
+        .min_by(|x, y| {
+            x.1.total_cmp(&y.1)
+                .then(x.0.abs_diff(mid / block).cmp(&y.0.abs_diff(mid / block)))
+        })
         .map(|(b, _)| b * block + block / 2)
         .unwrap_or(mid)
         .min(total)
@@ -524,7 +530,9 @@ mod tests {
         let rate = 10_000;
         let mut meter = LoudnessMeter::new(rate, 2);
         // 1 s of a 0.1-amplitude square-ish signal, then 1 s of silence.
-        let loud: Vec<f32> = (0..rate * 2).map(|i| if i % 4 < 2 { 0.1 } else { -0.1 }).collect();
+        let loud: Vec<f32> = (0..rate * 2)
+            .map(|i| if i % 4 < 2 { 0.1 } else { -0.1 })
+            .collect();
         meter.push(&loud);
         meter.push(&vec![0.0; (rate * 2) as usize]);
         let db = meter.gated_rms_db().unwrap();

@@ -10,7 +10,9 @@
 )]
 
 use crate::ExplicitError;
-use crate::audio_morse::{AI_PATTERN, MAX_TONE_HZ, MAX_UNIT_MS, MIN_TONE_HZ, MIN_UNIT_MS, PATTERN_UNITS};
+use crate::audio_morse::{
+    AI_PATTERN, MAX_TONE_HZ, MAX_UNIT_MS, MIN_TONE_HZ, MIN_UNIT_MS, PATTERN_UNITS,
+};
 use aigc_media::AudioReader;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -134,7 +136,8 @@ impl RhythmDetector {
         let fft = FftPlanner::new().plan_fft_forward(fft_len);
         let bin_hz = rate_f / fft_len as f64;
         let nyquist_bin = fft_len / 2;
-        let hi_bin = ((SEARCH_HI_HZ / bin_hz) as usize).min(nyquist_bin.saturating_sub(LOBE_BINS + 1));
+        let hi_bin =
+            ((SEARCH_HI_HZ / bin_hz) as usize).min(nyquist_bin.saturating_sub(LOBE_BINS + 1));
         Self {
             rate: rate_f,
             channels: channels.max(1),
@@ -190,17 +193,22 @@ impl RhythmDetector {
             .map(|c| f64::from(c.norm_sqr()))
             .collect();
         let total: f64 = power[self.min_bin..].iter().sum();
-        let (peak_bin, _) = power[self.lo_bin..=self.hi_bin]
-            .iter()
-            .enumerate()
-            .fold((0, -1.0), |best, (i, p)| if *p > best.1 { (i, *p) } else { best });
+        let (peak_bin, _) =
+            power[self.lo_bin..=self.hi_bin]
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, -1.0),
+                    |best, (i, p)| if *p > best.1 { (i, *p) } else { best },
+                );
         let k = peak_bin + self.lo_bin;
         let lobe: f64 = power[k - LOBE_BINS..=k + LOBE_BINS].iter().sum();
         let amp = 2.0 * power[k].sqrt() / self.window_sum;
         let tonal = total > 0.0 && lobe / total >= MIN_TONAL_SHARE && amp >= MIN_TONE_AMPLITUDE;
         let index = self.frame_index;
         self.frame_index += 1;
-        let continues = matches!(&self.run, Some(r) if tonal && r.bin.abs_diff(k) <= SAME_TONE_BINS);
+        let continues =
+            matches!(&self.run, Some(r) if tonal && r.bin.abs_diff(k) <= SAME_TONE_BINS);
         if continues {
             let hz = self.bin_hz_interpolated(&power, k);
             if let Some(run) = self.run.as_mut() {
@@ -333,11 +341,16 @@ fn match_pattern(segments: &[Segment], duration: f64) -> Vec<FoundRhythm> {
             .zip(&expected)
             .map(|(m, e)| (m - e * unit).abs())
             .fold(0.0f64, f64::max);
-        let isolated_before = i == 0 || s[0].start_s - segments[i - 1].end_s >= ISOLATION_UNITS * unit;
-        let isolated_after =
-            i + 4 == segments.len() || segments[i + 4].start_s - s[3].end_s >= ISOLATION_UNITS * unit;
+        let isolated_before =
+            i == 0 || s[0].start_s - segments[i - 1].end_s >= ISOLATION_UNITS * unit;
+        let isolated_after = i + 4 == segments.len()
+            || segments[i + 4].start_s - s[3].end_s >= ISOLATION_UNITS * unit;
         let plausible_unit = (0.02..=1.0).contains(&unit);
-        if worst > TIMING_TOLERANCE_UNITS * unit || !isolated_before || !isolated_after || !plausible_unit {
+        if worst > TIMING_TOLERANCE_UNITS * unit
+            || !isolated_before
+            || !isolated_after
+            || !plausible_unit
+        {
             i += 1;
             continue;
         }
@@ -351,7 +364,9 @@ fn match_pattern(segments: &[Segment], duration: f64) -> Vec<FoundRhythm> {
             ));
         }
         if !(f64::from(MIN_TONE_HZ) * 0.95..=f64::from(MAX_TONE_HZ) * 1.05).contains(&hz) {
-            notes.push(format!("tone {hz:.0} Hz is outside {MIN_TONE_HZ}–{MAX_TONE_HZ} Hz"));
+            notes.push(format!(
+                "tone {hz:.0} Hz is outside {MIN_TONE_HZ}–{MAX_TONE_HZ} Hz"
+            ));
         }
         if level_dbfs < MIN_AUDIBLE_DBFS {
             notes.push(format!("tone at {level_dbfs:.1} dBFS is too quiet to hear"));
@@ -413,7 +428,11 @@ mod tests {
 
     #[test]
     fn finds_the_rhythm_and_its_timing() {
-        for (rate, unit, hz) in [(44_100, 100, 1000.0), (8_000, 60, 700.0), (48_000, 180, 2500.0)] {
+        for (rate, unit, hz) in [
+            (44_100, 100, 1000.0),
+            (8_000, 60, 700.0),
+            (48_000, 180, 2500.0),
+        ] {
             let spec = RhythmSpec::new(unit, hz).unwrap();
             let (x, at) = with_padding(&spec, rate, 0.5, 2.0);
             let found = find_rhythm(&x, rate, 1);
@@ -434,12 +453,23 @@ mod tests {
         // Morse "N" then "I" (−· ··) and a steady tone: neither is ·− ··.
         let tone = |secs: f64| -> Vec<f32> {
             (0..(secs * f64::from(rate)) as usize)
-                .map(|n| (0.3 * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / f64::from(rate)).sin()) as f32)
+                .map(|n| {
+                    (0.3 * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / f64::from(rate)).sin())
+                        as f32
+                })
                 .collect()
         };
         let silence = |secs: f64| vec![0.0; (secs * f64::from(rate)) as usize];
         let mut x = silence(1.0);
-        for (on, len) in [(true, 0.3), (false, 0.1), (true, 0.1), (false, 0.3), (true, 0.1), (false, 0.1), (true, 0.1)] {
+        for (on, len) in [
+            (true, 0.3),
+            (false, 0.1),
+            (true, 0.1),
+            (false, 0.3),
+            (true, 0.1),
+            (false, 0.1),
+            (true, 0.1),
+        ] {
             x.extend(if on { tone(len) } else { silence(len) });
         }
         x.extend(silence(1.0));

@@ -119,7 +119,11 @@ fn from_file(path: &Path) -> Result<Speech, ExplicitError> {
 
 /// Loads the spoken prompt and resamples it to `rate` (mono; gaps between two recordings are
 /// `gap_s` of silence).
-pub fn load_speech(source: &SpeechSource, rate: u32, gap_s: f64) -> Result<Vec<f32>, ExplicitError> {
+pub fn load_speech(
+    source: &SpeechSource,
+    rate: u32,
+    gap_s: f64,
+) -> Result<Vec<f32>, ExplicitError> {
     let parts = match source {
         SpeechSource::Chinese => vec![bundled(SPEECH_ZH, "label-zh.wav")?],
         SpeechSource::English => vec![bundled(SPEECH_EN, "label-en.wav")?],
@@ -222,7 +226,9 @@ mod tests {
 
     fn sine(rate: u32, hz: f64, secs: f64) -> Vec<f32> {
         (0..(f64::from(rate) * secs) as usize)
-            .map(|n| (0.5 * (2.0 * std::f64::consts::PI * hz * n as f64 / f64::from(rate)).sin()) as f32)
+            .map(|n| {
+                (0.5 * (2.0 * std::f64::consts::PI * hz * n as f64 / f64::from(rate)).sin()) as f32
+            })
             .collect()
     }
 
@@ -240,7 +246,12 @@ mod tests {
 
     #[test]
     fn resampling_keeps_in_band_tones_and_removes_aliases() {
-        for (from, to) in [(16_000, 44_100), (16_000, 48_000), (44_100, 16_000), (48_000, 8_000)] {
+        for (from, to) in [
+            (16_000, 44_100),
+            (16_000, 48_000),
+            (44_100, 16_000),
+            (48_000, 8_000),
+        ] {
             let x = sine(from, 1000.0, 1.0);
             let y = resample(&x, from, to);
             assert_eq!(y.len(), to as usize);
@@ -271,7 +282,10 @@ mod tests {
 
     #[test]
     fn language_names() {
-        assert_eq!(SpeechSource::parse_lang("en").unwrap(), SpeechSource::English);
+        assert_eq!(
+            SpeechSource::parse_lang("en").unwrap(),
+            SpeechSource::English
+        );
         assert!(SpeechSource::parse_lang("fr").is_err());
     }
 }

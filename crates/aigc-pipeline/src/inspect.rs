@@ -1,7 +1,9 @@
 //! The inspect journey: every label a file holds, checked against Annex E, with signatures.
 
 use crate::io::InputFile;
-use aigc_core::{AigcRecord, Format, FormatFamily, LabelForm, LegacyRecord, Problem, Severity, sniff};
+use aigc_core::{
+    AigcRecord, Format, FormatFamily, LabelForm, LegacyRecord, Problem, Severity, sniff,
+};
 use aigc_explicit::audio_detect::{FoundRhythm, find_rhythm_file};
 use aigc_explicit::text::{FoundPrompt, find_prompts};
 use aigc_ledger::{Ledger, LedgerEntry};

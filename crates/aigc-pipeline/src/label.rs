@@ -431,10 +431,7 @@ fn apply_audio_explicit(
     };
     let bytes = InputFile::open(&temp)?;
     Ok(Ok((
-        LabelledAudio {
-            bytes,
-            _temp: temp,
-        },
+        LabelledAudio { bytes, _temp: temp },
         ExplicitReport::Audio(report),
     )))
 }
@@ -470,24 +467,23 @@ pub fn label_file(
         path: shown.clone(),
     })?;
     let mut labelled_audio = None;
-    let (labelled, explicit, explicit_label) = if req.plan.explicit
-        && format.family() == FormatFamily::Audio
-    {
-        match apply_audio_explicit(input_path, output_path, &req.explicit.audio, &shown)? {
-            Ok((audio, report)) => {
-                labelled_audio = Some(audio);
-                (None, MarkStatus::Applied, Some(report))
+    let (labelled, explicit, explicit_label) =
+        if req.plan.explicit && format.family() == FormatFamily::Audio {
+            match apply_audio_explicit(input_path, output_path, &req.explicit.audio, &shown)? {
+                Ok((audio, report)) => {
+                    labelled_audio = Some(audio);
+                    (None, MarkStatus::Applied, Some(report))
+                }
+                Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
             }
-            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
-        }
-    } else if req.plan.explicit {
-        match apply_explicit(bytes, format, &req.explicit, &shown)? {
-            Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
-            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
-        }
-    } else {
-        (None, MarkStatus::Skipped, None)
-    };
+        } else if req.plan.explicit {
+            match apply_explicit(bytes, format, &req.explicit, &shown)? {
+                Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
+                Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
+            }
+        } else {
+            (None, MarkStatus::Skipped, None)
+        };
     let re_encoded = labelled.is_some() || labelled_audio.is_some();
     let base: &[u8] = match (&labelled_audio, &labelled) {
         (Some(a), _) => a.bytes.bytes(),
