@@ -480,4 +480,46 @@ fn bad_options_and_codecs_without_a_writer() {
         "{v}"
     );
     assert_eq!(v["metadata"]["status"], "applied");
+    // Opus is not decoded by this build: unavailable too, not a failure.
+    let v = label(&s, &common::sample("audio.opus"), &s.path("out.opus"), &[]);
+    assert_eq!(v["explicit"]["status"], "unavailable", "{v}");
+    assert!(
+        v["explicit"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("cannot decode"),
+        "{v}"
+    );
+    assert_eq!(v["metadata"]["status"], "applied");
+}
+
+#[test]
+fn relabelling_does_not_stack_a_second_rhythm() {
+    let s = Scratch::new();
+    let input = s.path("in.wav");
+    make_wav(&input, 32_000, 1, 16, 2.0, &["brownnoise", "gain", "-10"]);
+    let once = s.path("once.wav");
+    let o = label(&s, &input, &once, &["--audio-prompt", "rhythm"]);
+    assert_eq!(
+        o["explicit_label"]["inserted"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let twice = s.path("twice.wav");
+    let o = label(&s, &once, &twice, &["--audio-prompt", "rhythm"]);
+    assert_eq!(o["explicit"]["status"], "applied");
+    assert_eq!(
+        o["explicit_label"]["inserted"].as_array().map(Vec::len),
+        Some(0),
+        "{o}"
+    );
+    assert_eq!(
+        o["explicit_label"]["already_present"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{o}"
+    );
+    // Same signal, one more label in metadata: the audio payload is copied, not re-encoded.
+    assert_eq!(read_f32(&once), read_f32(&twice));
+    assert!(o["kept_bytes"].as_u64().expect("kept") > 60_000, "{o}");
 }

@@ -8,6 +8,7 @@
 )]
 
 use crate::ExplicitError;
+use crate::audio_detect::{FoundRhythm, RhythmDetector};
 use crate::audio_morse::RhythmSpec;
 use crate::audio_speech::{SpeechSource, load_speech};
 use aigc_media::audio::WavFormat;
@@ -152,18 +153,21 @@ pub struct AudioLabelReport {
     pub rhythm: Option<RhythmSpec>,
     /// The spoken prompt's source, when played.
     pub speech: Option<String>,
-    /// Each insertion.
+    /// Each insertion (none when the content already held a rhythm: nothing was written).
     pub inserted: Vec<InsertedPrompt>,
+    /// Morse rhythms meeting the rules that the content already held; when there are any, no
+    /// second label is stacked on top and no output is written.
+    pub already_present: Vec<FoundRhythm>,
     /// The content's sample rate (kept).
     pub sample_rate: u32,
     /// The content's channels (kept).
     pub channels: usize,
     /// Gated RMS of the content's active part, dBFS (None for silent content).
     pub content_rms_dbfs: Option<f64>,
-    /// RMS the prompts were matched to, dBFS.
-    pub prompt_rms_dbfs: f64,
-    /// The highest prompt sample, dBFS.
-    pub prompt_peak_dbfs: f64,
+    /// RMS the prompts were matched to, dBFS (None when nothing was inserted).
+    pub prompt_rms_dbfs: Option<f64>,
+    /// The highest prompt sample, dBFS (None when nothing was inserted).
+    pub prompt_peak_dbfs: Option<f64>,
     /// Content length in seconds.
     pub content_s: f64,
     /// Output length in seconds.
@@ -261,7 +265,7 @@ impl PcmSink for WavWriter {
 
 /// The seam for non-PCM outputs: re-encoding to the input's codec at a similar bitrate needs the
 /// ffmpeg-based writer, which this build does not have yet.
-fn write_like_input(info: &AudioInfo, dest: &Path) -> Result<Box<dyn PcmSink>, ExplicitError> {
+fn write_like_input(info: &AudioInfo, _dest: &Path) -> Result<Box<dyn PcmSink>, ExplicitError> {
     let codec = match info.codec {
         AudioCodec::Flac => "FLAC",
         AudioCodec::Mp3 => "MP3",
@@ -271,8 +275,7 @@ fn write_like_input(info: &AudioInfo, dest: &Path) -> Result<Box<dyn PcmSink>, E
         AudioCodec::PcmInt(_) | AudioCodec::PcmFloat | AudioCodec::Other => "this codec",
     };
     Err(ExplicitError::Unsupported(format!(
-        "{}: writing {codec} audio needs the ffmpeg writer (not yet); audible labels are written to WAV (PCM) files only",
-        dest.display()
+        "writing {codec} audio needs the ffmpeg writer (not yet); audible labels are written to WAV (PCM) files only"
     )))
 }
 
@@ -352,7 +355,7 @@ struct Insertion {
 /// Labels `input` into `dest` (written atomically): the prompt(s) inserted at the requested
 /// positions, at the content's rate and channel layout, loudness-matched, never clipped. Errors
 /// with [`ExplicitError::Unsupported`] when this build cannot write the input's codec, and with
-/// [`ExplicitError::EmptyAudio`] when the input has no samples.
+/// [`ExplicitError::EmptyAudio`] when the input has no samples; other errors name the file.
 pub fn label_audio_file(
     input: &Path,
     dest: &Path,
@@ -364,23 +367,52 @@ pub fn label_audio_file(
         ));
     }
     // Pass 1: loudness, length and the quiet blocks near the middle.
-    let mut reader = AudioReader::open(input)?;
+    // A signal this build cannot decode (e.g. Opus) leaves the label unavailable, not failed.
+    let mut reader = AudioReader::open(input).map_err(|e| match e {
+        aigc_media::MediaError::Unsupported { what, .. } => {
+            ExplicitError::Unsupported(format!("cannot decode the audio: {what}"))
+        }
+        other => ExplicitError::Media(other),
+    })?;
     let info = reader.info().clone();
     let channels = info.channels;
     let rate = info.sample_rate;
     // Fail before decoding anything when the output cannot be written.
     let mut sink = open_sink(&info, dest)?;
     let mut meter = LoudnessMeter::new(rate, channels);
+    let mut detector = RhythmDetector::new(rate, channels);
     while let Some(block) = reader.next_block()? {
         meter.push(block);
+        detector.push(block);
     }
     let total = meter.frames;
     if total == 0 {
-        return Err(ExplicitError::EmptyAudio {
-            path: input.display().to_string(),
-        });
+        return Err(ExplicitError::EmptyAudio);
     }
     let content_db = meter.gated_rms_db();
+    let rate_f = f64::from(rate);
+    // Relabelling must not stack prompts: a rhythm that meets the rules is enough.
+    let already_present: Vec<FoundRhythm> = detector
+        .finish()
+        .into_iter()
+        .filter(|r| r.meets_rules)
+        .collect();
+    if !already_present.is_empty() {
+        return Ok(AudioLabelReport {
+            prompt: options.prompt,
+            rhythm: None,
+            speech: None,
+            inserted: Vec::new(),
+            already_present,
+            sample_rate: rate,
+            channels,
+            content_rms_dbfs: content_db,
+            prompt_rms_dbfs: None,
+            prompt_peak_dbfs: None,
+            content_s: total as f64 / rate_f,
+            output_s: total as f64 / rate_f,
+        });
+    }
     let prompt_db = content_db
         .map(|db| db.max(MIN_PROMPT_RMS_DB))
         .unwrap_or(SILENT_CONTENT_PROMPT_RMS_DB);
@@ -426,7 +458,6 @@ pub fn label_audio_file(
     let mut pos: u64 = 0;
     let mut next = 0;
     let mut scratch = Vec::new();
-    let rate_f = f64::from(rate);
     let mut inserted = Vec::new();
     let mut record = |ins: &Insertion, out_frame: u64| {
         let start_s = out_frame as f64 / rate_f;
@@ -481,11 +512,12 @@ pub fn label_audio_file(
             .has_speech()
             .then(|| options.speech.describe()),
         inserted,
+        already_present: Vec::new(),
         sample_rate: rate,
         channels,
         content_rms_dbfs: content_db,
-        prompt_rms_dbfs: prompt_db,
-        prompt_peak_dbfs: amp_to_db(f64::from(prompt_peak)),
+        prompt_rms_dbfs: Some(prompt_db),
+        prompt_peak_dbfs: Some(amp_to_db(f64::from(prompt_peak))),
         content_s: total as f64 / rate_f,
         output_s: (total + span_frames * insertions.len() as u64) as f64 / rate_f,
     })

@@ -58,9 +58,6 @@ pub enum ExplicitError {
     #[error(transparent)]
     Media(#[from] aigc_media::MediaError),
     /// The audio has no samples, so there is nothing to put a prompt before or after.
-    #[error("{path}: the audio has no samples (zero length); an audible label needs content")]
-    EmptyAudio {
-        /// The file.
-        path: String,
-    },
+    #[error("the audio has no samples (zero length); an audible label needs content")]
+    EmptyAudio,
 }

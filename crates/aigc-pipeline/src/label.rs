@@ -402,13 +402,14 @@ struct LabelledAudio {
 }
 
 /// Inserts the audible prompt into `input_path` (streaming decode, WAV written beside
-/// `output_path`): the labelled audio and what was done, or why it cannot be done in this build.
+/// `output_path`): the labelled audio (None when the input already held a rhythm) and what was
+/// done, or why it cannot be done in this build.
 fn apply_audio_explicit(
     input_path: &Path,
     output_path: &Path,
     options: &AudioLabelOptions,
     path: &str,
-) -> Result<Result<(LabelledAudio, ExplicitReport), String>, PipelineError> {
+) -> Result<Result<(Option<LabelledAudio>, ExplicitReport), String>, PipelineError> {
     let dir = match output_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -422,6 +423,17 @@ fn apply_audio_explicit(
     let report = match label_audio_file(input_path, &temp, options) {
         Ok(r) => r,
         Err(aigc_explicit::ExplicitError::Unsupported(reason)) => return Ok(Err(reason)),
+        // Media errors name their file already.
+        Err(aigc_explicit::ExplicitError::Media(e)) => {
+            let message = e.to_string();
+            return Err(PipelineError::Request {
+                path: path.to_string(),
+                detail: message
+                    .strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&message)
+                    .to_string(),
+            });
+        }
         Err(source) => {
             return Err(PipelineError::Explicit {
                 path: path.to_string(),
@@ -429,9 +441,13 @@ fn apply_audio_explicit(
             });
         }
     };
+    // The content already held a rhythm: nothing was written, the input stays as it is.
+    if report.inserted.is_empty() {
+        return Ok(Ok((None, ExplicitReport::Audio(report))));
+    }
     let bytes = InputFile::open(&temp)?;
     Ok(Ok((
-        LabelledAudio { bytes, _temp: temp },
+        Some(LabelledAudio { bytes, _temp: temp }),
         ExplicitReport::Audio(report),
     )))
 }
@@ -471,7 +487,7 @@ pub fn label_file(
         if req.plan.explicit && format.family() == FormatFamily::Audio {
             match apply_audio_explicit(input_path, output_path, &req.explicit.audio, &shown)? {
                 Ok((audio, report)) => {
-                    labelled_audio = Some(audio);
+                    labelled_audio = audio;
                     (None, MarkStatus::Applied, Some(report))
                 }
                 Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
