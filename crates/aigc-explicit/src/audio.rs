@@ -297,13 +297,21 @@ pub fn can_write(codec: AudioCodec) -> bool {
     matches!(codec, AudioCodec::PcmInt(_) | AudioCodec::PcmFloat)
 }
 
-/// The mono prompt (rhythm, gap, speech) at `rate`, scaled to `rms_db` with peaks capped, and
-/// where the rhythm's first edge and the speech start within it (seconds).
+/// A rendered prompt: mono samples and where its parts start.
+struct RenderedPrompt {
+    samples: Vec<f32>,
+    /// Where the rhythm's first nominal edge lies (seconds), when there is a rhythm.
+    rhythm_at: Option<f64>,
+    /// Where the speech starts (seconds), when there is speech.
+    speech_at: Option<f64>,
+}
+
+/// The mono prompt (rhythm, gap, speech) at `rate`, scaled to `rms_db` with peaks capped.
 fn render_prompt(
     options: &AudioLabelOptions,
     rate: u32,
     rms_db: f64,
-) -> Result<(Vec<f32>, Option<f64>, Option<f64>), ExplicitError> {
+) -> Result<RenderedPrompt, ExplicitError> {
     let gap_s = gap_seconds(&options.rhythm);
     let target_rms = 10f64.powf(rms_db / 20.0);
     let mut out = Vec::new();
@@ -338,7 +346,11 @@ fn render_prompt(
         speech_at = Some(out.len() as f64 / f64::from(rate));
         out.extend(speech);
     }
-    Ok((out, rhythm_at, speech_at))
+    Ok(RenderedPrompt {
+        samples: out,
+        rhythm_at,
+        speech_at,
+    })
 }
 
 fn gap_seconds(rhythm: &RhythmSpec) -> f64 {
@@ -416,7 +428,11 @@ pub fn label_audio_file(
     let prompt_db = content_db
         .map(|db| db.max(MIN_PROMPT_RMS_DB))
         .unwrap_or(SILENT_CONTENT_PROMPT_RMS_DB);
-    let (mono, rhythm_at, speech_at) = render_prompt(options, rate, prompt_db)?;
+    let RenderedPrompt {
+        samples: mono,
+        rhythm_at,
+        speech_at,
+    } = render_prompt(options, rate, prompt_db)?;
     let prompt_peak = mono.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     // The inserted span: gap, prompt, gap; the same on every channel.
     let gap = (gap_seconds(&options.rhythm) * f64::from(rate)) as usize;
@@ -595,8 +611,12 @@ mod tests {
     fn prompt_loudness_matches_and_peaks_are_capped() {
         let opts = AudioLabelOptions::default();
         for db in [-30.0, -18.0, -6.0] {
-            let (p, r, s) = render_prompt(&opts, 44_100, db).unwrap();
-            assert!(r.is_some() && s.is_some());
+            let RenderedPrompt {
+                samples: p,
+                rhythm_at,
+                speech_at,
+            } = render_prompt(&opts, 44_100, db).unwrap();
+            assert!(rhythm_at.is_some() && speech_at.is_some());
             let peak = p.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             assert!(peak <= PEAK_CAP, "{peak}");
             // The rhythm's on-part RMS is the target unless its peak was capped.
