@@ -5,6 +5,7 @@
 # Positions and tones vary by clip (start / middle / end; 1000 / 700 / 1500 Hz).
 # Needs ffmpeg, sox, jq and a corpus: bash benches/make-audio-corpus.sh DIR
 # Usage: bash benches/explicit-audio-robustness.sh CORPUS_DIR [AIGC_MARK_BINARY]
+# ATTACKS="mp3 64k;aac 64k" limits the re-encodings (default: all five below).
 set -euo pipefail
 corpus="${1:?usage: explicit-audio-robustness.sh CORPUS_DIR [BINARY]}"
 bin="${2:-${CARGO_TARGET_DIR:-target}/release/aigc-mark}"
@@ -14,7 +15,7 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 export AIGC_MARK_HOME="$work/home"
 code=001191440300708461136T1XGW3
 positions=(start middle end); tones=(1000 700 1500); langs=(zh en zh)
-attacks=("none" "mp3 64k" "mp3 32k" "aac 64k" "opus 32k")
+IFS=';' read -r -a attacks <<< "${ATTACKS:-none;mp3 64k;mp3 32k;aac 64k;opus 32k}"
 
 # attack NAME IN OUT_BASE -> prints the attacked file's path
 attack() {
@@ -58,6 +59,7 @@ for f in "$corpus"/*.wav; do
     n=$("$bin" inspect --json "$plain" | jq '[.files[0].explicit_rhythms[]?] | length')
     false_det[$key]=$(( ${false_det[$key]:-0} + n ))
     [ "$n" -eq 0 ] || echo "false detection: $name after $a" >&2
+    echo "$name ($pos, $tone Hz, $lang) after $a: found $ok, false $n" >&2
   done
 done
 echo "corpus: $clips clips from $corpus; labelling took $(printf %.1f "$label_s") s in total"
