@@ -3,6 +3,9 @@
 use crate::cli::{Cli, Command, InspectArgs, KeygenArgs, LabelArgs, LedgerArgs, StoreArgs};
 use crate::output;
 use aigc_core::Label;
+use aigc_explicit::audio::{AudioLabelOptions, AudioPosition, AudioPrompt};
+use aigc_explicit::audio_morse::RhythmSpec;
+use aigc_explicit::audio_speech::SpeechSource;
 use aigc_explicit::text::{TextPosition, TextPrompt};
 use aigc_explicit::{LabelSpec, Position};
 use aigc_ledger::{Ledger, default_ledger_path};
@@ -184,7 +187,30 @@ fn explicit_options(a: &LabelArgs) -> Result<ExplicitOptions> {
         (Some(t), false) => TextPrompt::new(t, text_position).context("--text")?,
         (None, false) => TextPrompt::default_at(text_position),
     };
-    Ok(ExplicitOptions { image, text })
+    Ok(ExplicitOptions {
+        image,
+        text,
+        audio: audio_options(a)?,
+    })
+}
+
+/// The audible label's options from the command line.
+fn audio_options(a: &LabelArgs) -> Result<AudioLabelOptions> {
+    let speech = match &a.speech_file {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("--speech-file {}: no such file", path.display());
+            }
+            SpeechSource::File(path.clone())
+        }
+        None => SpeechSource::parse_lang(&a.speech_lang).context("--speech-lang")?,
+    };
+    Ok(AudioLabelOptions {
+        prompt: AudioPrompt::parse(&a.audio_prompt).context("--audio-prompt")?,
+        positions: AudioPosition::parse_list(&a.audio_position).context("--audio-position")?,
+        rhythm: RhythmSpec::new(a.morse_unit_ms, a.tone_hz).context("--tone-hz/--morse-unit-ms")?,
+        speech,
+    })
 }
 
 fn label(a: LabelArgs) -> Result<ExitCode> {

@@ -106,6 +106,29 @@ pub fn inspect_reports(reports: &[FileReport]) {
                 );
             }
         }
+        if let Some(rhythms) = &r.explicit_rhythms {
+            if rhythms.is_empty() {
+                println!("    audible label: no Morse rhythm 短长 短短 found");
+            }
+            for m in rhythms {
+                println!(
+                    "    audible label: Morse rhythm 短长 短短 at {:.2}–{:.2} s ({}), {:.0} Hz, unit {:.0} ms, \
+                     {:.1} dBFS, timing within {:.1} ms, {}",
+                    m.start_s,
+                    m.end_s,
+                    m.position,
+                    m.tone_hz,
+                    m.unit_ms,
+                    m.level_dbfs,
+                    m.max_timing_error_ms,
+                    if m.meets_rules {
+                        "meets the rules"
+                    } else {
+                        "does NOT meet the rules"
+                    }
+                );
+            }
+        }
         for p in &r.problems {
             println!("    {:?}: {} [{}]", p.severity, p.message, p.code);
         }

@@ -1,6 +1,10 @@
 //! Explicit labels people see (GB 45438 chapter 5): the image/frame overlay, image files
-//! relabelled in their own format, and text prompts.
+//! relabelled in their own format, text prompts, and audible prompts (Morse rhythm and speech).
 
+pub mod audio;
+pub mod audio_detect;
+pub mod audio_morse;
+pub mod audio_speech;
 pub mod font;
 pub mod image_file;
 pub mod jpeg_quality;
@@ -50,4 +54,10 @@ pub enum ExplicitError {
     /// The image format or variant is not supported for explicit labels.
     #[error("{0}")]
     Unsupported(String),
+    /// Audio could not be read or written (the message names the file).
+    #[error(transparent)]
+    Media(#[from] aigc_media::MediaError),
+    /// The audio has no samples, so there is nothing to put a prompt before or after.
+    #[error("the audio has no samples (zero length); an audible label needs content")]
+    EmptyAudio,
 }

@@ -1,7 +1,10 @@
 //! The inspect journey: every label a file holds, checked against Annex E, with signatures.
 
 use crate::io::InputFile;
-use aigc_core::{AigcRecord, Format, LabelForm, LegacyRecord, Problem, Severity, sniff};
+use aigc_core::{
+    AigcRecord, Format, FormatFamily, LabelForm, LegacyRecord, Problem, Severity, sniff,
+};
+use aigc_explicit::audio_detect::{FoundRhythm, find_rhythm_file};
 use aigc_explicit::text::{FoundPrompt, find_prompts};
 use aigc_ledger::{Ledger, LedgerEntry};
 use aigc_meta::carrier_for;
@@ -84,6 +87,10 @@ pub struct FileReport {
     /// drawn image labels and audio prompts is not implemented yet).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explicit_prompts: Option<Vec<FoundPrompt>>,
+    /// Morse 「短长 短短」 rhythms found in audio by tone detection (None for other formats, or
+    /// when the signal was not analysed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_rhythms: Option<Vec<FoundRhythm>>,
     /// Ledger entries matching the labels' IDs or the file's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerEntry>>,
@@ -105,6 +112,7 @@ impl FileReport {
             error: Some(error),
             sha256: None,
             explicit_prompts: None,
+            explicit_rhythms: None,
             ledger: None,
             watermark: None,
         }
@@ -237,8 +245,33 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         error: None,
         sha256: Some(hex::encode(Sha256::digest(bytes))),
         explicit_prompts,
+        explicit_rhythms: None,
         ledger: None,
         watermark: None,
+    }
+}
+
+/// Looks for the Morse rhythm in an audio file's signal (streaming decode) and notes rhythms that
+/// break the rules; a signal that cannot be decoded is a warning, not a failure.
+fn find_audible_label(path: &Path, report: &mut FileReport) {
+    match find_rhythm_file(path) {
+        Ok(found) => {
+            for r in found.iter().filter(|r| !r.meets_rules) {
+                report.problems.push(Problem::warning(
+                    "explicit-rhythm",
+                    format!(
+                        "the Morse rhythm at {:.2} s does not meet the rules: {}",
+                        r.start_s,
+                        r.notes.join("; ")
+                    ),
+                ));
+            }
+            report.explicit_rhythms = Some(found);
+        }
+        Err(e) => report.problems.push(Problem::warning(
+            "explicit-audio-unreadable",
+            format!("the audio signal was not analysed for an audible label: {e}"),
+        )),
     }
 }
 
@@ -257,6 +290,12 @@ pub fn inspect_file(path: &Path, keys: &KeyRing, ledger: Option<&Ledger>) -> Fil
         }
     };
     let mut report = inspect_bytes(input.bytes(), keys, &shown);
+    if report
+        .format
+        .is_some_and(|f| f.family() == FormatFamily::Audio)
+    {
+        find_audible_label(path, &mut report);
+    }
     if let Some(ledger) = ledger {
         let mut entries: Vec<LedgerEntry> = Vec::new();
         let mut lookups = Vec::new();

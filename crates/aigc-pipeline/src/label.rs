@@ -4,6 +4,7 @@ use crate::PipelineError;
 use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 use crate::watermark::{self, EmbedSummary, Modality, WatermarkSettings};
 use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
+use aigc_explicit::audio::{AudioLabelOptions, AudioLabelReport, label_audio_file};
 use aigc_explicit::image_file::{LabelledImage, label_image};
 use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
 use aigc_explicit::{LabelSpec, Placement};
@@ -66,6 +67,8 @@ pub struct ExplicitOptions {
     pub image: LabelSpec,
     /// The prompt added to text, Markdown and HTML.
     pub text: TextPrompt,
+    /// The audible prompt inserted into audio.
+    pub audio: AudioLabelOptions,
 }
 
 impl Default for ExplicitOptions {
@@ -73,6 +76,7 @@ impl Default for ExplicitOptions {
         Self {
             image: LabelSpec::default_label(),
             text: TextPrompt::default_at(TextPosition::End),
+            audio: AudioLabelOptions::default(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub enum ExplicitReport {
         /// Where it went.
         position: TextPosition,
     },
+    /// An audible prompt inserted into audio.
+    Audio(AudioLabelReport),
     /// The text already held a prompt meeting the wording rule; none was added.
     AlreadyPresent {
         /// The prompts found.
@@ -435,6 +441,64 @@ pub(crate) fn apply_explicit(
     )))
 }
 
+/// The audio with its audible label, in a temporary file beside the output (memory-mapped when
+/// large, so long recordings are never held in memory twice).
+struct LabelledAudio {
+    bytes: InputFile,
+    _temp: tempfile::TempPath,
+}
+
+/// Inserts the audible prompt into `input_path` (streaming decode, WAV written beside
+/// `output_path`): the labelled audio (None when the input already held a rhythm) and what was
+/// done, or why it cannot be done in this build.
+fn apply_audio_explicit(
+    input_path: &Path,
+    output_path: &Path,
+    options: &AudioLabelOptions,
+    path: &str,
+) -> Result<Result<(Option<LabelledAudio>, ExplicitReport), String>, PipelineError> {
+    let dir = match output_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".aigc-mark-audio-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| PipelineError::io(output_path, e))?
+        .into_temp_path();
+    let report = match label_audio_file(input_path, &temp, options) {
+        Ok(r) => r,
+        Err(aigc_explicit::ExplicitError::Unsupported(reason)) => return Ok(Err(reason)),
+        // Media errors name their file already.
+        Err(aigc_explicit::ExplicitError::Media(e)) => {
+            let message = e.to_string();
+            return Err(PipelineError::Request {
+                path: path.to_string(),
+                detail: message
+                    .strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&message)
+                    .to_string(),
+            });
+        }
+        Err(source) => {
+            return Err(PipelineError::Explicit {
+                path: path.to_string(),
+                source,
+            });
+        }
+    };
+    // The content already held a rhythm: nothing was written, the input stays as it is.
+    if report.inserted.is_empty() {
+        return Ok(Ok((None, ExplicitReport::Audio(report))));
+    }
+    let bytes = InputFile::open(&temp)?;
+    Ok(Ok((
+        Some(LabelledAudio { bytes, _temp: temp }),
+        ExplicitReport::Audio(report),
+    )))
+}
+
 /// Labels `input_path` into `output_path` (which may equal the input only with `in_place`),
 /// recording the label in `ledger` when given.
 ///
@@ -481,11 +545,23 @@ pub fn label_file(
         ),
         _ => None,
     };
+    // Audio with an audible prompt is re-encoded into a temporary file beside the output.
+    let mut labelled_audio = None;
     let (mut labelled, explicit, explicit_label, mut watermark_status, mut watermark_mark) =
         match marked_image {
             Some(m) => (m.bytes, m.explicit, m.explicit_label, m.watermark, m.mark),
             None => {
-                let (labelled, explicit, explicit_label) = if req.plan.explicit {
+                let (labelled, explicit, explicit_label) = if req.plan.explicit
+                    && format.family() == FormatFamily::Audio
+                {
+                    match apply_audio_explicit(input_path, output_path, &req.explicit.audio, &shown)? {
+                        Ok((audio, report)) => {
+                            labelled_audio = audio;
+                            (None, MarkStatus::Applied, Some(report))
+                        }
+                        Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
+                    }
+                } else if req.plan.explicit {
                     match apply_explicit(bytes, format, &req.explicit, &shown)? {
                         Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
                         Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
@@ -502,19 +578,28 @@ pub fn label_file(
         && marking
         && Modality::of(format) == Some(Modality::Audio)
     {
-        let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
-        let from = labelled.is_none().then_some(input_path);
+        let (base, from): (&[u8], Option<&Path>) = match (&labelled_audio, &labelled) {
+            (Some(a), _) => (a.bytes.bytes(), Some(&*a._temp)),
+            (None, Some(b)) => (b.as_slice(), None),
+            (None, None) => (bytes, Some(input_path)),
+        };
         match watermark::mark_audio_bytes(base, from, format, &p.record, key, req, &shown)? {
             Ok((marked, summary)) => {
                 labelled = Some(marked);
+                labelled_audio = None;
                 watermark_status = MarkStatus::Applied;
                 watermark_mark = Some(summary);
             }
             Err(reason) => watermark_status = MarkStatus::Unavailable { reason },
         }
     }
-    let base: &[u8] = labelled.as_deref().unwrap_or(bytes);
-    let prepared = match (req.plan.metadata, carrier, &labelled) {
+    let re_encoded = labelled.is_some() || labelled_audio.is_some();
+    let base: &[u8] = match (&labelled_audio, &labelled) {
+        (Some(a), _) => a.bytes.bytes(),
+        (None, Some(b)) => b,
+        (None, None) => bytes,
+    };
+    let prepared = match (req.plan.metadata, carrier, re_encoded) {
         (true, Some(c), _) => {
             let planned = match &planned {
                 Some(p) => p.clone(),
@@ -523,15 +608,15 @@ pub fn label_file(
             Some(write_planned(base, format, c, planned, &shown)?)
         }
         // BMP and the like: the drawn label alone is still worth writing.
-        (true, None, Some(_)) => None,
-        (true, None, None) => {
+        (true, None, true) => None,
+        (true, None, false) => {
             return Err(PipelineError::NoCarrier {
                 path: shown,
                 format,
             });
         }
-        (false, _, Some(_)) => None,
-        (false, _, None) => {
+        (false, _, true) => None,
+        (false, _, false) => {
             return Err(PipelineError::Request {
                 path: shown,
                 detail: format!(
@@ -584,10 +669,10 @@ pub fn label_file(
         durable: in_place,
     };
     // Kept ranges can be copied file-to-file only when they refer to the input file itself.
-    let source_file = if labelled.is_none() {
-        input.file()
-    } else {
-        None
+    let source_file = match (&labelled_audio, &labelled) {
+        (Some(a), _) => a.bytes.file(),
+        (None, Some(_)) => None,
+        (None, None) => input.file(),
     };
     // The input's hash is computed on the second core while the output is written.
     let (input_sha256, output_sha256, ledger_id) = std::thread::scope(|scope| {
@@ -632,7 +717,7 @@ pub fn label_file(
         )
     })?;
     // Input bytes copied verbatim: only when the signal was not re-encoded.
-    let kept_bytes = if labelled.is_some() {
+    let kept_bytes = if re_encoded {
         0
     } else {
         rewrite.kept_bytes() as u64
