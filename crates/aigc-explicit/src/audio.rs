@@ -11,8 +11,7 @@ use crate::ExplicitError;
 use crate::audio_detect::{FoundRhythm, RhythmDetector};
 use crate::audio_morse::RhythmSpec;
 use crate::audio_speech::{SpeechSource, load_speech};
-use aigc_media::audio::WavFormat;
-use aigc_media::{AudioCodec, AudioInfo, AudioReader, WavWriter};
+use aigc_media::{AudioCodec, AudioInfo, AudioReader, AudioWriter};
 use serde::Serialize;
 use std::path::Path;
 
@@ -247,54 +246,10 @@ fn amp_to_db(a: f64) -> f64 {
     20.0 * a.max(1e-10).log10()
 }
 
-/// Where the interleaved PCM goes: a WAV file now, the ffmpeg writer for other codecs later.
-trait PcmSink {
-    fn write(&mut self, samples: &[f32]) -> Result<(), ExplicitError>;
-    fn finish(self: Box<Self>) -> Result<(), ExplicitError>;
-}
-
-impl PcmSink for WavWriter {
-    fn write(&mut self, samples: &[f32]) -> Result<(), ExplicitError> {
-        WavWriter::write(self, samples).map_err(ExplicitError::from)
-    }
-
-    fn finish(self: Box<Self>) -> Result<(), ExplicitError> {
-        WavWriter::finish(*self).map_err(ExplicitError::from)
-    }
-}
-
-/// The seam for non-PCM outputs: re-encoding to the input's codec at a similar bitrate needs the
-/// ffmpeg-based writer, which this build does not have yet.
-fn write_like_input(info: &AudioInfo, _dest: &Path) -> Result<Box<dyn PcmSink>, ExplicitError> {
-    let codec = match info.codec {
-        AudioCodec::Flac => "FLAC",
-        AudioCodec::Mp3 => "MP3",
-        AudioCodec::Aac => "AAC",
-        AudioCodec::Vorbis => "Vorbis",
-        AudioCodec::Opus => "Opus",
-        AudioCodec::PcmInt(_) | AudioCodec::PcmFloat | AudioCodec::Other => "this codec",
-    };
-    Err(ExplicitError::Unsupported(format!(
-        "writing {codec} audio needs the ffmpeg writer (not yet); audible labels are written to WAV (PCM) files only"
-    )))
-}
-
-/// Opens the output writer matching the input's codec.
-fn open_sink(info: &AudioInfo, dest: &Path) -> Result<Box<dyn PcmSink>, ExplicitError> {
-    match info.codec {
-        AudioCodec::PcmInt(_) | AudioCodec::PcmFloat => Ok(Box::new(WavWriter::create(
-            dest,
-            info.sample_rate,
-            info.channels,
-            WavFormat::for_codec(info.codec),
-        )?)),
-        _ => write_like_input(info, dest),
-    }
-}
-
-/// Whether this build can write an audible label into audio of `codec`.
+/// Whether this build can write an audible label into audio of `codec` (the FFmpeg-based
+/// writer re-encodes every codec it decodes except the catch-all).
 pub fn can_write(codec: AudioCodec) -> bool {
-    matches!(codec, AudioCodec::PcmInt(_) | AudioCodec::PcmFloat)
+    !matches!(codec, AudioCodec::Other)
 }
 
 /// A rendered prompt: mono samples and where its parts start.
@@ -390,7 +345,7 @@ pub fn label_audio_file(
     let channels = info.channels;
     let rate = info.sample_rate;
     // Fail before decoding anything when the output cannot be written.
-    let mut sink = open_sink(&info, dest)?;
+    let mut sink = AudioWriter::create_like(&info, dest)?;
     let mut meter = LoudnessMeter::new(rate, channels);
     let mut detector = RhythmDetector::new(rate, channels);
     while let Some(block) = reader.next_block()? {
