@@ -306,7 +306,17 @@ fn main() {
         );
         return;
     };
-    let ci = std::env::var("AUDIO_ATTACKS").is_ok_and(|v| v == "ci");
+    let chosen = std::env::var("AUDIO_ATTACKS").unwrap_or_default();
+    let ci = chosen == "ci";
+    // A comma-separated list of attack names (or "ci", or empty for all).
+    let named: Vec<&str> = if ci || chosen.is_empty() {
+        Vec::new()
+    } else {
+        chosen.split(',').map(str::trim).collect()
+    };
+    // A comma-separated list of substrings of clip names (empty: every clip).
+    let clip_filter = std::env::var("AUDIO_CLIPS").unwrap_or_default();
+    let verbose = std::env::var_os("AUDIO_VERBOSE").is_some();
     let fp_keys: u8 = std::env::var("AUDIO_FP_KEYS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -315,6 +325,12 @@ fn main() {
         .expect("AUDIO_CORPUS is not a readable directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .filter(|p| {
+            clip_filter.is_empty()
+                || clip_filter
+                    .split(',')
+                    .any(|c| p.to_string_lossy().contains(c.trim()))
+        })
         .collect();
     clips.sort();
     let work = tempfile::tempdir().expect("temporary directory");
@@ -322,6 +338,7 @@ fn main() {
     let attacks: Vec<Attack> = attacks()
         .into_iter()
         .filter(|a| !ci || CI_SUBSET.contains(&a.name))
+        .filter(|a| named.is_empty() || named.contains(&a.name))
         .collect();
     // rows: passes, clips, BER sum, BER count, z sum, failures
     let mut rows: Vec<(usize, usize, f64, usize, f64, Vec<String>)> = attacks
@@ -369,6 +386,16 @@ fn main() {
             row.1 += 1;
             match d {
                 Ok(d) => {
+                    if verbose {
+                        eprintln!(
+                            "  {name} / {}: z {:.1} speed {:.4} errors {:?} payload {}",
+                            a.name,
+                            d.z,
+                            d.speed,
+                            d.bit_errors,
+                            d.payload == Some(payload)
+                        );
+                    }
                     if d.payload == Some(payload) {
                         row.0 += 1;
                     } else {
