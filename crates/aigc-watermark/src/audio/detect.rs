@@ -840,7 +840,7 @@ impl AudioLocator {
     fn add_value(&mut self, start: u64, x: &[f32; BANDS]) {
         let row = row_of(start, self.speed, self.base_hop);
         let rel = (row + ROWS - self.phase) % ROWS;
-        if rel % QUARTERS != 0 {
+        if !rel.is_multiple_of(QUARTERS) {
             return;
         }
         let frame = rel / QUARTERS;
@@ -879,11 +879,8 @@ impl AudioLocator {
                     *a += v;
                 }
             }
-            (Some(run), false) => {
-                // Bridged if a marked window follows soon; the soft chips of the gap are left
-                // out.
-                let _ = run;
-            }
+            // Bridged if a marked window follows soon; the gap's soft chips are left out.
+            (Some(_), false) => {}
             (None, true) => {
                 self.current = Some(Run {
                     first: index,
