@@ -10,28 +10,55 @@ use serde::Serialize;
 
 use super::embed::hann;
 use super::layout::{Layout, SYNC};
-use super::{BINS, BLOCK_FRAMES, FIRST_BIN, SUB_OFFSETS, frame_hop};
-use crate::codec::{CODED_BITS, decode_payload};
+use super::{BAND_BINS, BANDS, BLOCK_FRAMES, FIRST_BIN, SUB_OFFSETS, frame_hop};
+use crate::codec::{CODED_BITS, Decoded, decode_payload};
 use crate::key::WatermarkKey;
 use crate::payload::Payload;
 use crate::stats::false_positive_probability;
 
+/// Step between fine replay-speed hypotheses: over one 400-frame segment a speed error of half
+/// a step drifts by a quarter frame at most.
+pub const SPEED_STEP: f64 = 0.00125;
+/// Step between the coarse speeds that get their own spectral analysis: within ±half a step the
+/// marked bands (4 bins wide, up to bin 100) move by at most half a bin.
+const COARSE_STEP: f64 = 0.01;
+/// Largest replay-speed change searched by default (±5 %, pitch and tempo together).
+pub const DEFAULT_MAX_SPEED_CHANGE: f64 = 0.05;
+
 /// Detector settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectOptions {
-    /// Replay-speed hypotheses searched (1.0 = unchanged). Each one multiplies the work and the
-    /// hypothesis count; the false-positive probability accounts for all of them.
+    /// Replay-speed hypotheses searched (1.0 = unchanged). The false-positive probability
+    /// accounts for all of them; speeds within 0.5 % of each other share one spectral analysis,
+    /// so a fine grid costs little more than a coarse one.
     pub speeds: Vec<f64>,
     /// Presence is declared when the corrected false-positive probability is at most this.
     pub max_false_positive: f64,
 }
 
 impl Default for DetectOptions {
+    /// Searches replay speeds within ±5 % ([`DetectOptions::speed_grid`]).
     fn default() -> Self {
         Self {
-            speeds: vec![1.0],
+            speeds: Self::speed_grid(DEFAULT_MAX_SPEED_CHANGE),
             max_false_positive: 1e-6,
         }
+    }
+}
+
+impl DetectOptions {
+    /// Only the unchanged speed: about 10× faster, for audio known not to be sped up or slowed.
+    pub fn exact_speed() -> Self {
+        Self {
+            speeds: vec![1.0],
+            ..Self::default()
+        }
+    }
+
+    /// Replay speeds from `1 - max_change` to `1 + max_change` in steps of [`SPEED_STEP`].
+    pub fn speed_grid(max_change: f64) -> Vec<f64> {
+        let k = (max_change.clamp(0.0, 0.2) / SPEED_STEP).round() as i64;
+        (-k..=k).map(|i| 1.0 + i as f64 * SPEED_STEP).collect()
     }
 }
 
@@ -53,7 +80,7 @@ pub struct AudioDetection {
     /// Normalised correlation of the sync pattern at the best hypothesis (standard normal on
     /// unmarked audio).
     pub z: f64,
-    /// Hypotheses searched (sub-frame offsets × block phases × speeds).
+    /// Hypotheses searched (speeds × quarter-frame phases × segments).
     pub hypotheses: f64,
     /// `P(best z of unmarked audio ≥ z)`, corrected for every hypothesis.
     pub false_positive_probability: f64,
@@ -69,112 +96,153 @@ pub struct AudioDetection {
     pub span: Option<MarkedSpan>,
     /// Seconds of audio analysed.
     pub seconds: f64,
-}
-
-/// One analysis grid: a speed and a sub-frame offset.
-struct Grid {
-    speed: f64,
-    offset: f64,
-    hop: f64,
-    n: usize,
-    fft: Arc<dyn Fft<f32>>,
-    window: Vec<f32>,
-    next: u64,
-    /// Log magnitudes of the last five frames (`None` = silent).
-    ring: VecDeque<Option<[f32; BINS]>>,
-    buf: Vec<Complex32>,
-    scratch: Vec<Complex32>,
+    /// Segments (9.3 s each, the last one may be shorter) scored.
+    pub segments: usize,
 }
 
 /// Frames quieter than this mean square (−80 dBFS) are skipped.
 const DETECT_GATE_MS: f32 = 1e-8;
 /// A cell value is clipped to ±this (log units) so a single outlier cannot dominate.
 const CLIP: f32 = 2.5;
+/// Analysis frames per frame (the analysis hop is a quarter frame).
+const QUARTERS: usize = SUB_OFFSETS;
+/// Rows of a folded block: one per quarter frame.
+const ROWS: usize = BLOCK_FRAMES * QUARTERS;
+/// Analysis frames kept to form a value: the frame and two whole frames on each side.
+const RING: usize = 4 * QUARTERS + 1;
+/// A segment shorter than this (frames) at the end of the stream is not scored.
+const MIN_SEGMENT_FRAMES: usize = 40;
+/// Candidates (speed, phase) kept per segment for decoding.
+const CANDIDATES: usize = 3;
+/// A segment whose own corrected false-positive probability is below this counts as marked
+/// (for the soft combination and the spans).
+const SEGMENT_MARKED_FPP: f64 = 0.01;
 
-impl Grid {
-    fn new(planner: &mut FftPlanner<f32>, sample_rate: u32, speed: f64, sub: usize) -> Self {
-        let hop = frame_hop(sample_rate, speed);
-        let n = (hop.round() as usize).max(8);
+/// One spectral analysis: a coarse speed, quarter-frame hop, band values per analysis frame.
+struct Analyzer {
+    hop: f64,
+    n: usize,
+    fft: Arc<dyn Fft<f32>>,
+    window: Vec<f32>,
+    next: u64,
+    /// Band log magnitudes of the last [`RING`] analysis frames (`None` = silent).
+    ring: VecDeque<Option<[f32; BANDS]>>,
+    buf: Vec<Complex32>,
+    scratch: Vec<Complex32>,
+}
+
+impl Analyzer {
+    fn new(planner: &mut FftPlanner<f32>, base_hop: f64, speed: f64) -> Self {
+        let frame = base_hop / speed;
+        let n = (frame.round() as usize).max(8);
         let fft = planner.plan_fft_forward(n);
         let scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()];
         Self {
-            speed,
-            offset: hop * sub as f64 / SUB_OFFSETS as f64,
-            hop,
+            hop: frame / QUARTERS as f64,
             n,
             fft,
             window: hann(n),
             next: 0,
-            ring: VecDeque::with_capacity(5),
+            ring: VecDeque::with_capacity(RING),
             buf: vec![Complex32::default(); n],
             scratch,
         }
     }
 
-    fn start(&self, j: u64) -> u64 {
-        (self.offset + j as f64 * self.hop).round() as u64
+    fn start(&self, q: u64) -> u64 {
+        (q as f64 * self.hop).round() as u64
     }
 
-    /// Seconds at the start of frame `j`.
-    fn seconds(&self, j: u64, sample_rate: u32) -> f64 {
-        (self.offset + j as f64 * self.hop) / f64::from(sample_rate)
+    /// Start of the value the next analysis frame completes (`None` before the ring fills).
+    fn next_value_start(&self) -> Option<u64> {
+        let c = (2 * QUARTERS) as u64;
+        (self.next >= 2 * c).then(|| self.start(self.next - c))
     }
 
-    /// Analyses every complete frame in `mono` (which starts at absolute sample `base`) and
-    /// calls `on_cell_values(j, values)` for each frame whose neighbours are known.
-    fn advance(&mut self, mono: &[f32], base: u64, mut on_values: impl FnMut(u64, &[f32; BINS])) {
+    /// The first sample still needed.
+    fn needed_from(&self) -> u64 {
+        self.start(self.next)
+    }
+
+    /// Analyses every complete analysis frame in `mono` (which starts at absolute sample `base`)
+    /// and calls `on_value(start_sample, values)` for each frame whose neighbours are known.
+    /// Stops before a value that would start at or after `value_before`.
+    fn advance(
+        &mut self,
+        mono: &[f32],
+        base: u64,
+        value_before: u64,
+        mut on_value: impl FnMut(u64, &[f32; BANDS]),
+    ) {
         let have = base + mono.len() as u64;
         loop {
+            if self.next_value_start().is_some_and(|s| s >= value_before) {
+                break;
+            }
             let start = self.start(self.next);
             if start < base || start + self.n as u64 > have {
                 break;
             }
-            let seg = &mono[(start - base) as usize..(start - base) as usize + self.n];
-            let ms = seg.iter().map(|s| s * s).sum::<f32>() / self.n as f32;
-            let logs = if ms < DETECT_GATE_MS {
-                None
-            } else {
-                for (i, b) in self.buf.iter_mut().enumerate() {
-                    *b = Complex32::new(seg[i] * self.window[i], 0.0);
-                }
-                self.fft
-                    .process_with_scratch(&mut self.buf, &mut self.scratch);
-                let floor = ms * self.n as f32 * 1e-9;
-                let mut l = [0.0f32; BINS];
-                let top = self.n / 2;
-                for (bo, v) in l.iter_mut().enumerate() {
-                    let k = FIRST_BIN + bo;
-                    if k < top {
-                        *v = 0.5 * (self.buf[k].norm_sqr() + floor).ln();
-                    }
-                }
-                Some(l)
-            };
-            if self.ring.len() == 5 {
+            let from = (start - base) as usize;
+            let seg = &mono[from..from + self.n];
+            let logs = self.band_logs(seg);
+            if self.ring.len() == RING {
                 self.ring.pop_front();
             }
             self.ring.push_back(logs);
-            if self.ring.len() == 5
-                && let (Some(a), Some(b), Some(c), Some(d), Some(e)) = (
+            if self.ring.len() == RING {
+                let c = 2 * QUARTERS;
+                if let (Some(a), Some(b), Some(m), Some(d), Some(e)) = (
                     &self.ring[0],
-                    &self.ring[1],
-                    &self.ring[2],
-                    &self.ring[3],
-                    &self.ring[4],
-                )
-            {
-                let mut x = [0.0f32; BINS];
-                for i in 0..BINS {
-                    x[i] = (c[i] - 0.25 * (a[i] + b[i] + d[i] + e[i])).clamp(-CLIP, CLIP);
+                    &self.ring[QUARTERS],
+                    &self.ring[c],
+                    &self.ring[c + QUARTERS],
+                    &self.ring[c + 2 * QUARTERS],
+                ) {
+                    let mut x = [0.0f32; BANDS];
+                    for i in 0..BANDS {
+                        x[i] = m[i] - 0.25 * (a[i] + b[i] + d[i] + e[i]);
+                    }
+                    let mean = x.iter().sum::<f32>() / BANDS as f32;
+                    for v in &mut x {
+                        *v = (*v - mean).clamp(-CLIP, CLIP);
+                    }
+                    let centre = self.next - c as u64;
+                    on_value(self.start(centre), &x);
                 }
-                on_values(self.next - 2, &x);
             }
             self.next += 1;
         }
     }
+
+    /// Mean log magnitude of each band, or `None` for a (near) silent frame.
+    fn band_logs(&mut self, seg: &[f32]) -> Option<[f32; BANDS]> {
+        let ms = seg.iter().map(|s| s * s).sum::<f32>() / self.n as f32;
+        if ms < DETECT_GATE_MS {
+            return None;
+        }
+        for ((b, s), w) in self.buf.iter_mut().zip(seg).zip(&self.window) {
+            *b = Complex32::new(s * w, 0.0);
+        }
+        self.fft
+            .process_with_scratch(&mut self.buf, &mut self.scratch);
+        let floor = ms * self.n as f32 * 1e-9;
+        let top = self.n / 2;
+        let mut l = [0.0f32; BANDS];
+        for (band, v) in l.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for i in 0..BAND_BINS {
+                let k = FIRST_BIN + band * BAND_BINS + i;
+                let p = if k < top { self.buf[k].norm_sqr() } else { 0.0 };
+                sum += (p + floor).ln();
+            }
+            *v = 0.5 * sum / BAND_BINS as f32;
+        }
+        Some(l)
+    }
 }
 
-/// Keeps a mono mix of the stream from the earliest sample any grid still needs.
+/// Keeps a mono mix of the stream from the earliest sample any analysis still needs.
 struct MonoBuffer {
     channels: usize,
     samples: Vec<f32>,
@@ -183,6 +251,15 @@ struct MonoBuffer {
 }
 
 impl MonoBuffer {
+    fn new(channels: usize) -> Self {
+        Self {
+            channels: channels.max(1),
+            samples: Vec::new(),
+            base: 0,
+            total: 0,
+        }
+    }
+
     fn push(&mut self, block: &[f32]) {
         let ch = self.channels;
         let inv = 1.0 / ch as f32;
@@ -201,58 +278,275 @@ impl MonoBuffer {
     }
 }
 
+/// The best hypothesis found by [`AudioDetector`], for [`AudioLocator`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Hypothesis {
+    /// Replay speed.
+    pub speed: f64,
+    /// Quarter-frame row of the folded block that holds block frame 0.
+    pub phase: usize,
+}
+
+/// The quarter-frame row of the folded block for the analysis frame starting at `start`
+/// (samples of the stream) under replay speed `speed`.
+fn row_of(start: u64, speed: f64, base_hop: f64) -> usize {
+    let pos = (start as f64 * speed * QUARTERS as f64 / base_hop).round() as u64;
+    (pos % ROWS as u64) as usize
+}
+
+/// The row that holds block frame `frame` at `phase`.
+fn row_at(frame: usize, phase: usize) -> usize {
+    (frame * QUARTERS + phase) % ROWS
+}
+
+/// A sync cell: block frame, band, sign.
+#[derive(Debug, Clone, Copy)]
+struct SyncCell {
+    frame: usize,
+    band: usize,
+    sign: f32,
+}
+
+/// One (speed, phase) candidate of a segment with its soft chips.
+#[derive(Debug, Clone)]
+struct Candidate {
+    z: f64,
+    speed: f64,
+    phase: usize,
+    soft: Vec<f32>,
+}
+
+/// What one segment showed.
+#[derive(Debug, Clone)]
+struct SegmentResult {
+    hypotheses: f64,
+    /// Best first.
+    candidates: Vec<Candidate>,
+}
+
+/// Per fine speed: the values of the current segment folded modulo the block
+/// (`band * ROWS + row`).
+struct SpeedFold {
+    speed: f64,
+    analyzer: usize,
+    fold: Vec<f32>,
+}
+
+/// Running summary of the scored segments (fixed size, whatever the stream's length).
+#[derive(Debug, Clone, Default)]
+struct Summary {
+    segments: usize,
+    hypotheses: f64,
+    best: Option<(f64, Hypothesis)>,
+    decoded: Option<Decoded>,
+    /// Soft chips of the segments that count as marked.
+    soft_marked: Vec<f32>,
+    marked_segments: usize,
+    /// Soft chips of every segment.
+    soft_all: Vec<f32>,
+    best_bit_errors: Option<usize>,
+}
+
 /// Streaming presence detector and payload decoder: feed interleaved blocks to
 /// [`AudioDetector::push`], then [`AudioDetector::finish`]. Memory is fixed (one folded block per
-/// hypothesis grid), whatever the stream's length.
+/// speed hypothesis), whatever the stream's length.
 pub struct AudioDetector {
     key: WatermarkKey,
     sample_rate: u32,
-    layout: Layout,
-    grids: Vec<Grid>,
-    /// Per grid: values folded modulo the block (`frame * BINS + bin`).
-    folds: Vec<Vec<f32>>,
+    base_hop: f64,
+    correlator: SyncCorrelator,
+    /// Per cell `frame * BANDS + band`: the chip and spreading sign, or `None` for sync.
+    data: Vec<Option<(u16, f32)>>,
+    analyzers: Vec<Analyzer>,
+    folds: Vec<SpeedFold>,
+    /// Segment the folds currently hold, and analysis values folded into it.
+    segment: u64,
+    segment_values: usize,
     mono: MonoBuffer,
     options: DetectOptions,
+    summary: Summary,
 }
 
 impl std::fmt::Debug for AudioDetector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AudioDetector")
             .field("sample_rate", &self.sample_rate)
-            .field("grids", &self.grids.len())
+            .field("analyzers", &self.analyzers.len())
+            .field("speeds", &self.folds.len())
             .finish()
     }
 }
 
-/// The best hypothesis found by [`AudioDetector`], for [`AudioLocator`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Hypothesis {
-    /// Replay speed.
-    pub speed: f64,
-    /// Offset of frame 0, samples.
-    pub offset: f64,
-    /// Block frame of analysis frame 0.
-    pub phase: usize,
+/// The sync cells and the data cells of `layout`.
+fn split_layout(layout: &Layout) -> (Vec<SyncCell>, Vec<Option<(u16, f32)>>) {
+    let mut sync = Vec::with_capacity(layout.sync.len());
+    let mut data = Vec::with_capacity(layout.cells.len());
+    for (i, c) in layout.cells.iter().enumerate() {
+        if c.chip == SYNC {
+            sync.push(SyncCell {
+                frame: i / BANDS,
+                band: i % BANDS,
+                sign: c.sign,
+            });
+            data.push(None);
+        } else {
+            data.push(Some((c.chip, c.sign)));
+        }
+    }
+    (sync, data)
 }
 
-fn cell_index(frame_in_stream: u64, phase: usize, bin: usize) -> usize {
-    let f = ((frame_in_stream + phase as u64) % BLOCK_FRAMES as u64) as usize;
-    f * BINS + bin
+/// The sync pattern in the frequency domain, for scoring every phase of a fold at once.
+struct SyncCorrelator {
+    fft: Arc<dyn Fft<f32>>,
+    ifft: Arc<dyn Fft<f32>>,
+    /// Per band: conjugate spectra of the sign pattern and of its magnitude (the rows of the
+    /// band's sync cells at phase 0).
+    signs: Vec<Vec<Complex32>>,
+    weights: Vec<Vec<Complex32>>,
+    scratch_len: usize,
 }
 
-fn soft_chips(layout: &Layout, fold: &[f32], phase: usize) -> Vec<f32> {
-    let mut soft = vec![0.0f32; CODED_BITS];
-    for (j, chunk) in fold.chunks_exact(BINS).enumerate() {
-        for (b, v) in chunk.iter().enumerate() {
-            let cell = layout.cells[cell_index(j as u64, phase, b)];
-            if cell.chip != SYNC
-                && let Some(s) = soft.get_mut(usize::from(cell.chip))
-            {
-                *s += cell.sign * v;
+impl SyncCorrelator {
+    fn new(planner: &mut FftPlanner<f32>, sync: &[SyncCell]) -> Self {
+        let fft = planner.plan_fft_forward(ROWS);
+        let ifft = planner.plan_fft_inverse(ROWS);
+        let scratch_len = fft
+            .get_inplace_scratch_len()
+            .max(ifft.get_inplace_scratch_len());
+        let mut scratch = vec![Complex32::default(); scratch_len];
+        let mut signs = vec![vec![Complex32::default(); ROWS]; BANDS];
+        let mut weights = vec![vec![Complex32::default(); ROWS]; BANDS];
+        for c in sync {
+            let r = row_at(c.frame, 0);
+            signs[c.band][r] = Complex32::new(c.sign, 0.0);
+            weights[c.band][r] = Complex32::new(1.0, 0.0);
+        }
+        for v in signs.iter_mut().chain(weights.iter_mut()) {
+            fft.process_with_scratch(v, &mut scratch);
+            for x in v.iter_mut() {
+                *x = x.conj();
             }
+        }
+        Self {
+            fft,
+            ifft,
+            signs,
+            weights,
+            scratch_len,
+        }
+    }
+
+    /// Normalised sync correlation of `fold` at every phase: `Σ sign·v / sqrt(Σ v²)` over the
+    /// sync cells, as cyclic cross-correlations through one FFT per band.
+    fn scores(&self, fold: &[f32]) -> Vec<f64> {
+        let mut scratch = vec![Complex32::default(); self.scratch_len];
+        let mut acc = vec![Complex32::default(); ROWS];
+        let mut z = vec![Complex32::default(); ROWS];
+        let half = Complex32::new(0.5, 0.0);
+        let minus_half_i = Complex32::new(0.0, -0.5);
+        let i = Complex32::new(0.0, 1.0);
+        for b in 0..BANDS {
+            let col = &fold[b * ROWS..(b + 1) * ROWS];
+            if col.iter().all(|v| *v == 0.0) {
+                continue;
+            }
+            // Values in the real part, squares in the imaginary part: one transform for both.
+            for (d, v) in z.iter_mut().zip(col) {
+                *d = Complex32::new(*v, v * v);
+            }
+            self.fft.process_with_scratch(&mut z, &mut scratch);
+            let (sn, wt) = (&self.signs[b], &self.weights[b]);
+            for k in 0..ROWS {
+                let zc = z[(ROWS - k) % ROWS].conj();
+                let x = (z[k] + zc) * half;
+                let y = (z[k] - zc) * minus_half_i;
+                acc[k] += x * sn[k] + i * (y * wt[k]);
+            }
+        }
+        self.ifft.process_with_scratch(&mut acc, &mut scratch);
+        acc.iter()
+            .map(|c| {
+                let (num, den) = (f64::from(c.re), f64::from(c.im));
+                if den > 1e-9 {
+                    num / (den * ROWS as f64).sqrt()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
+
+/// Soft chips of `fold` read at `phase`.
+fn soft_chips(fold: &[f32], data: &[Option<(u16, f32)>], phase: usize) -> Vec<f32> {
+    let mut soft = vec![0.0f32; CODED_BITS];
+    for (i, cell) in data.iter().enumerate() {
+        if let Some((chip, sign)) = cell
+            && let Some(s) = soft.get_mut(usize::from(*chip))
+        {
+            let (frame, band) = (i / BANDS, i % BANDS);
+            *s += sign * fold[band * ROWS + row_at(frame, phase)];
         }
     }
     soft
+}
+
+/// Scales soft chips to unit mean magnitude, so segments combine with equal weight.
+fn normalised(soft: &[f32]) -> Vec<f32> {
+    let m = soft.iter().map(|v| v.abs()).sum::<f32>() / soft.len().max(1) as f32;
+    if m > 0.0 {
+        soft.iter().map(|v| v / m).collect()
+    } else {
+        soft.to_vec()
+    }
+}
+
+/// Adds a scored segment to the running summary.
+fn absorb(s: &mut Summary, key: &WatermarkKey, result: Option<SegmentResult>) {
+    let Some(r) = result else {
+        return;
+    };
+    s.segments += 1;
+    s.hypotheses += r.hypotheses;
+    let Some(best) = r.candidates.first() else {
+        return;
+    };
+    if s.best.is_none_or(|(z, _)| best.z > z) {
+        s.best = Some((
+            best.z,
+            Hypothesis {
+                speed: best.speed,
+                phase: best.phase,
+            },
+        ));
+    }
+    if s.decoded.is_none() {
+        for c in &r.candidates {
+            let d = decode_payload(&c.soft, key);
+            if d.payload.is_some() {
+                s.decoded = Some(d);
+                break;
+            }
+            if s.best_bit_errors.is_none() {
+                s.best_bit_errors = Some(d.bit_errors);
+            }
+        }
+    }
+    let soft = normalised(&best.soft);
+    if s.soft_all.is_empty() {
+        s.soft_all = vec![0.0; CODED_BITS];
+        s.soft_marked = vec![0.0; CODED_BITS];
+    }
+    for (a, v) in s.soft_all.iter_mut().zip(&soft) {
+        *a += v;
+    }
+    if false_positive_probability(best.z, r.hypotheses) <= SEGMENT_MARKED_FPP {
+        s.marked_segments += 1;
+        for (a, v) in s.soft_marked.iter_mut().zip(&soft) {
+            *a += v;
+        }
+    }
 }
 
 impl AudioDetector {
@@ -264,52 +558,141 @@ impl AudioDetector {
         options: DetectOptions,
     ) -> Self {
         let sample_rate = sample_rate.max(1);
+        let base_hop = frame_hop(sample_rate, 1.0);
         let mut planner = FftPlanner::new();
         let mut speeds = options.speeds.clone();
         speeds.retain(|s| s.is_finite() && *s > 0.5 && *s < 2.0);
+        speeds.sort_by(f64::total_cmp);
+        speeds.dedup();
         if speeds.is_empty() {
             speeds.push(1.0);
         }
-        let grids: Vec<Grid> = speeds
+        // One analysis per coarse speed; each fine speed uses the nearest one.
+        let mut coarse: Vec<i64> = Vec::new();
+        let mut folds = Vec::with_capacity(speeds.len());
+        for &s in &speeds {
+            let c = ((s - 1.0) / COARSE_STEP).round() as i64;
+            let analyzer = match coarse.iter().position(|&x| x == c) {
+                Some(i) => i,
+                None => {
+                    coarse.push(c);
+                    coarse.len() - 1
+                }
+            };
+            folds.push(SpeedFold {
+                speed: s,
+                analyzer,
+                fold: vec![0.0; BANDS * ROWS],
+            });
+        }
+        let analyzers = coarse
             .iter()
-            .flat_map(|&s| (0..SUB_OFFSETS).map(move |o| (s, o)))
-            .map(|(s, o)| Grid::new(&mut planner, sample_rate, s, o))
+            .map(|&c| Analyzer::new(&mut planner, base_hop, 1.0 + c as f64 * COARSE_STEP))
             .collect();
-        let folds = vec![vec![0.0f32; BLOCK_FRAMES * BINS]; grids.len()];
+        let (sync, data) = split_layout(&Layout::new(key));
         Self {
             key: key.clone(),
             sample_rate,
-            layout: Layout::new(key),
-            grids,
+            base_hop,
+            correlator: SyncCorrelator::new(&mut planner, &sync),
+            data,
+            analyzers,
             folds,
-            mono: MonoBuffer {
-                channels: channels.max(1),
-                samples: Vec::new(),
-                base: 0,
-                total: 0,
-            },
+            segment: 0,
+            segment_values: 0,
+            mono: MonoBuffer::new(channels),
             options: DetectOptions { speeds, ..options },
+            summary: Summary::default(),
         }
+    }
+
+    /// Samples of the stream per segment (one block at the unchanged speed).
+    fn segment_samples(&self) -> f64 {
+        self.base_hop * BLOCK_FRAMES as f64
     }
 
     /// Analyses an interleaved block.
     pub fn push(&mut self, block: &[f32]) {
         self.mono.push(block);
-        for (g, fold) in self.grids.iter_mut().zip(self.folds.iter_mut()) {
-            g.advance(&self.mono.samples, self.mono.base, |j, x| {
-                let f = (j % BLOCK_FRAMES as u64) as usize * BINS;
-                for (a, v) in fold[f..f + BINS].iter_mut().zip(x) {
-                    *a += v;
-                }
-            });
+        // Every analysis stops at the segment's end; once all are there the segment is scored
+        // and the folds start over.
+        loop {
+            let seg_end = ((self.segment + 1) as f64 * self.segment_samples()).round() as u64;
+            self.advance_all(seg_end);
+            let done = self
+                .analyzers
+                .iter()
+                .all(|a| a.next_value_start().is_some_and(|s| s >= seg_end));
+            if !done {
+                break;
+            }
+            let result = self.score_segment();
+            absorb(&mut self.summary, &self.key, result);
+            self.segment += 1;
+            self.segment_values = 0;
+            for f in &mut self.folds {
+                f.fold.fill(0.0);
+            }
         }
         let keep = self
-            .grids
+            .analyzers
             .iter()
-            .map(|g| g.start(g.next))
+            .map(Analyzer::needed_from)
             .min()
             .unwrap_or(0);
         self.mono.drop_before(keep);
+    }
+
+    /// Runs every analysis over the buffered samples, up to values starting at `seg_end`.
+    fn advance_all(&mut self, seg_end: u64) {
+        let (mono, base) = (&self.mono.samples, self.mono.base);
+        let base_hop = self.base_hop;
+        let mut values = 0usize;
+        for (ai, a) in self.analyzers.iter_mut().enumerate() {
+            let folds = &mut self.folds;
+            a.advance(mono, base, seg_end, |start, x| {
+                for f in folds.iter_mut().filter(|f| f.analyzer == ai) {
+                    let row = row_of(start, f.speed, base_hop);
+                    for (b, v) in x.iter().enumerate() {
+                        f.fold[b * ROWS + row] += v;
+                    }
+                }
+                values += 1;
+            });
+        }
+        self.segment_values += values;
+    }
+
+    /// Scores the folds of the current segment.
+    fn score_segment(&self) -> Option<SegmentResult> {
+        let per_analyzer = self.segment_values / self.analyzers.len().max(1);
+        if per_analyzer < MIN_SEGMENT_FRAMES * QUARTERS {
+            return None;
+        }
+        let mut top: Vec<(f64, usize, usize)> = Vec::with_capacity(CANDIDATES + 1);
+        for (fi, f) in self.folds.iter().enumerate() {
+            let scores = self.correlator.scores(&f.fold);
+            for (phase, &z) in scores.iter().enumerate() {
+                if top.len() < CANDIDATES || z > top[top.len() - 1].0 {
+                    top.push((z, fi, phase));
+                    top.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    top.truncate(CANDIDATES);
+                }
+            }
+        }
+        let candidates = top
+            .iter()
+            .map(|&(z, fi, phase)| Candidate {
+                z,
+                speed: self.folds[fi].speed,
+                phase,
+                soft: soft_chips(&self.folds[fi].fold, &self.data, phase),
+            })
+            .collect();
+        Some(SegmentResult {
+            hypotheses: (self.folds.len() * ROWS) as f64,
+            candidates,
+        })
     }
 
     /// Mono samples held back (about one frame): memory does not grow with the stream's length.
@@ -317,55 +700,43 @@ impl AudioDetector {
         self.mono.samples.len()
     }
 
-    /// Hypotheses searched: grids × block phases.
+    /// Hypotheses searched so far (speeds × phases × segments).
     pub fn hypotheses(&self) -> f64 {
-        (self.grids.len() * BLOCK_FRAMES) as f64
+        self.summary
+            .hypotheses
+            .max((self.folds.len() * ROWS) as f64)
     }
 
     /// The verdict and the best hypothesis (for [`AudioLocator`]).
     pub fn finish(&self) -> (AudioDetection, Hypothesis) {
-        // Every (grid, phase): normalised sync correlation.
-        let mut ranked: Vec<(f64, usize, usize)> = Vec::new();
-        for (gi, fold) in self.folds.iter().enumerate() {
-            for phase in 0..BLOCK_FRAMES {
-                let (mut num, mut den) = (0.0f64, 0.0f64);
-                for &c in &self.layout.sync {
-                    let c = c as usize;
-                    let (f, b) = (c / BINS, c % BINS);
-                    // Analysis frame j maps to block frame (j + phase): fold row (f - phase).
-                    let row = (f + BLOCK_FRAMES - phase) % BLOCK_FRAMES;
-                    let v = f64::from(fold[row * BINS + b]);
-                    num += f64::from(self.layout.cells[c].sign) * v;
-                    den += v * v;
-                }
-                let z = if den > 0.0 { num / den.sqrt() } else { 0.0 };
-                ranked.push((z, gi, phase));
-            }
+        // The trailing partial segment counts too.
+        let mut s = self.summary.clone();
+        if self.segment_values > 0 {
+            absorb(&mut s, &self.key, self.score_segment());
         }
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let hypotheses = self.hypotheses();
-        let (z, gi, phase) = ranked.first().copied().unwrap_or((0.0, 0, 0));
+        let hypotheses = s.hypotheses.max((self.folds.len() * ROWS) as f64);
+        let (z, hypothesis) = s.best.unwrap_or((
+            0.0,
+            Hypothesis {
+                speed: 1.0,
+                phase: 0,
+            },
+        ));
         let fpp = false_positive_probability(z, hypotheses);
-        // Decode the best few hypotheses; only a passing check yields a payload.
-        let mut decoded = None;
-        for &(_, g, p) in ranked.iter().take(3) {
-            if let Some(fold) = self.folds.get(g) {
-                let d = decode_payload(&soft_chips(&self.layout, fold, p), &self.key);
-                if d.payload.is_some() {
-                    decoded = Some((d, g, p));
-                    break;
-                }
-                if g == gi && p == phase && decoded.is_none() {
-                    decoded = Some((d, g, p));
+        let mut decoded = s.decoded.clone();
+        if decoded.is_none() {
+            for soft in [&s.soft_marked, &s.soft_all] {
+                if soft.len() == CODED_BITS && (s.segments > 1 || s.marked_segments > 1) {
+                    let d = decode_payload(soft, &self.key);
+                    if d.payload.is_some() {
+                        decoded = Some(d);
+                        break;
+                    }
                 }
             }
         }
-        let (payload, bit_errors, gi, phase) = match decoded {
-            Some((d, g, p)) if d.payload.is_some() => (d.payload, Some(d.bit_errors), g, p),
-            Some((d, _, _)) => (None, Some(d.bit_errors), gi, phase),
-            None => (None, None, gi, phase),
-        };
-        let grid = &self.grids[gi.min(self.grids.len().saturating_sub(1))];
+        let payload = decoded.as_ref().and_then(|d| d.payload);
+        let bit_errors = decoded.as_ref().map(|d| d.bit_errors).or(s.best_bit_errors);
         let present = fpp <= self.options.max_false_positive || payload.is_some();
         (
             AudioDetection {
@@ -376,41 +747,56 @@ impl AudioDetector {
                 payload,
                 bit_errors,
                 chips: CODED_BITS,
-                speed: grid.speed,
+                speed: hypothesis.speed,
                 span: None,
                 seconds: self.mono.total as f64 / f64::from(self.sample_rate),
+                segments: s.segments,
             },
-            Hypothesis {
-                speed: grid.speed,
-                offset: grid.offset,
-                phase,
-            },
+            hypothesis,
         )
     }
 }
 
+/// The marked-window threshold of the locator: a window's sync `z` must reach this (about
+/// 1e-3 per window).
+const LOCATE_Z: f64 = 3.0;
 /// Window length for locating the mark, frames (about 2 s).
 const LOCATE_FRAMES: u64 = 86;
-/// A window whose sync `z` reaches this is taken as marked (0.13 % of unmarked windows).
-const LOCATE_Z: f64 = 3.0;
+/// Unmarked windows bridged inside a marked run.
+const LOCATE_GAP: u64 = 2;
+
+/// A run of marked windows and its summed soft chips.
+#[derive(Debug, Clone)]
+struct Run {
+    first: u64,
+    last: u64,
+    count: usize,
+    soft: Vec<f32>,
+}
 
 /// Second pass at a known hypothesis: scores 2-second windows to find where the mark is, and
 /// decodes from the marked windows only (better for a marked segment inside unmarked audio).
+/// Memory is fixed: only the current and the longest run of marked windows are kept.
 pub struct AudioLocator {
     key: WatermarkKey,
     sample_rate: u32,
-    layout: Layout,
-    grid: Grid,
+    base_hop: f64,
+    speed: f64,
     phase: usize,
+    layout: Layout,
+    analyzer: Analyzer,
     mono: MonoBuffer,
-    /// Per window: (first frame, sync numerator, sync denominator, chip sums).
-    windows: Vec<(u64, f64, f64, Vec<f32>)>,
+    /// The window being filled: index, sync numerator, denominator, chip sums.
+    window: (u64, f64, f64, Vec<f32>),
+    current: Option<Run>,
+    best: Option<Run>,
 }
 
 impl std::fmt::Debug for AudioLocator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AudioLocator")
-            .field("windows", &self.windows.len())
+            .field("speed", &self.speed)
+            .field("phase", &self.phase)
             .finish()
     }
 }
@@ -419,104 +805,165 @@ impl AudioLocator {
     /// A locator for the hypothesis the detector found.
     pub fn new(sample_rate: u32, channels: usize, key: &WatermarkKey, h: Hypothesis) -> Self {
         let sample_rate = sample_rate.max(1);
+        let base_hop = frame_hop(sample_rate, 1.0);
         let mut planner = FftPlanner::new();
-        let mut grid = Grid::new(&mut planner, sample_rate, h.speed, 0);
-        grid.offset = h.offset;
         Self {
             key: key.clone(),
             sample_rate,
+            base_hop,
+            speed: h.speed,
+            phase: h.phase % ROWS,
             layout: Layout::new(key),
-            grid,
-            phase: h.phase,
-            mono: MonoBuffer {
-                channels: channels.max(1),
-                samples: Vec::new(),
-                base: 0,
-                total: 0,
-            },
-            windows: Vec::new(),
+            analyzer: Analyzer::new(&mut planner, base_hop, h.speed),
+            mono: MonoBuffer::new(channels),
+            window: (0, 0.0, 0.0, vec![0.0; CODED_BITS]),
+            current: None,
+            best: None,
         }
     }
 
     /// Analyses an interleaved block.
     pub fn push(&mut self, block: &[f32]) {
         self.mono.push(block);
-        let (layout, phase, windows) = (&self.layout, self.phase, &mut self.windows);
-        self.grid
-            .advance(&self.mono.samples, self.mono.base, |j, x| {
-                let w = j / LOCATE_FRAMES;
-                while windows.len() as u64 <= w {
-                    let first = windows.len() as u64 * LOCATE_FRAMES;
-                    windows.push((first, 0.0, 0.0, vec![0.0; CODED_BITS]));
-                }
-                let Some(win) = windows.last_mut() else {
-                    return;
-                };
-                for (b, v) in x.iter().enumerate() {
-                    let cell = layout.cells[cell_index(j, phase, b)];
-                    if cell.chip == SYNC {
-                        win.1 += f64::from(cell.sign * v);
-                        win.2 += f64::from(v * v);
-                    } else if let Some(s) = win.3.get_mut(usize::from(cell.chip)) {
-                        *s += cell.sign * v;
-                    }
-                }
+        let mut values: Vec<(u64, [f32; BANDS])> = Vec::new();
+        self.analyzer
+            .advance(&self.mono.samples, self.mono.base, u64::MAX, |start, x| {
+                values.push((start, *x));
             });
-        let keep = self.grid.start(self.grid.next);
+        for (start, x) in values {
+            self.add_value(start, &x);
+        }
+        let keep = self.analyzer.needed_from();
         self.mono.drop_before(keep);
+    }
+
+    fn add_value(&mut self, start: u64, x: &[f32; BANDS]) {
+        let row = row_of(start, self.speed, self.base_hop);
+        let rel = (row + ROWS - self.phase) % ROWS;
+        if !rel.is_multiple_of(QUARTERS) {
+            return;
+        }
+        let frame = rel / QUARTERS;
+        let window_samples = LOCATE_FRAMES as f64 * self.base_hop / self.speed;
+        let w = (start as f64 / window_samples) as u64;
+        while self.window.0 < w {
+            self.close_window();
+        }
+        for (b, v) in x.iter().enumerate() {
+            let cell = self.layout.cells[frame * BANDS + b];
+            if cell.chip == SYNC {
+                self.window.1 += f64::from(cell.sign * v);
+                self.window.2 += f64::from(v * v);
+            } else if let Some(s) = self.window.3.get_mut(usize::from(cell.chip)) {
+                *s += cell.sign * v;
+            }
+        }
+    }
+
+    /// Ends the current window: extends, closes or starts a run.
+    fn close_window(&mut self) {
+        let next = self.window.0 + 1;
+        let (index, num, den, soft) =
+            std::mem::replace(&mut self.window, (next, 0.0, 0.0, vec![0.0; CODED_BITS]));
+        let marked = den > 0.0 && num / den.sqrt() >= LOCATE_Z;
+        if let Some(run) = &self.current
+            && index > run.last + LOCATE_GAP + 1
+        {
+            self.end_run();
+        }
+        match (&mut self.current, marked) {
+            (Some(run), true) => {
+                run.last = index;
+                run.count += 1;
+                for (a, v) in run.soft.iter_mut().zip(&soft) {
+                    *a += v;
+                }
+            }
+            // Bridged if a marked window follows soon; the gap's soft chips are left out.
+            (Some(_), false) => {}
+            (None, true) => {
+                self.current = Some(Run {
+                    first: index,
+                    last: index,
+                    count: 1,
+                    soft,
+                });
+            }
+            (None, false) => {}
+        }
+    }
+
+    fn end_run(&mut self) {
+        if let Some(run) = self.current.take()
+            && self.best.as_ref().is_none_or(|b| run.count > b.count)
+        {
+            self.best = Some(run);
+        }
     }
 
     /// The marked span (the longest run of marked windows, gaps of up to two windows bridged)
     /// and a decode from that span.
-    pub fn finish(&self) -> (Option<MarkedSpan>, Option<crate::codec::Decoded>) {
-        let marked: Vec<bool> = self
-            .windows
-            .iter()
-            .map(|w| w.2 > 0.0 && w.1 / w.2.sqrt() >= LOCATE_Z)
-            .collect();
-        let mut best: Option<(usize, usize, usize)> = None; // (first, last, count)
-        let mut i = 0;
-        while i < marked.len() {
-            if !marked[i] {
-                i += 1;
-                continue;
-            }
-            let (first, mut last, mut count) = (i, i, 1);
-            let mut k = i + 1;
-            while k < marked.len() && k <= last + 3 {
-                if marked[k] {
-                    last = k;
-                    count += 1;
-                }
-                k += 1;
-            }
-            if best.is_none_or(|b| count > b.2) {
-                best = Some((first, last, count));
-            }
-            i = last + 1;
-        }
-        let Some((first, last, _)) = best else {
+    pub fn finish(&self) -> (Option<MarkedSpan>, Option<Decoded>) {
+        let mut me = Self {
+            key: self.key.clone(),
+            layout: self.layout.clone(),
+            analyzer: Analyzer::new(&mut FftPlanner::new(), self.base_hop, self.speed),
+            mono: MonoBuffer {
+                channels: self.mono.channels,
+                samples: Vec::new(),
+                base: self.mono.base,
+                total: self.mono.total,
+            },
+            window: self.window.clone(),
+            current: self.current.clone(),
+            best: self.best.clone(),
+            ..*self
+        };
+        me.close_window();
+        me.end_run();
+        let Some(run) = me.best else {
             return (None, None);
         };
-        let mut soft = vec![0.0f32; CODED_BITS];
-        for w in &self.windows[first..=last] {
-            for (s, v) in soft.iter_mut().zip(&w.3) {
-                *s += v;
-            }
-        }
-        let decoded = decode_payload(&soft, &self.key);
-        let start = self.grid.seconds(self.windows[first].0, self.sample_rate);
-        let end_frame = (self.windows[last].0 + LOCATE_FRAMES).min(self.grid.next);
-        let end = self
-            .grid
-            .seconds(end_frame, self.sample_rate)
-            .min(self.mono.total as f64 / f64::from(self.sample_rate));
+        let decoded = decode_payload(&run.soft, &self.key);
+        let window_seconds =
+            LOCATE_FRAMES as f64 * self.base_hop / self.speed / f64::from(self.sample_rate);
+        let total = self.mono.total as f64 / f64::from(self.sample_rate);
         (
             Some(MarkedSpan {
-                start_seconds: start,
-                end_seconds: end,
+                start_seconds: run.first as f64 * window_seconds,
+                end_seconds: ((run.last + 1) as f64 * window_seconds).min(total),
             }),
             Some(decoded),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyedRng;
+
+    #[test]
+    fn fft_scores_equal_the_direct_correlation() {
+        let key = WatermarkKey::from_bytes([2; 32]);
+        let (sync, _) = split_layout(&Layout::new(&key));
+        let corr = SyncCorrelator::new(&mut FftPlanner::new(), &sync);
+        let mut rng = KeyedRng::from_seed([3; 32]);
+        let fold: Vec<f32> = (0..BANDS * ROWS).map(|_| rng.gaussian() as f32).collect();
+        let fast = corr.scores(&fold);
+        for phase in [0, 1, 7, 803, ROWS - 1] {
+            let (mut num, mut den) = (0.0f64, 0.0f64);
+            for c in &sync {
+                let v = f64::from(fold[c.band * ROWS + row_at(c.frame, phase)]);
+                num += f64::from(c.sign) * v;
+                den += v * v;
+            }
+            let direct = num / den.sqrt();
+            assert!(
+                (fast[phase] - direct).abs() < 1e-3,
+                "{phase}: {} vs {direct}",
+                fast[phase]
+            );
+        }
     }
 }

@@ -7,15 +7,18 @@ use rustfft::{Fft, FftPlanner};
 use serde::Serialize;
 
 use super::layout::{Layout, SYNC};
-use super::{BINS, BLOCK_FRAMES, EMBED_GATE_RMS, FIRST_BIN, frame_hop};
+use super::{BAND_BINS, BANDS, BINS, BLOCK_FRAMES, EMBED_GATE_RMS, FIRST_BIN, frame_hop};
 use crate::codec::encode_payload;
 use crate::key::WatermarkKey;
 use crate::payload::Payload;
 
 /// Share of the frame over which each end of the embedding window tapers.
 const TAPER: f32 = 0.5;
-/// No frame is marked at a lower signal-to-mark ratio than this (dB).
+/// Signal-to-mark ratio (dB) the masking budget keeps over any stretch of a second or so.
 const FRAME_SNR_DB: f32 = 36.0;
+/// Weight of the newest frame in the running mean frame energy (time constant ~20 frames,
+/// 0.5 s: about the span of temporal masking around a loud sound).
+const ENVELOPE_WEIGHT: f32 = 0.05;
 
 /// What embedding did, for the report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -68,6 +71,8 @@ pub struct AudioEmbedder {
     frame_delta: Vec<f32>,
     scratch: Vec<Complex32>,
     stats: EmbedStats,
+    /// Running mean frame energy (the local loudness the masking budget follows).
+    envelope: f32,
 }
 
 impl std::fmt::Debug for AudioEmbedder {
@@ -159,6 +164,7 @@ impl AudioEmbedder {
             frame_delta: Vec::new(),
             scratch: vec![Complex32::default(); scratch_len],
             stats: EmbedStats::default(),
+            envelope: 0.0,
         }
     }
 
@@ -230,13 +236,18 @@ impl AudioEmbedder {
         let (n, ch) = (self.n, self.channels);
         let seg = &self.input[start * ch..(start + n) * ch];
         let energy: f32 = seg.iter().map(|s| s * s).sum();
+        self.envelope = if self.envelope > 0.0 {
+            self.envelope + ENVELOPE_WEIGHT * (energy - self.envelope)
+        } else {
+            energy
+        };
         if energy / (seg.len() as f32) < EMBED_GATE_RMS * EMBED_GATE_RMS {
             self.stats.frames_silent += 1;
             return;
         }
         self.stats.frames_marked += 1;
         let f = (j % BLOCK_FRAMES as u64) as usize;
-        let gains = &self.gains[f * BINS..(f + 1) * BINS];
+        let gains = &self.gains[f * BANDS..(f + 1) * BANDS];
         let top = n / 2;
         let scale = self.strength / n as f32;
         self.frame_delta.clear();
@@ -248,11 +259,12 @@ impl AudioEmbedder {
             self.fft
                 .process_with_scratch(&mut self.buf, &mut self.scratch);
             self.spec.fill(Complex32::default());
-            for (bo, g) in gains.iter().enumerate() {
+            for bo in 0..BINS {
                 let k = FIRST_BIN + bo;
                 if k >= top {
                     break;
                 }
+                let g = gains[bo / BAND_BINS];
                 let v = self.buf[k] * (g * scale);
                 self.spec[k] = v;
                 self.spec[n - k] = v.conj();
@@ -263,10 +275,15 @@ impl AudioEmbedder {
                 self.frame_delta[i * ch + c] = v.re * self.window[i];
             }
         }
-        // Per-frame SNR cap: where most of the energy sits in the marked band (speech, tones),
-        // the mark is scaled down so that no frame is marked louder than FRAME_SNR_DB.
+        // Masking budget: a frame's mark energy is capped at FRAME_SNR_DB below the geometric
+        // mean of its own energy and the local mean energy. Quiet frames next to loud ones get a
+        // larger relative mark (they are masked by their neighbours, and per unit of mark
+        // energy they carry the most detectable change), loud ones a smaller one; by Jensen's
+        // inequality the mark energy over a stretch stays at most FRAME_SNR_DB below the
+        // signal's. Where little energy sits in the marked band (bass-heavy music) the cap does
+        // not bind and the mark is `strength` relative to the band.
         let mark: f32 = self.frame_delta.iter().map(|d| d * d).sum();
-        let allowed = energy * 10f32.powf(-FRAME_SNR_DB / 10.0);
+        let allowed = (energy * self.envelope).sqrt() * 10f32.powf(-FRAME_SNR_DB / 10.0);
         let k = if mark > allowed && mark > 0.0 {
             (allowed / mark).sqrt()
         } else {

@@ -1,6 +1,6 @@
 //! The keyed assignment of a block's cells to the sync pattern and to the coded chips.
 
-use super::{BINS, BLOCK_FRAMES};
+use super::{BANDS, BLOCK_FRAMES};
 use crate::codec::CODED_BITS;
 use crate::key::WatermarkKey;
 
@@ -18,7 +18,7 @@ pub(crate) struct Cell {
     pub chip: u16,
 }
 
-/// All cells of a block, indexed `frame * BINS + bin`.
+/// All cells of a block, indexed `frame * BANDS + band`.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub cells: Vec<Cell>,
@@ -29,9 +29,9 @@ pub(crate) struct Layout {
 impl Layout {
     /// The layout under `key`.
     pub fn new(key: &WatermarkKey) -> Self {
-        let n = BLOCK_FRAMES * BINS;
-        let perm = key.rng("aigc-mark/wm/audio/cells/v1").permutation(n);
-        let signs = key.rng("aigc-mark/wm/audio/signs/v1").bipolar(n);
+        let n = BLOCK_FRAMES * BANDS;
+        let perm = key.rng("aigc-mark/wm/audio/cells/v2").permutation(n);
+        let signs = key.rng("aigc-mark/wm/audio/signs/v2").bipolar(n);
         let n_sync = n / SYNC_EVERY;
         let mut cells = vec![
             Cell {

@@ -1,4 +1,5 @@
-//! The audio watermark: keyed patchwork marking of FFT magnitudes, blind detection.
+//! The audio watermark: keyed patchwork marking of FFT magnitudes in bands, blind detection
+//! with a replay-speed search.
 //!
 //! Design (our own; the idea of patchwork marking in FFT magnitudes is from the published
 //! literature and audiowmark's description, no code was copied):
@@ -7,32 +8,42 @@
 //!   44.1 kHz; the frame length in samples scales with the sample rate, so frame duration and
 //!   bin frequencies are the same at every rate and a resampled file needs no resampling back).
 //!   Frame `j` starts at sample `round(j · hop)` with a real-valued hop.
-//! - **Cells.** Each frame has 80 bins of 43 Hz from 861 Hz to 4.3 kHz. A block of
-//!   [`BLOCK_FRAMES`] frames (9.3 s) × 80 bins is split by a keyed permutation: a quarter of the
-//!   cells carry the keyed synchronisation pattern, the rest carry the 306 coded chips of
-//!   [`crate::codec::encode_payload`] (each chip in ~78 cells with keyed signs). Blocks repeat, so
-//!   any 9.3 s excerpt holds every cell once, and longer excerpts add up (soft combination).
-//! - **Embedding.** Per frame and channel: Hann window, FFT, every cell's bin is scaled by
-//!   `1 ± strength`, the difference goes back through the inverse FFT, is tapered by the window
-//!   again (no discontinuity at frame edges) and added. The change is proportional to the signal
-//!   (silence stays silent); a limiter on the difference keeps every sample within full scale.
-//!   The same multiplicative mark in every channel means any downmix carries it too.
-//! - **Detection.** Channels are mixed to mono. For each hypothesis (sub-frame offset in
-//!   [`SUB_OFFSETS`] steps, replay speed) frames are analysed; a cell's value is its log
-//!   magnitude minus the mean of the same bin in the two frames on each side (removes the host's
-//!   stationary spectrum). Values are folded modulo the block; for every block phase the
-//!   normalised correlation `z` with the sync pattern is standard normal on unmarked audio, and
-//!   its false-positive probability is multiplied by the number of hypotheses (offsets × phases
-//!   × speeds). The best hypothesis gives the soft chips for [`crate::codec::decode_payload`];
-//!   a payload is only returned when its keyed check passes. A second pass at the best
-//!   hypothesis scores 2-second windows to locate the mark in time.
+//! - **Cells.** Each frame has [`BANDS`] bands of [`BAND_BINS`] adjacent bins (172 Hz) from
+//!   861 Hz to 4.3 kHz. Every bin of a band gets the same keyed sign: the analysis window spreads
+//!   a bin's change into its neighbours, and with one sign per band that spill adds to the band
+//!   instead of cancelling (one independent sign per bin lost most of the mark that way). A block
+//!   of [`BLOCK_FRAMES`] frames (9.3 s) × [`BANDS`] bands is split by a keyed permutation: a
+//!   quarter of the cells carry the keyed synchronisation pattern, the rest the 306 coded chips
+//!   of [`crate::codec::encode_payload`] (each chip in ~20 cells spread over the whole block, so
+//!   any excerpt holds part of every chip). Blocks repeat; longer excerpts add up.
+//! - **Embedding.** Per frame and channel: Hann window, FFT, every bin of a cell's band is scaled
+//!   by `1 ± strength`, the difference goes back through the inverse FFT, is tapered by a Tukey
+//!   window (no step at frame edges) and added. The change is proportional to the signal
+//!   (silence stays silent), is capped per frame relative to the frame's energy (the masking
+//!   estimate), and a limiter keeps every sample within full scale. The same multiplicative mark
+//!   in every channel means any downmix carries it too.
+//! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
+//!   analysis runs with frames scaled to that speed and a quarter-frame hop; a cell's value is
+//!   the band's mean log magnitude minus the same band in the frames one and two frames before
+//!   and after (removes the host's stationary spectrum), minus the frame's mean over bands
+//!   (removes loudness changes). Each value is folded, for every fine speed hypothesis near the
+//!   coarse one, into a block-long buffer at quarter-frame resolution. Every 9.3 s segment, the
+//!   normalised sync correlation `z` is computed for every fine speed and quarter-frame phase;
+//!   it is standard normal on unmarked audio, and the false-positive probability is multiplied by
+//!   every hypothesis searched (speeds × phases × segments). The segments' soft chips are
+//!   decoded alone and combined (soft combination) by [`crate::codec::decode_payload`]; a
+//!   payload is only returned when its keyed check passes. Memory is a fixed number of
+//!   block-long buffers, whatever the stream's length. A second pass at the best hypothesis
+//!   scores 2-second windows to locate the mark in time.
 
 mod detect;
 mod embed;
 mod file;
 mod layout;
 
-pub use detect::{AudioDetection, AudioDetector, AudioLocator, DetectOptions, MarkedSpan};
+pub use detect::{
+    AudioDetection, AudioDetector, AudioLocator, DetectOptions, Hypothesis, MarkedSpan,
+};
 pub use embed::{AudioEmbedder, EmbedStats};
 pub use file::{
     AudioWatermarkError, EmbedReport, detect_file, detect_file_with, embed_file, embed_file_as,
@@ -46,10 +57,14 @@ pub const REFERENCE_FRAME: f64 = 1024.0;
 pub const FIRST_BIN: usize = 20;
 /// Bins marked per frame (861 Hz – 4.3 kHz).
 pub const BINS: usize = 80;
+/// Adjacent bins that share one cell (one keyed sign).
+pub const BAND_BINS: usize = 4;
+/// Bands (cells) per frame.
+pub const BANDS: usize = BINS / BAND_BINS;
 /// Frames per block (one full codeword plus sync): 9.29 s.
 pub const BLOCK_FRAMES: usize = 400;
-/// Sub-frame offsets searched per frame (steps of 1/8 frame).
-pub const SUB_OFFSETS: usize = 8;
+/// Sub-frame offsets searched per frame (the detector's analysis hop is 1/4 frame).
+pub const SUB_OFFSETS: usize = 4;
 /// Default embedding strength: the largest relative magnitude change of a marked bin (frames
 /// are further capped at 36 dB signal-to-mark ratio).
 pub const DEFAULT_STRENGTH: f32 = 0.3;

@@ -51,7 +51,17 @@ fn embed(
 }
 
 fn detect(signal: &[f32], rate: u32, ch: usize, key: &WatermarkKey) -> AudioDetection {
-    let mut d = AudioDetector::new(rate, ch, key, DetectOptions::default());
+    detect_with(signal, rate, ch, key, DetectOptions::default())
+}
+
+fn detect_with(
+    signal: &[f32],
+    rate: u32,
+    ch: usize,
+    key: &WatermarkKey,
+    options: DetectOptions,
+) -> AudioDetection {
+    let mut d = AudioDetector::new(rate, ch, key, options);
     for block in signal.chunks(3000 * ch) {
         d.push(block);
     }
@@ -106,7 +116,7 @@ fn streaming_memory_stays_bounded_at_any_rate_and_channel_count() {
                     e.buffered()
                 );
                 assert!(
-                    d.buffered() <= 2 * frame + block / ch,
+                    d.buffered() <= 8 * frame + block / ch,
                     "{rate} {ch}: {}",
                     d.buffered()
                 );
@@ -115,4 +125,118 @@ fn streaming_memory_stays_bounded_at_any_rate_and_channel_count() {
         out += e.finish().len();
         assert_eq!(out, fed, "every sample comes out once");
     }
+}
+
+/// Mono mix of interleaved stereo.
+fn to_mono(stereo: &[f32]) -> Vec<f32> {
+    stereo
+        .chunks_exact(2)
+        .map(|f| 0.5 * (f[0] + f[1]))
+        .collect()
+}
+
+/// Reads `mono` at `factor` times the original pace (windowed-sinc interpolation, low-passed
+/// below the lower of both Nyquist rates): `factor` 48/44.1 with the rate changed is a resample,
+/// `factor` 1.05 at the same rate is playback 5 % faster (pitch and tempo).
+fn resample(mono: &[f32], factor: f64) -> Vec<f32> {
+    const HALF: i64 = 16;
+    let cutoff = 0.95 * (1.0f64).min(1.0 / factor).min(factor);
+    let cutoff = cutoff.min(1.0);
+    let out_len = (mono.len() as f64 / factor) as usize;
+    (0..out_len)
+        .map(|i| {
+            let t = i as f64 * factor;
+            let c = t.floor() as i64;
+            let mut acc = 0.0f64;
+            for k in c - HALF + 1..=c + HALF {
+                if k < 0 || k as usize >= mono.len() {
+                    continue;
+                }
+                let x = t - k as f64;
+                let sinc = if x.abs() < 1e-9 {
+                    1.0
+                } else {
+                    (std::f64::consts::PI * x * cutoff).sin() / (std::f64::consts::PI * x)
+                };
+                let w = 0.5 + 0.5 * (std::f64::consts::PI * x / HALF as f64).cos();
+                acc += f64::from(mono[k as usize]) * sinc * w;
+            }
+            acc as f32
+        })
+        .collect()
+}
+
+#[test]
+fn survives_in_process_attacks_resample_gain_noise_excerpt_and_speed() {
+    let key = WatermarkKey::from_bytes([21; 32]);
+    let payload = Payload(0x0F1E_2D3C_4B5A_6978);
+    let rate = 44_100;
+    let signal = music(rate, 2, 20.0, 5);
+    let (marked, _) = embed(&signal, rate, 2, &key, payload);
+    let mono = to_mono(&marked);
+    let mut rng = KeyedRng::from_seed([4; 32]);
+    let power = mono.iter().map(|v| v * v).sum::<f32>() / mono.len() as f32;
+    let sigma = (power / 1000.0).sqrt();
+    let start = rate as usize * 7 + 1234;
+    let cases: Vec<(&str, Vec<f32>, u32)> = vec![
+        ("resample 48k", resample(&mono, 44_100.0 / 48_000.0), 48_000),
+        (
+            "gain -10 dB",
+            mono.iter().map(|v| v * 0.316).collect(),
+            rate,
+        ),
+        (
+            "noise 30 dB",
+            mono.iter()
+                .map(|v| v + sigma * rng.gaussian() as f32)
+                .collect(),
+            rate,
+        ),
+        (
+            "10 s excerpt at an odd offset",
+            mono[start..start + rate as usize * 10].to_vec(),
+            rate,
+        ),
+        ("speed +5 %", resample(&mono, 1.05), rate),
+        ("speed -5 %", resample(&mono, 0.95), rate),
+    ];
+    for (name, attacked, r) in cases {
+        // The speed search is the default; the other attacks do not need it (faster in CI).
+        let options = if name.starts_with("speed") {
+            DetectOptions::default()
+        } else {
+            DetectOptions::exact_speed()
+        };
+        let d = detect_with(&attacked, r, 1, &key, options);
+        assert!(d.present, "{name}: {d:?}");
+        assert_eq!(d.payload, Some(payload), "{name}: {d:?}");
+        if name.starts_with("speed") {
+            let expected = if name.contains('+') { 1.05 } else { 0.95 };
+            assert!((d.speed - expected).abs() < 0.004, "{name}: {d:?}");
+        }
+    }
+    // Without the speed search, the sped-up copy is not found (the search is what finds it).
+    let fast = resample(&mono, 1.05);
+    let d = detect_with(&fast, rate, 1, &key, DetectOptions::exact_speed());
+    assert!(d.payload.is_none(), "{d:?}");
+}
+
+#[test]
+fn a_long_stream_keeps_memory_fixed_and_unmarked_noise_is_never_detected() {
+    // Ten minutes of noise at 8 kHz through the detector with the speed search: the buffers
+    // stay under a few frames, and nothing is detected under any key.
+    let rate = 8_000;
+    let mut rng = KeyedRng::from_seed([6; 32]);
+    let key = WatermarkKey::from_bytes([10; 32]);
+    let mut d = AudioDetector::new(rate, 1, &key, DetectOptions::default());
+    let frame = frame_hop(rate, 0.95).ceil() as usize + 1;
+    let len = 4000;
+    for _ in 0..(600 * rate as usize / len) {
+        let block: Vec<f32> = (0..len).map(|_| 0.1 * rng.gaussian() as f32).collect();
+        d.push(&block);
+        assert!(d.buffered() <= 8 * frame + len, "{}", d.buffered());
+    }
+    let (r, _) = d.finish();
+    assert!(r.segments >= 60, "{r:?}");
+    assert!(!r.present && r.payload.is_none(), "{r:?}");
 }
