@@ -442,7 +442,7 @@ fn zero_length_audio_is_an_error_and_writes_nothing() {
 }
 
 #[test]
-fn bad_options_and_codecs_without_a_writer() {
+fn bad_options_fail_and_compressed_codecs_are_labelled() {
     let s = Scratch::new();
     let input = s.path("in.wav");
     make_wav(&input, 44_100, 1, 16, 1.0, &["sine", "440"]);
@@ -471,31 +471,29 @@ fn bad_options_and_codecs_without_a_writer() {
             text(&out.stderr)
         );
     }
-    // FLAC needs the ffmpeg writer: the audible label is reported unavailable, the metadata label
-    // is still written.
-    let flac = common::sample("audio.flac");
-    let out = s.path("out.flac");
-    let v = label(&s, &flac, &out, &[]);
-    assert_eq!(v["explicit"]["status"], "unavailable", "{v}");
-    assert!(
-        v["explicit"]["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("ffmpeg writer (not yet)"),
-        "{v}"
-    );
-    assert_eq!(v["metadata"]["status"], "applied");
-    // Opus is not decoded by this build: unavailable too, not a failure.
-    let v = label(&s, &common::sample("audio.opus"), &s.path("out.opus"), &[]);
-    assert_eq!(v["explicit"]["status"], "unavailable", "{v}");
-    assert!(
-        v["explicit"]["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("cannot decode"),
-        "{v}"
-    );
-    assert_eq!(v["metadata"]["status"], "applied");
+    // Compressed inputs are re-encoded in their own codec (aigc-media's writer): the rhythm is
+    // there, found by inspect, and ffprobe sees the input's codec, rate and channels.
+    for sample in [
+        "audio.flac",
+        "audio.mp3",
+        "audio.m4a",
+        "audio.ogg",
+        "audio.opus",
+    ] {
+        let input = common::sample(sample);
+        let ext = sample.rsplit('.').next().expect("extension");
+        let out = s.path(&format!("out.{ext}"));
+        let v = label(&s, &input, &out, &["--audio-prompt", "rhythm"]);
+        assert_eq!(v["explicit"]["status"], "applied", "{sample}: {v}");
+        assert_eq!(v["metadata"]["status"], "applied", "{sample}: {v}");
+        assert_eq!(probe(&out), probe(&input), "{sample}");
+        let found = s.json(&["inspect", "--json", &out.display().to_string()], 0);
+        let rhythms = found["files"][0]["explicit_rhythms"]
+            .as_array()
+            .expect("explicit_rhythms")
+            .clone();
+        assert_eq!(rhythms.len(), 1, "{sample}: {rhythms:?}");
+    }
 }
 
 #[test]
