@@ -1,10 +1,11 @@
 //! Explicit labels people see (GB 45438 chapter 5): the image/frame overlay, image files
-//! relabelled in their own format, and text prompts.
+//! relabelled in their own format, text prompts, the PDF stamp and the DOCX paragraph.
 
 pub mod font;
 pub mod image_file;
 pub mod jpeg_quality;
 pub mod overlay;
+pub mod pdf_stamp;
 pub mod text;
 pub mod wording;
 
@@ -50,4 +51,18 @@ pub enum ExplicitError {
     /// The image format or variant is not supported for explicit labels.
     #[error("{0}")]
     Unsupported(String),
+    /// A PDF or OOXML document could not be read or updated.
+    #[error("{0}")]
+    Document(#[from] aigc_meta::MetaError),
+    /// A PDF page is too small to hold a legible stamp.
+    #[error(
+        "page {page} ({width}×{height} pt as displayed) is too small for the stamp: it needs {need_w}×{need_h} pt"
+    )]
+    PdfPageTooSmall {
+        page: usize,
+        width: u32,
+        height: u32,
+        need_w: u32,
+        need_h: u32,
+    },
 }
