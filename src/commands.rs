@@ -3,6 +3,7 @@
 use crate::cli::{Cli, Command, InspectArgs, KeygenArgs, LabelArgs, LedgerArgs, StoreArgs};
 use crate::output;
 use aigc_core::Label;
+use aigc_explicit::pdf_stamp::StampPages;
 use aigc_explicit::text::{TextPosition, TextPrompt};
 use aigc_explicit::{LabelSpec, Position};
 use aigc_ledger::{Ledger, default_ledger_path};
@@ -169,7 +170,18 @@ fn explicit_options(a: &LabelArgs) -> Result<ExplicitOptions> {
         (Some(t), false) => TextPrompt::new(t, text_position).context("--text")?,
         (None, false) => TextPrompt::default_at(text_position),
     };
-    Ok(ExplicitOptions { image, text })
+    let document = match (&a.text, a.badge) {
+        (_, true) => TextPrompt::badge(text_position),
+        (Some(t), false) => TextPrompt::new(t, text_position).context("--text")?,
+        (None, false) => aigc_explicit::docx::default_document_prompt(text_position),
+    };
+    let pdf_pages = StampPages::parse(&a.pages).context("--pages")?;
+    Ok(ExplicitOptions {
+        image,
+        text,
+        document,
+        pdf_pages,
+    })
 }
 
 fn label(a: LabelArgs) -> Result<ExitCode> {

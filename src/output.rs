@@ -106,6 +106,24 @@ pub fn inspect_reports(reports: &[FileReport]) {
                 );
             }
         }
+        if let Some(stamps) = &r.explicit_stamps {
+            if stamps.is_empty() {
+                println!("    explicit stamp: none found");
+            }
+            for s in stamps {
+                println!(
+                    "    explicit stamp: page {}, {:?}, {:.1} pt, wording {}",
+                    s.page,
+                    s.text,
+                    s.font_size_pt,
+                    if s.wording_ok {
+                        "meets the rule"
+                    } else {
+                        "does NOT meet the rule"
+                    }
+                );
+            }
+        }
         for p in &r.problems {
             println!("    {:?}: {} [{}]", p.severity, p.message, p.code);
         }

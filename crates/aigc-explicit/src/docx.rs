@@ -18,6 +18,13 @@ pub const DEFAULT_DOCUMENT_PROMPT: &str = "本内容由人工智能生成";
 /// Prompt colour: dark grey, 10:1 against a white page.
 const PROMPT_COLOUR: &str = "404040";
 
+/// The default document prompt at `position`.
+pub fn default_document_prompt(position: TextPosition) -> TextPrompt {
+    // The constant meets the wording rule (tested), so this never falls back.
+    TextPrompt::new(DEFAULT_DOCUMENT_PROMPT, position)
+        .unwrap_or_else(|_| TextPrompt::default_at(position))
+}
+
 fn malformed(detail: impl Into<String>) -> ExplicitError {
     ExplicitError::Document(MetaError::malformed("DOCX", detail))
 }

@@ -470,6 +470,118 @@ pub fn stamp_pdf(
     })
 }
 
+/// A stamp found on a PDF page (ours: a font resource named `AIGCStamp…` with a ToUnicode CMap).
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundStamp {
+    /// The page number, from 1.
+    pub page: usize,
+    /// The stamp's text, through the font's ToUnicode CMap.
+    pub text: String,
+    /// The font size in points.
+    pub font_size_pt: f64,
+    /// Whether the text meets the wording rule.
+    pub wording_ok: bool,
+    /// Whether the font size is at least [`MIN_FONT_SIZE_PT`].
+    pub legible: bool,
+}
+
+/// The single-byte code → text map of a ToUnicode CMap's `bfchar` entries.
+fn parse_bfchar(cmap: &[u8]) -> Vec<(u8, String)> {
+    let text = String::from_utf8_lossy(cmap);
+    let mut out = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find("beginbfchar") {
+        let block = &rest[at + "beginbfchar".len()..];
+        let end = block.find("endbfchar").unwrap_or(block.len());
+        let hexes: Vec<&str> = block[..end]
+            .split(['<', '>'])
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        for pair in hexes.chunks(2) {
+            let [code, uni] = pair else { break };
+            let units: Vec<u16> = (0..uni.len() / 4)
+                .filter_map(|k| uni.get(k * 4..k * 4 + 4))
+                .filter_map(|h| u16::from_str_radix(h, 16).ok())
+                .collect();
+            if let Ok(c) = u8::from_str_radix(code, 16) {
+                out.push((c, String::from_utf16_lossy(&units)));
+            }
+        }
+        rest = &block[end..];
+    }
+    out
+}
+
+/// Text shown with font `/name` in `content`: (font size, hex string operand of Tj) pairs.
+fn shown_with(content: &[u8], name: &str) -> Vec<(f64, Vec<u8>)> {
+    let text = String::from_utf8_lossy(content);
+    let tokens: Vec<&str> = text.split_ascii_whitespace().collect();
+    let mut out = Vec::new();
+    let key = format!("/{name}");
+    for (i, t) in tokens.iter().enumerate() {
+        if *t != key || tokens.get(i + 2) != Some(&"Tf") {
+            continue;
+        }
+        let Some(size) = tokens.get(i + 1).and_then(|s| s.parse::<f64>().ok()) else {
+            continue;
+        };
+        let Some(hex) = tokens
+            .iter()
+            .skip(i + 3)
+            .take(8)
+            .zip(tokens.iter().skip(i + 4))
+            .find(|(_, op)| **op == "Tj")
+            .map(|(h, _)| *h)
+        else {
+            continue;
+        };
+        let Some(hex) = hex.strip_prefix('<').and_then(|h| h.strip_suffix('>')) else {
+            continue;
+        };
+        let codes = (0..hex.len() / 2)
+            .filter_map(|k| hex.get(k * 2..k * 2 + 2))
+            .filter_map(|h| u8::from_str_radix(h, 16).ok())
+            .collect();
+        out.push((size, codes));
+    }
+    out
+}
+
+/// The stamps of our kind on the pages of `input`.
+pub fn find_pdf_stamps(input: &[u8]) -> Result<Vec<FoundStamp>, ExplicitError> {
+    let update = PdfUpdate::open(input)?;
+    let mut found = Vec::new();
+    for (i, page) in update.pages()?.iter().enumerate() {
+        let fonts = update.page_font_unicode_maps(page)?;
+        let ours: Vec<(String, Vec<(u8, String)>)> = fonts
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(FONT_RESOURCE))
+            .filter_map(|(name, cmap)| cmap.map(|c| (name, parse_bfchar(&c))))
+            .collect();
+        if ours.is_empty() {
+            continue;
+        }
+        let content = update.page_content(page)?;
+        for (name, map) in &ours {
+            for (size, codes) in shown_with(&content, name) {
+                let text: String = codes
+                    .iter()
+                    .filter_map(|c| map.iter().find(|(k, _)| k == c).map(|(_, s)| s.as_str()))
+                    .collect();
+                found.push(FoundStamp {
+                    page: i + 1,
+                    wording_ok: crate::wording::meets_wording_rule(&text),
+                    legible: size >= MIN_FONT_SIZE_PT,
+                    text,
+                    font_size_pt: size,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,5 +928,25 @@ mod tests {
         let path = save(dir.path(), "t.pdf", &out.bytes);
         let (_, text, _) = run("pdftotext", &[path.to_str().unwrap_or_default(), "-"]);
         assert!(text.contains("本内容由 AI 生成，AI生成"), "{text:?}");
+    }
+
+    #[test]
+    fn our_stamps_are_found_again() {
+        let input = make_pdf(&[("[0 0 595 842]", None, 0), ("[0 0 595 842]", None, 90)]);
+        assert!(find_pdf_stamps(&input).expect("find").is_empty());
+        assert!(
+            find_pdf_stamps(&sample("document.pdf"))
+                .expect("find")
+                .is_empty()
+        );
+        let spec = LabelSpec::new("人工智能合成", Position::BottomRight).expect("spec");
+        let out = stamp_pdf(&input, &spec, StampPages::All).expect("stamp");
+        let found = find_pdf_stamps(&out.bytes).expect("find");
+        assert_eq!(found.len(), 2, "{found:?}");
+        for (i, f) in found.iter().enumerate() {
+            assert_eq!((f.page, f.text.as_str()), (i + 1, "人工智能合成"));
+            assert!(f.wording_ok && f.legible, "{f:?}");
+            assert!((f.font_size_pt - out.pages[i].font_size_pt).abs() < 0.01);
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::io::InputFile;
 use aigc_core::{AigcRecord, Format, LabelForm, LegacyRecord, Problem, Severity, sniff};
+use aigc_explicit::pdf_stamp::FoundStamp;
 use aigc_explicit::text::{FoundPrompt, find_prompts};
 use aigc_ledger::{Ledger, LedgerEntry};
 use aigc_meta::carrier_for;
@@ -80,10 +81,13 @@ pub struct FileReport {
     pub error: Option<String>,
     /// SHA-256 of the file, hex.
     pub sha256: Option<String>,
-    /// Explicit prompts found in text, Markdown and HTML (None for other formats: detection of
-    /// drawn image labels and audio prompts is not implemented yet).
+    /// Explicit prompts found in text, Markdown, HTML and DOCX (paragraphs count as lines);
+    /// None for other formats.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explicit_prompts: Option<Vec<FoundPrompt>>,
+    /// Our visible stamps found on PDF pages (None for other formats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_stamps: Option<Vec<FoundStamp>>,
     /// Ledger entries matching the labels' IDs or the file's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerEntry>>,
@@ -101,6 +105,7 @@ impl FileReport {
             error: Some(error),
             sha256: None,
             explicit_prompts: None,
+            explicit_stamps: None,
             ledger: None,
         }
     }
@@ -204,8 +209,57 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
             ),
         ));
     }
-    let explicit_prompts = matches!(format, Format::Text | Format::Markdown | Format::Html)
-        .then(|| find_prompts(&String::from_utf8_lossy(bytes)));
+    let explicit_prompts = match format {
+        Format::Text | Format::Markdown | Format::Html => {
+            Some(find_prompts(&String::from_utf8_lossy(bytes)))
+        }
+        Format::Docx => match aigc_explicit::docx::find_docx_prompts(bytes) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                problems.push(Problem::warning(
+                    "explicit-unreadable",
+                    format!("the document body could not be searched for prompts: {e}"),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let explicit_stamps = match format {
+        Format::Pdf => match aigc_explicit::pdf_stamp::find_pdf_stamps(bytes) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                problems.push(Problem::warning(
+                    "explicit-unreadable",
+                    format!("the pages could not be searched for a stamp: {e}"),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    for s in explicit_stamps.iter().flatten() {
+        if !s.wording_ok {
+            problems.push(Problem::warning(
+                "explicit-wording",
+                format!(
+                    "the stamp on page {} ({:?}) lacks 人工智能/AI or 生成/合成 (GB 45438 chapter 5)",
+                    s.page, s.text
+                ),
+            ));
+        }
+        if !s.legible {
+            problems.push(Problem::warning(
+                "explicit-size",
+                format!(
+                    "the stamp on page {} is set in {:.1} pt, below the {} pt legibility floor",
+                    s.page,
+                    s.font_size_pt,
+                    aigc_explicit::pdf_stamp::MIN_FONT_SIZE_PT
+                ),
+            ));
+        }
+    }
     for p in explicit_prompts.iter().flatten().filter(|p| !p.wording_ok) {
         problems.push(Problem::warning(
             "explicit-wording",
@@ -232,6 +286,7 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         error: None,
         sha256: Some(hex::encode(Sha256::digest(bytes))),
         explicit_prompts,
+        explicit_stamps,
         ledger: None,
     }
 }

@@ -3,7 +3,9 @@
 use crate::PipelineError;
 use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
+use aigc_explicit::docx::{find_docx_prompts, label_docx};
 use aigc_explicit::image_file::{LabelledImage, label_image};
+use aigc_explicit::pdf_stamp::{StampPages, StampedPage, find_pdf_stamps, stamp_pdf};
 use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
 use aigc_explicit::{LabelSpec, Placement};
 use aigc_ledger::{Action, Ledger, NewEntry};
@@ -65,6 +67,10 @@ pub struct ExplicitOptions {
     pub image: LabelSpec,
     /// The prompt added to text, Markdown and HTML.
     pub text: TextPrompt,
+    /// The paragraph added to Word documents.
+    pub document: TextPrompt,
+    /// Which PDF pages get the stamp (its text and corner are `image`'s).
+    pub pdf_pages: StampPages,
 }
 
 impl Default for ExplicitOptions {
@@ -72,6 +78,8 @@ impl Default for ExplicitOptions {
         Self {
             image: LabelSpec::default_label(),
             text: TextPrompt::default_at(TextPosition::End),
+            document: aigc_explicit::docx::default_document_prompt(TextPosition::End),
+            pdf_pages: StampPages::First,
         }
     }
 }
@@ -99,6 +107,25 @@ pub enum ExplicitReport {
         prompt: String,
         /// Where it went.
         position: TextPosition,
+    },
+    /// A stamp drawn on PDF pages.
+    PdfStamp {
+        /// Each stamped page: corner, font size, plate.
+        pages: Vec<StampedPage>,
+    },
+    /// A paragraph added to a Word document.
+    DocxParagraph {
+        /// The paragraph text.
+        prompt: String,
+        /// Where it went.
+        position: TextPosition,
+        /// The part that changed.
+        part: String,
+    },
+    /// The PDF already carries our stamp; none was added.
+    StampPresent {
+        /// The pages stamped.
+        pages: Vec<usize>,
     },
     /// The text already held a prompt meeting the wording rule; none was added.
     AlreadyPresent {
@@ -376,10 +403,48 @@ fn apply_explicit(
             },
         )));
     }
+    if format == Format::Pdf {
+        let found = find_pdf_stamps(input).map_err(fail)?;
+        // Relabelling must not stack stamps.
+        if found.iter().any(|f| f.wording_ok) {
+            let mut pages: Vec<usize> = found.iter().map(|f| f.page).collect();
+            pages.dedup();
+            return Ok(Ok((input.to_vec(), ExplicitReport::StampPresent { pages })));
+        }
+        let stamped = stamp_pdf(input, &options.image, options.pdf_pages).map_err(fail)?;
+        return Ok(Ok((
+            stamped.bytes,
+            ExplicitReport::PdfStamp {
+                pages: stamped.pages,
+            },
+        )));
+    }
+    if format == Format::Docx {
+        let found: Vec<FoundPrompt> = find_docx_prompts(input)
+            .map_err(fail)?
+            .into_iter()
+            .filter(|f| f.wording_ok)
+            .collect();
+        if !found.is_empty() {
+            return Ok(Ok((
+                input.to_vec(),
+                ExplicitReport::AlreadyPresent { found },
+            )));
+        }
+        let labelled = label_docx(input, &options.document).map_err(fail)?;
+        return Ok(Ok((
+            labelled.bytes,
+            ExplicitReport::DocxParagraph {
+                prompt: labelled.prompt,
+                position: options.document.position,
+                part: labelled.part,
+            },
+        )));
+    }
     let what = match format.family() {
         FormatFamily::Audio => "audio prompts",
         FormatFamily::Video => "labels on video frames",
-        FormatFamily::Document => "document stamps",
+        FormatFamily::Document => "visible notices in spreadsheets and slides",
         _ => "explicit labels for this format",
     };
     Ok(Err(format!(
