@@ -100,10 +100,11 @@ fn scan_body(xml: &str, part: &str) -> Result<Body, ExplicitError> {
                         in_text = true;
                     }
                     // Tabs and breaks separate words in the visible text.
-                    if paragraph_depth.is_some() && (local == b"tab" || local == b"br") {
-                        if let Some(p) = b.paragraphs.last_mut() {
-                            p.push(' ');
-                        }
+                    if paragraph_depth.is_some()
+                        && (local == b"tab" || local == b"br")
+                        && let Some(p) = b.paragraphs.last_mut()
+                    {
+                        p.push(' ');
                     }
                 }
                 if !empty {
@@ -120,10 +121,11 @@ fn scan_body(xml: &str, part: &str) -> Result<Body, ExplicitError> {
                     paragraph_depth = None;
                 }
                 if let Some(b) = body.as_mut() {
-                    if depth == 2 && stack.get(1).is_some_and(|n| n == b"body") {
-                        if let Some(c) = b.children.last_mut() {
-                            c.1.end = after;
-                        }
+                    if depth == 2
+                        && stack.get(1).is_some_and(|n| n == b"body")
+                        && let Some(c) = b.children.last_mut()
+                    {
+                        c.1.end = after;
                     }
                     if depth == 1 && local == b"body" {
                         b.close = Some(before);

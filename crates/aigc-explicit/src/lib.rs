@@ -1,6 +1,7 @@
 //! Explicit labels people see (GB 45438 chapter 5): the image/frame overlay, image files
 //! relabelled in their own format, text prompts, the PDF stamp and the DOCX paragraph.
 
+pub mod detect;
 pub mod docx;
 pub mod font;
 pub mod image_file;

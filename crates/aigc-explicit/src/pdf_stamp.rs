@@ -404,7 +404,7 @@ fn stamp_content(
     // Marked as a watermark artifact so tagged-PDF readers don't read it into the text flow of
     // the page's structure, while plain extraction still finds it.
     format!(
-        "q\n/Artifact << /Type /Pagination /Subtype /Watermark >> BDC\n{}  cm\n\
+        "q\n/Artifact << /Type /Pagination /Subtype /Watermark >> BDC\n{} cm\n\
          {PLATE_GREY} g {BORDER_GREY} G {} w\n{} {} {} {} re B\n\
          0 g\nBT\n/{font_name} {} Tf\n{} {} Td\n{} Tj\nET\nEMC\nQ\n",
         m.join(" "),
@@ -615,7 +615,10 @@ mod tests {
 
     /// Words that pdftotext finds on `page`, with their boxes in displayed coordinates
     /// (points, origin top-left): (text, x0, y0, x1, y1), and the page size.
-    fn words(path: &Path, page: usize) -> (Vec<(String, f64, f64, f64, f64)>, (f64, f64)) {
+    /// A word and its box: (text, x0, y0, x1, y1).
+    type Word = (String, f64, f64, f64, f64);
+
+    fn words(path: &Path, page: usize) -> (Vec<Word>, (f64, f64)) {
         let p = page.to_string();
         let (ok, html, err) = run(
             "pdftotext",

@@ -2,6 +2,7 @@
 
 use crate::io::InputFile;
 use aigc_core::{AigcRecord, Format, LabelForm, LegacyRecord, Problem, Severity, sniff};
+use aigc_explicit::detect::{DEFAULT_TEXTS, ImageLabelScan, scan_image_file};
 use aigc_explicit::pdf_stamp::FoundStamp;
 use aigc_explicit::text::{FoundPrompt, find_prompts};
 use aigc_ledger::{Ledger, LedgerEntry};
@@ -88,6 +89,9 @@ pub struct FileReport {
     /// Our visible stamps found on PDF pages (None for other formats).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explicit_stamps: Option<Vec<FoundStamp>>,
+    /// The search for our drawn label on images (None for other formats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_image: Option<ImageLabelScan>,
     /// Ledger entries matching the labels' IDs or the file's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerEntry>>,
@@ -106,6 +110,7 @@ impl FileReport {
             sha256: None,
             explicit_prompts: None,
             explicit_stamps: None,
+            explicit_image: None,
             ledger: None,
         }
     }
@@ -238,6 +243,32 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         },
         _ => None,
     };
+    let explicit_image = if aigc_explicit::image_file::supports(format) {
+        match scan_image_file(bytes, format, &DEFAULT_TEXTS) {
+            Ok(scan) => {
+                if scan.found && !scan.meets_size {
+                    problems.push(Problem::warning(
+                        "explicit-size",
+                        format!(
+                            "the drawn label's text is {:.1} px high, {:.1} % of the shorter side (GB 45438 asks for 5 %)",
+                            scan.ink_height,
+                            scan.ink_share * 100.0
+                        ),
+                    ));
+                }
+                Some(scan)
+            }
+            Err(e) => {
+                problems.push(Problem::warning(
+                    "explicit-unreadable",
+                    format!("the pixels could not be searched for a drawn label: {e}"),
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
     for s in explicit_stamps.iter().flatten() {
         if !s.wording_ok {
             problems.push(Problem::warning(
@@ -287,6 +318,7 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         sha256: Some(hex::encode(Sha256::digest(bytes))),
         explicit_prompts,
         explicit_stamps,
+        explicit_image,
         ledger: None,
     }
 }

@@ -1399,6 +1399,9 @@ fn runs(offsets: &[(u32, u16, usize)]) -> Vec<&[(u32, u16, usize)]> {
     out
 }
 
+/// A font resource of a page: its resource name and decoded `/ToUnicode` CMap, if any.
+pub type PageFont = (String, Option<Vec<u8>>);
+
 /// How many pages a page tree may hold, and how deep it may nest (hostile files could loop).
 const MAX_PAGES: usize = 100_000;
 const MAX_TREE_DEPTH: usize = 64;
@@ -1801,10 +1804,7 @@ impl<'a> PdfUpdate<'a> {
 
     /// The font dictionaries of `page` by resource name, with the decoded `/ToUnicode` CMap
     /// of each when it has one.
-    pub fn page_font_unicode_maps(
-        &self,
-        page: &PdfPage,
-    ) -> Result<Vec<(String, Option<Vec<u8>>)>, MetaError> {
+    pub fn page_font_unicode_maps(&self, page: &PdfPage) -> Result<Vec<PageFont>, MetaError> {
         let mut out = Vec::new();
         if let Some(fonts) = self.page_fonts(page)? {
             for e in &fonts.entries {
