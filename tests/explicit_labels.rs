@@ -631,11 +631,17 @@ fn inspect_finds_the_drawn_label_on_labelled_samples_and_not_on_originals() {
         let report = s.json(&["inspect", "--json", &out.display().to_string()], 0);
         let scan = &report["files"][0]["explicit_image"];
         assert_eq!(scan["found"], true, "{name}: {scan}");
-        assert_eq!(scan["position"], o["explicit_label"]["placement"]["position"], "{name}");
+        assert_eq!(
+            scan["position"], o["explicit_label"]["placement"]["position"],
+            "{name}"
+        );
         assert_eq!(scan["meets_size"], true, "{name}: {scan}");
         assert_eq!(scan["meets_wording"], true, "{name}: {scan}");
         assert_eq!(scan["text"], "AI生成");
-        let report = s.json(&["inspect", "--json", &sample(name).display().to_string()], 0);
+        let report = s.json(
+            &["inspect", "--json", &sample(name).display().to_string()],
+            0,
+        );
         let clean = &report["files"][0]["explicit_image"];
         assert_eq!(clean["found"], false, "{name} unlabelled: {clean}");
     }
