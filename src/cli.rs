@@ -85,17 +85,22 @@ pub struct LabelArgs {
     /// Do not draw/play the visible or audible label.
     #[arg(long)]
     pub no_explicit: bool,
-    /// The visible label's wording [default: 「AI生成」 on images, 「本内容由AI生成」 in text]. It
+    /// The visible label's wording [default: 「AI生成」 on images and PDF stamps, 「本内容由AI生成」
+    /// in text, 「本内容由人工智能生成」 in DOCX]. It
     /// must contain 人工智能 or AI, and 生成 or 合成.
     #[arg(long, value_name = "TEXT")]
     pub text: Option<String>,
-    /// Where the label goes on images, as displayed: auto (the most uniform corner), top-left,
+    /// Where the label goes on images and PDF pages, as displayed: auto (images: the most
+    /// uniform corner; PDF: top-right), top-left,
     /// top-right, bottom-left, bottom-right, top, bottom, left, right.
     #[arg(long, value_name = "POS", default_value = "auto")]
     pub position: String,
-    /// Where the prompt goes in text, Markdown and HTML: start, end, both, middle.
+    /// Where the prompt goes in text, Markdown, HTML and DOCX: start, end, both, middle.
     #[arg(long, value_name = "POS", default_value = "end")]
     pub text_position: String,
+    /// Which PDF pages get the visible stamp: first or all.
+    #[arg(long, value_name = "PAGES", default_value = "first", value_parser = ["first", "all"])]
+    pub pages: String,
     /// In text, use the 「AI」 badge (角标) instead of a prompt sentence.
     #[arg(long, conflicts_with = "text")]
     pub badge: bool,

@@ -6,6 +6,7 @@ use aigc_core::Label;
 use aigc_explicit::audio::{AudioLabelOptions, AudioPosition, AudioPrompt};
 use aigc_explicit::audio_morse::RhythmSpec;
 use aigc_explicit::audio_speech::SpeechSource;
+use aigc_explicit::pdf_stamp::StampPages;
 use aigc_explicit::text::{TextPosition, TextPrompt};
 use aigc_explicit::{LabelSpec, Position};
 use aigc_ledger::{Ledger, default_ledger_path};
@@ -187,9 +188,17 @@ fn explicit_options(a: &LabelArgs) -> Result<ExplicitOptions> {
         (Some(t), false) => TextPrompt::new(t, text_position).context("--text")?,
         (None, false) => TextPrompt::default_at(text_position),
     };
+    let document = match (&a.text, a.badge) {
+        (_, true) => TextPrompt::badge(text_position),
+        (Some(t), false) => TextPrompt::new(t, text_position).context("--text")?,
+        (None, false) => aigc_explicit::docx::default_document_prompt(text_position),
+    };
+    let pdf_pages = StampPages::parse(&a.pages).context("--pages")?;
     Ok(ExplicitOptions {
         image,
         text,
+        document,
+        pdf_pages,
         audio: audio_options(a)?,
     })
 }

@@ -129,6 +129,55 @@ pub fn inspect_reports(reports: &[FileReport]) {
                 );
             }
         }
+        if let Some(scan) = &r.explicit_image {
+            if scan.found {
+                println!(
+                    "    explicit image label: {:?} at {:?} (plate {}×{} at {},{}), text ≈{:.0} px = {:.1} % of the shorter side ({}), wording {}, match {:.2}",
+                    scan.text,
+                    scan.position,
+                    scan.plate.width,
+                    scan.plate.height,
+                    scan.plate.x,
+                    scan.plate.y,
+                    scan.ink_height,
+                    scan.ink_share * 100.0,
+                    if scan.meets_size {
+                        "meets 5 %"
+                    } else {
+                        "below 5 %"
+                    },
+                    if scan.meets_wording {
+                        "meets the rule"
+                    } else {
+                        "does NOT meet the rule"
+                    },
+                    scan.score
+                );
+            } else {
+                println!(
+                    "    explicit image label: none found (best match {:.2})",
+                    scan.score
+                );
+            }
+        }
+        if let Some(stamps) = &r.explicit_stamps {
+            if stamps.is_empty() {
+                println!("    explicit stamp: none found");
+            }
+            for s in stamps {
+                println!(
+                    "    explicit stamp: page {}, {:?}, {:.1} pt, wording {}",
+                    s.page,
+                    s.text,
+                    s.font_size_pt,
+                    if s.wording_ok {
+                        "meets the rule"
+                    } else {
+                        "does NOT meet the rule"
+                    }
+                );
+            }
+        }
         for p in &r.problems {
             println!("    {:?}: {} [{}]", p.severity, p.message, p.code);
         }

@@ -472,3 +472,177 @@ print(json.dumps({'meta': p.meta, 'notice': p.notice}))
         false
     );
 }
+
+#[test]
+fn pdf_stamp_on_every_page_reads_back_with_pdftotext_and_relabelling_does_not_stack() {
+    let s = Scratch::new();
+    // A three-page PDF made by qpdf from the sample, its second page rotated.
+    let three = s.path("three.pdf");
+    let src = sample("document.pdf").display().to_string();
+    let q = tool(
+        "qpdf",
+        &[
+            "--empty",
+            "--pages",
+            &src,
+            &src,
+            &src,
+            "--",
+            &three.display().to_string(),
+        ],
+    );
+    assert!(q.status.success(), "qpdf: {}", text(&q.stderr));
+    let rotated = s.path("rotated.pdf");
+    let q = tool(
+        "qpdf",
+        &[
+            &three.display().to_string(),
+            "--rotate=+90:2",
+            &rotated.display().to_string(),
+        ],
+    );
+    assert!(q.status.success(), "qpdf: {}", text(&q.stderr));
+    let out = s.path("stamped.pdf");
+    let o = label_json(&s, &rotated, &out, &["--pages", "all"]);
+    assert_eq!(o["explicit"]["status"], "applied");
+    assert_eq!(o["metadata"]["status"], "applied");
+    let pages = o["explicit_label"]["pages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(pages.len(), 3, "{o}");
+    for p in &pages {
+        assert!(p["font_size_pt"].as_f64().unwrap_or(0.0) >= 12.0, "{p}");
+    }
+    // Independent tools: structure, metadata label, and the stamp text on every page.
+    let check = tool("qpdf", &["--check", &out.display().to_string()]);
+    assert!(
+        check.status.success(),
+        "qpdf --check: {}",
+        text(&check.stdout)
+    );
+    let info = tool("pdfinfo", &["-custom", &out.display().to_string()]);
+    assert!(
+        text(&info.stdout).contains("AIGC:"),
+        "{}",
+        text(&info.stdout)
+    );
+    for page in ["1", "2", "3"] {
+        let t = tool(
+            "pdftotext",
+            &["-f", page, "-l", page, &out.display().to_string(), "-"],
+        );
+        let t = text(&t.stdout);
+        assert!(
+            t.contains("AI生成") && t.contains("sample"),
+            "page {page}: {t:?}"
+        );
+    }
+    // inspect reports the stamps; labelling again adds none.
+    let report = s.json(&["inspect", "--json", &out.display().to_string()], 0);
+    let stamps = report["files"][0]["explicit_stamps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stamps.len(), 3, "{report}");
+    assert!(
+        stamps
+            .iter()
+            .all(|x| x["wording_ok"] == true && x["legible"] == true)
+    );
+    let again = s.path("again.pdf");
+    let o = label_json(&s, &out, &again, &["--pages", "all"]);
+    assert_eq!(o["explicit_label"]["kind"], "stamp-present", "{o}");
+    let t = tool("pdftotext", &[&again.display().to_string(), "-"]);
+    assert_eq!(text(&t.stdout).matches("AI生成").count(), 3);
+    // The default stamps the first page only.
+    let first = s.path("first.pdf");
+    label_json(&s, &three, &first, &[]);
+    let t = text(&tool("pdftotext", &[&first.display().to_string(), "-"]).stdout);
+    assert_eq!(t.matches("AI生成").count(), 1, "{t:?}");
+}
+
+#[test]
+fn docx_gets_a_visible_paragraph_and_the_custom_property() {
+    let s = Scratch::new();
+    let out = s.path("out.docx");
+    let o = label_json(
+        &s,
+        &sample("document.docx"),
+        &out,
+        &["--text-position", "start"],
+    );
+    assert_eq!(o["explicit_label"]["kind"], "docx-paragraph", "{o}");
+    assert_eq!(o["metadata"]["status"], "applied");
+    // Python's zipfile and ElementTree read the paragraphs and the custom property.
+    let script = r#"
+import sys, zipfile, json, xml.etree.ElementTree as ET
+W = '{http://schemas.openxmlformats.org/wordprocessingml/2006/main}'
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+body = ET.fromstring(z.read('word/document.xml')).find(W + 'body')
+paras = [''.join(t.text or '' for t in p.iter(W + 't')) for p in body.iter(W + 'p')]
+custom = z.read('docProps/custom.xml').decode('utf-8')
+print(json.dumps({'paras': paras, 'has_label': 'AIGC' in custom}))
+"#;
+    let py = tool("python3", &["-c", script, &out.display().to_string()]);
+    assert!(py.status.success(), "{}", text(&py.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&py.stdout).expect("json");
+    assert_eq!(v["paras"][0], "本内容由人工智能生成", "{v}");
+    assert_eq!(v["has_label"], true);
+    let tags = exiftool_tags(&out);
+    assert!(
+        tags.iter()
+            .any(|(k, v)| k.ends_with("AIGC") && v.contains(CODE)),
+        "{tags:?}"
+    );
+    let report = s.json(&["inspect", "--json", &out.display().to_string()], 0);
+    let file = &report["files"][0];
+    assert_eq!(file["verdict"], "labelled");
+    assert_eq!(file["explicit_prompts"][0]["location"], "start");
+    assert_eq!(file["explicit_prompts"][0]["wording_ok"], true);
+    // Relabelling keeps one paragraph; a custom text replaces the default wording.
+    let again = s.path("again.docx");
+    let o = label_json(&s, &out, &again, &[]);
+    assert_eq!(o["explicit_label"]["kind"], "already-present");
+    let custom = s.path("custom.docx");
+    label_json(
+        &s,
+        &sample("document.docx"),
+        &custom,
+        &["--text", "本文由AI合成"],
+    );
+    let py = tool("python3", &["-c", script, &custom.display().to_string()]);
+    let v: serde_json::Value = serde_json::from_slice(&py.stdout).expect("json");
+    let paras = v["paras"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        paras.last(),
+        Some(&serde_json::json!("本文由AI合成")),
+        "{v}"
+    );
+}
+
+#[test]
+fn inspect_finds_the_drawn_label_on_labelled_samples_and_not_on_originals() {
+    let s = Scratch::new();
+    for name in ["image.jpg", "image-exif-xmp.jpg", "image.png", "image.webp"] {
+        let out = s.path(name);
+        let o = label_json(&s, &sample(name), &out, &[]);
+        let report = s.json(&["inspect", "--json", &out.display().to_string()], 0);
+        let scan = &report["files"][0]["explicit_image"];
+        assert_eq!(scan["found"], true, "{name}: {scan}");
+        assert_eq!(
+            scan["position"], o["explicit_label"]["placement"]["position"],
+            "{name}"
+        );
+        assert_eq!(scan["meets_size"], true, "{name}: {scan}");
+        assert_eq!(scan["meets_wording"], true, "{name}: {scan}");
+        assert_eq!(scan["text"], "AI生成");
+        let report = s.json(
+            &["inspect", "--json", &sample(name).display().to_string()],
+            0,
+        );
+        let clean = &report["files"][0]["explicit_image"];
+        assert_eq!(clean["found"], false, "{name} unlabelled: {clean}");
+    }
+}

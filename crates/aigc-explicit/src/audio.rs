@@ -11,7 +11,7 @@ use crate::ExplicitError;
 use crate::audio_detect::{FoundRhythm, RhythmDetector};
 use crate::audio_morse::RhythmSpec;
 use crate::audio_speech::{SpeechSource, load_speech};
-use aigc_media::{AudioCodec, AudioInfo, AudioReader, AudioWriter};
+use aigc_media::{AudioCodec, AudioReader, AudioWriter};
 use serde::Serialize;
 use std::path::Path;
 

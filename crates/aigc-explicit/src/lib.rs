@@ -1,14 +1,19 @@
 //! Explicit labels people see (GB 45438 chapter 5): the image/frame overlay, image files
-//! relabelled in their own format, text prompts, and audible prompts (Morse rhythm and speech).
+//! relabelled in their own format, text prompts, audible prompts (Morse rhythm and speech), the
+//! PDF stamp and the DOCX paragraph.
 
 pub mod audio;
 pub mod audio_detect;
 pub mod audio_morse;
 pub mod audio_speech;
+
+pub mod detect;
+pub mod docx;
 pub mod font;
 pub mod image_file;
 pub mod jpeg_quality;
 pub mod overlay;
+pub mod pdf_stamp;
 pub mod text;
 pub mod wording;
 
@@ -60,4 +65,18 @@ pub enum ExplicitError {
     /// The audio has no samples, so there is nothing to put a prompt before or after.
     #[error("the audio has no samples (zero length); an audible label needs content")]
     EmptyAudio,
+    /// A PDF or OOXML document could not be read or updated.
+    #[error("{0}")]
+    Document(#[from] aigc_meta::MetaError),
+    /// A PDF page is too small to hold a legible stamp.
+    #[error(
+        "page {page} ({width}×{height} pt as displayed) is too small for the stamp: it needs {need_w}×{need_h} pt"
+    )]
+    PdfPageTooSmall {
+        page: usize,
+        width: u32,
+        height: u32,
+        need_w: u32,
+        need_h: u32,
+    },
 }

@@ -406,7 +406,7 @@ fn outline_exact_bounds<F: Font>(f: &F, glyph: &Glyph) -> Option<[f32; 4]> {
 impl LabelLayout {
     /// Sizes `spec` for a displayed frame of `width`×`height`; the position and colours are
     /// chosen later from the pixels ([`LabelLayout::place`]).
-    fn sized(spec: &LabelSpec, width: u32, height: u32) -> Result<Self, ExplicitError> {
+    pub(crate) fn sized(spec: &LabelSpec, width: u32, height: u32) -> Result<Self, ExplicitError> {
         let font = label_font();
         let required = required_ink_height(width, height);
         // One extra pixel so that even the faint anti-aliased top/bottom rows are a bonus.
@@ -468,7 +468,28 @@ impl LabelLayout {
         })
     }
 
-    fn rect_at(&self, position: Position, width: u32, height: u32) -> Rect {
+    /// The plate's width and height in pixels.
+    pub(crate) fn plate_size(&self) -> (u32, u32) {
+        (self.plate.width, self.plate.height)
+    }
+
+    /// Moves the plate's top-left to (x, y) (the detector renders plates on their own).
+    pub(crate) fn move_plate(&mut self, x: u32, y: u32) {
+        self.plate.x = x;
+        self.plate.y = y;
+    }
+
+    /// The margin between the plate and the image edge, in pixels.
+    pub(crate) fn margin_px(&self) -> u32 {
+        self.margin
+    }
+
+    /// The ink height as reported in [`Placement::ink_height`].
+    pub(crate) fn ink_px(&self) -> u32 {
+        self.ink_size.1.saturating_sub(1)
+    }
+
+    pub(crate) fn rect_at(&self, position: Position, width: u32, height: u32) -> Rect {
         let (w, h, m) = (self.plate.width, self.plate.height, self.margin);
         let left = m;
         let right = width - m - w;

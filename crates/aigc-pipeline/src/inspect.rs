@@ -5,6 +5,8 @@ use aigc_core::{
     AigcRecord, Format, FormatFamily, LabelForm, LegacyRecord, Problem, Severity, sniff,
 };
 use aigc_explicit::audio_detect::{FoundRhythm, find_rhythm_file};
+use aigc_explicit::detect::{DEFAULT_TEXTS, ImageLabelScan, scan_image_file};
+use aigc_explicit::pdf_stamp::FoundStamp;
 use aigc_explicit::text::{FoundPrompt, find_prompts};
 use aigc_ledger::{Ledger, LedgerEntry};
 use aigc_meta::carrier_for;
@@ -83,14 +85,20 @@ pub struct FileReport {
     pub error: Option<String>,
     /// SHA-256 of the file, hex.
     pub sha256: Option<String>,
-    /// Explicit prompts found in text, Markdown and HTML (None for other formats: detection of
-    /// drawn image labels and audio prompts is not implemented yet).
+    /// Explicit prompts found in text, Markdown, HTML and DOCX (paragraphs count as lines);
+    /// None for other formats.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explicit_prompts: Option<Vec<FoundPrompt>>,
     /// Morse 「短长 短短」 rhythms found in audio by tone detection (None for other formats, or
     /// when the signal was not analysed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explicit_rhythms: Option<Vec<FoundRhythm>>,
+    /// Our visible stamps found on PDF pages (None for other formats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_stamps: Option<Vec<FoundStamp>>,
+    /// The search for our drawn label on images (None for other formats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_image: Option<ImageLabelScan>,
     /// Ledger entries matching the labels' IDs or the file's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerEntry>>,
@@ -113,6 +121,8 @@ impl FileReport {
             sha256: None,
             explicit_prompts: None,
             explicit_rhythms: None,
+            explicit_stamps: None,
+            explicit_image: None,
             ledger: None,
             watermark: None,
         }
@@ -217,8 +227,83 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
             ),
         ));
     }
-    let explicit_prompts = matches!(format, Format::Text | Format::Markdown | Format::Html)
-        .then(|| find_prompts(&String::from_utf8_lossy(bytes)));
+    let explicit_prompts = match format {
+        Format::Text | Format::Markdown | Format::Html => {
+            Some(find_prompts(&String::from_utf8_lossy(bytes)))
+        }
+        Format::Docx => match aigc_explicit::docx::find_docx_prompts(bytes) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                problems.push(Problem::warning(
+                    "explicit-unreadable",
+                    format!("the document body could not be searched for prompts: {e}"),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let explicit_stamps = match format {
+        Format::Pdf => match aigc_explicit::pdf_stamp::find_pdf_stamps(bytes) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                problems.push(Problem::warning(
+                    "explicit-unreadable",
+                    format!("the pages could not be searched for a stamp: {e}"),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let explicit_image = if aigc_explicit::image_file::supports(format) {
+        match scan_image_file(bytes, format, &DEFAULT_TEXTS) {
+            Ok(scan) => {
+                if scan.found && !scan.meets_size {
+                    problems.push(Problem::warning(
+                        "explicit-size",
+                        format!(
+                            "the drawn label's text is {:.1} px high, {:.1} % of the shorter side (GB 45438 asks for 5 %)",
+                            scan.ink_height,
+                            scan.ink_share * 100.0
+                        ),
+                    ));
+                }
+                Some(scan)
+            }
+            Err(e) => {
+                problems.push(Problem::warning(
+                    "explicit-unreadable",
+                    format!("the pixels could not be searched for a drawn label: {e}"),
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    for s in explicit_stamps.iter().flatten() {
+        if !s.wording_ok {
+            problems.push(Problem::warning(
+                "explicit-wording",
+                format!(
+                    "the stamp on page {} ({:?}) lacks 人工智能/AI or 生成/合成 (GB 45438 chapter 5)",
+                    s.page, s.text
+                ),
+            ));
+        }
+        if !s.legible {
+            problems.push(Problem::warning(
+                "explicit-size",
+                format!(
+                    "the stamp on page {} is set in {:.1} pt, below the {} pt legibility floor",
+                    s.page,
+                    s.font_size_pt,
+                    aigc_explicit::pdf_stamp::MIN_FONT_SIZE_PT
+                ),
+            ));
+        }
+    }
     for p in explicit_prompts.iter().flatten().filter(|p| !p.wording_ok) {
         problems.push(Problem::warning(
             "explicit-wording",
@@ -246,6 +331,8 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         sha256: Some(hex::encode(Sha256::digest(bytes))),
         explicit_prompts,
         explicit_rhythms: None,
+        explicit_stamps,
+        explicit_image,
         ledger: None,
         watermark: None,
     }

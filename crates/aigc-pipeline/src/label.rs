@@ -5,7 +5,9 @@ use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 use crate::watermark::{self, EmbedSummary, Modality, WatermarkSettings};
 use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
 use aigc_explicit::audio::{AudioLabelOptions, AudioLabelReport, label_audio_file};
+use aigc_explicit::docx::{find_docx_prompts, label_docx};
 use aigc_explicit::image_file::{LabelledImage, label_image};
+use aigc_explicit::pdf_stamp::{StampPages, StampedPage, find_pdf_stamps, stamp_pdf};
 use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
 use aigc_explicit::{LabelSpec, Placement};
 use aigc_ledger::{Action, Ledger, NewEntry};
@@ -69,6 +71,10 @@ pub struct ExplicitOptions {
     pub text: TextPrompt,
     /// The audible prompt inserted into audio.
     pub audio: AudioLabelOptions,
+    /// The paragraph added to Word documents.
+    pub document: TextPrompt,
+    /// Which PDF pages get the stamp (its text and corner are `image`'s).
+    pub pdf_pages: StampPages,
 }
 
 impl Default for ExplicitOptions {
@@ -77,6 +83,8 @@ impl Default for ExplicitOptions {
             image: LabelSpec::default_label(),
             text: TextPrompt::default_at(TextPosition::End),
             audio: AudioLabelOptions::default(),
+            document: aigc_explicit::docx::default_document_prompt(TextPosition::End),
+            pdf_pages: StampPages::First,
         }
     }
 }
@@ -107,6 +115,25 @@ pub enum ExplicitReport {
     },
     /// An audible prompt inserted into audio.
     Audio(AudioLabelReport),
+    /// A stamp drawn on PDF pages.
+    PdfStamp {
+        /// Each stamped page: corner, font size, plate.
+        pages: Vec<StampedPage>,
+    },
+    /// A paragraph added to a Word document.
+    DocxParagraph {
+        /// The paragraph text.
+        prompt: String,
+        /// Where it went.
+        position: TextPosition,
+        /// The part that changed.
+        part: String,
+    },
+    /// The PDF already carries our stamp; none was added.
+    StampPresent {
+        /// The pages stamped.
+        pages: Vec<usize>,
+    },
     /// The text already held a prompt meeting the wording rule; none was added.
     AlreadyPresent {
         /// The prompts found.
@@ -429,10 +456,48 @@ pub(crate) fn apply_explicit(
             },
         )));
     }
+    if format == Format::Pdf {
+        let found = find_pdf_stamps(input).map_err(fail)?;
+        // Relabelling must not stack stamps.
+        if found.iter().any(|f| f.wording_ok) {
+            let mut pages: Vec<usize> = found.iter().map(|f| f.page).collect();
+            pages.dedup();
+            return Ok(Ok((input.to_vec(), ExplicitReport::StampPresent { pages })));
+        }
+        let stamped = stamp_pdf(input, &options.image, options.pdf_pages).map_err(fail)?;
+        return Ok(Ok((
+            stamped.bytes,
+            ExplicitReport::PdfStamp {
+                pages: stamped.pages,
+            },
+        )));
+    }
+    if format == Format::Docx {
+        let found: Vec<FoundPrompt> = find_docx_prompts(input)
+            .map_err(fail)?
+            .into_iter()
+            .filter(|f| f.wording_ok)
+            .collect();
+        if !found.is_empty() {
+            return Ok(Ok((
+                input.to_vec(),
+                ExplicitReport::AlreadyPresent { found },
+            )));
+        }
+        let labelled = label_docx(input, &options.document).map_err(fail)?;
+        return Ok(Ok((
+            labelled.bytes,
+            ExplicitReport::DocxParagraph {
+                prompt: labelled.prompt,
+                position: options.document.position,
+                part: labelled.part,
+            },
+        )));
+    }
     let what = match format.family() {
         FormatFamily::Audio => "audio prompts",
         FormatFamily::Video => "labels on video frames",
-        FormatFamily::Document => "document stamps",
+        FormatFamily::Document => "visible notices in spreadsheets and slides",
         _ => "explicit labels for this format",
     };
     Ok(Err(format!(
@@ -551,24 +616,28 @@ pub fn label_file(
         match marked_image {
             Some(m) => (m.bytes, m.explicit, m.explicit_label, m.watermark, m.mark),
             None => {
-                let (labelled, explicit, explicit_label) = if req.plan.explicit
-                    && format.family() == FormatFamily::Audio
-                {
-                    match apply_audio_explicit(input_path, output_path, &req.explicit.audio, &shown)? {
-                        Ok((audio, report)) => {
-                            labelled_audio = audio;
-                            (None, MarkStatus::Applied, Some(report))
+                let (labelled, explicit, explicit_label) =
+                    if req.plan.explicit && format.family() == FormatFamily::Audio {
+                        match apply_audio_explicit(
+                            input_path,
+                            output_path,
+                            &req.explicit.audio,
+                            &shown,
+                        )? {
+                            Ok((audio, report)) => {
+                                labelled_audio = audio;
+                                (None, MarkStatus::Applied, Some(report))
+                            }
+                            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
                         }
-                        Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
-                    }
-                } else if req.plan.explicit {
-                    match apply_explicit(bytes, format, &req.explicit, &shown)? {
-                        Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
-                        Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
-                    }
-                } else {
-                    (None, MarkStatus::Skipped, None)
-                };
+                    } else if req.plan.explicit {
+                        match apply_explicit(bytes, format, &req.explicit, &shown)? {
+                            Ok((b, report)) => (Some(b), MarkStatus::Applied, Some(report)),
+                            Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
+                        }
+                    } else {
+                        (None, MarkStatus::Skipped, None)
+                    };
                 let status = watermark::status_without_mark(req, format);
                 (labelled, explicit, explicit_label, status, None)
             }

@@ -9,6 +9,7 @@ use aigc_core::{AigcRecord, Format, FormatFamily, sniff};
 use aigc_explicit::image_file::{EditedImage, FrameEdit, edit_image};
 use aigc_explicit::{ExplicitError, LabelSpec, PixelLayout};
 use aigc_ledger::{Ledger, LedgerEntry};
+use aigc_media::MediaError;
 use aigc_watermark::audio::{AudioDetection, AudioWatermarkError, DEFAULT_STRENGTH};
 use aigc_watermark::image::{EmbedOptions, ImageDetection, ImageMarkError};
 use aigc_watermark::{CODED_BITS, NamedKey, Payload, WatermarkKey};
@@ -764,7 +765,7 @@ pub(crate) fn mark_audio_bytes(
                 .into(),
         )),
         Err(WatermarkError::Audio {
-            source: AudioWatermarkError::Unsupported { what, .. },
+            source: AudioWatermarkError::Media(MediaError::Unsupported { what, .. }),
             ..
         }) => Ok(Err(format!("{format} cannot be marked in this version: {what}"))),
         Err(e) => Ok(Err(e.to_string())),

@@ -557,42 +557,114 @@ impl Carrier for OoxmlCarrier {
             changed.push(("[Content_Types].xml".into(), new));
         }
 
-        let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(input.len() + 1024)));
-        writer.set_raw_comment(pkg.archive.comment().into());
-        for i in 0..pkg.archive.len() {
-            let name = pkg
-                .archive
-                .name_for_index(i)
-                .ok_or_else(|| MetaError::malformed(FORMAT, "zip entry without a name"))?
-                .to_string();
-            if let Some((_, data)) = changed.iter().find(|(n, _)| *n == name) {
-                let modified = pkg
-                    .archive
-                    .by_index_raw(i)
-                    .map_err(zip_error)?
-                    .last_modified();
-                write_entry(&mut writer, &name, data, modified)?;
-            } else {
-                let file = pkg.archive.by_index_raw(i).map_err(zip_error)?;
-                writer.raw_copy_file(file).map_err(zip_error)?;
-            }
-        }
-        // A new part takes the package relationships' timestamp rather than the zip epoch.
-        let stamp = match pkg.archive.index_for_name("_rels/.rels") {
-            Some(i) => pkg
-                .archive
-                .by_index_raw(i)
-                .map_err(zip_error)?
-                .last_modified(),
-            None => None,
-        };
-        for (name, data) in &added {
-            write_entry(&mut writer, name, data, stamp)?;
-        }
-        let out = writer.finish().map_err(zip_error)?.into_inner();
+        let out = repack(&mut pkg, input.len(), &changed, &added)?;
         let mut rewrite = Rewrite::new();
         rewrite.insert(out);
         Ok(rewrite)
+    }
+}
+
+/// The package rewritten with `changed` parts replaced and `added` parts appended; every other
+/// entry is copied raw (compressed bytes, timestamps and flags as they were).
+fn repack(
+    pkg: &mut Package,
+    size_hint: usize,
+    changed: &[(String, Vec<u8>)],
+    added: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>, MetaError> {
+    let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(size_hint + 1024)));
+    writer.set_raw_comment(pkg.archive.comment().into());
+    for i in 0..pkg.archive.len() {
+        let name = pkg
+            .archive
+            .name_for_index(i)
+            .ok_or_else(|| MetaError::malformed(FORMAT, "zip entry without a name"))?
+            .to_string();
+        if let Some((_, data)) = changed.iter().find(|(n, _)| *n == name) {
+            let modified = pkg
+                .archive
+                .by_index_raw(i)
+                .map_err(zip_error)?
+                .last_modified();
+            write_entry(&mut writer, &name, data, modified)?;
+        } else {
+            let file = pkg.archive.by_index_raw(i).map_err(zip_error)?;
+            writer.raw_copy_file(file).map_err(zip_error)?;
+        }
+    }
+    // A new part takes the package relationships' timestamp rather than the zip epoch.
+    let stamp = match pkg.archive.index_for_name("_rels/.rels") {
+        Some(i) => pkg
+            .archive
+            .by_index_raw(i)
+            .map_err(zip_error)?
+            .last_modified(),
+        None => None,
+    };
+    for (name, data) in added {
+        write_entry(&mut writer, name, data, stamp)?;
+    }
+    Ok(writer.finish().map_err(zip_error)?.into_inner())
+}
+
+/// Relationship types of the main document part (transitional and strict OOXML).
+const OFFICE_DOCUMENT_REL_TYPES: [&str; 2] = [
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument",
+    "http://purl.oclc.org/ooxml/officeDocument/relationships/officeDocument",
+];
+
+/// An OOXML package opened to change the content of parts (e.g. a visible paragraph in the
+/// main document); the output copies every other entry raw.
+pub struct OoxmlParts<'a> {
+    input: &'a [u8],
+    pkg: Package<'a>,
+}
+
+impl<'a> OoxmlParts<'a> {
+    /// Opens `input` (refusing duplicate entry names).
+    pub fn open(input: &'a [u8]) -> Result<Self, MetaError> {
+        Ok(Self {
+            input,
+            pkg: Package::open(input)?,
+        })
+    }
+
+    /// The main document part the package relationships name (`word/document.xml` in DOCX).
+    pub fn main_part(&mut self) -> Result<String, MetaError> {
+        let rels = read_rels(&mut self.pkg)?;
+        rels.scanned
+            .children
+            .iter()
+            .filter(|c| c.local == "Relationship" && c.attr("TargetMode") != Some("External"))
+            .find(|c| {
+                c.attr("Type")
+                    .is_some_and(|t| OFFICE_DOCUMENT_REL_TYPES.contains(&t))
+            })
+            .and_then(|c| c.attr("Target"))
+            .map(|t| t.trim_start_matches('/').to_string())
+            .filter(|t| self.pkg.has(t))
+            .ok_or_else(|| {
+                MetaError::malformed(
+                    FORMAT,
+                    "_rels/.rels names no main document part that exists",
+                )
+            })
+    }
+
+    /// A part's bytes (inflation capped), or `None` when it is absent.
+    pub fn part(&mut self, name: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        self.pkg.part(name)
+    }
+
+    /// The package with the `changed` parts' contents replaced (each must exist).
+    pub fn replace(mut self, changed: &[(String, Vec<u8>)]) -> Result<Vec<u8>, MetaError> {
+        if let Some((missing, _)) = changed.iter().find(|(n, _)| !self.pkg.has(n)) {
+            return Err(MetaError::malformed(
+                FORMAT,
+                format!("no part {missing} to replace"),
+            ));
+        }
+        repack(&mut self.pkg, self.input.len(), changed, &[])
     }
 }
 

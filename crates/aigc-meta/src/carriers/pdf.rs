@@ -1264,89 +1264,112 @@ impl Carrier for PdfCarrier {
         body.extend_from_slice(b" >>");
         objects.push((info_num, info_gen, body));
 
-        // The trailer keeps /Root and /ID and chains to the section it updates.
-        let mut trailer = Vec::new();
-        if let Some(root) = doc.trailer(b"Root") {
-            push_entry(&mut trailer, &root.raw_key, &root.raw_value);
-        }
-        push_entry(
-            &mut trailer,
-            b"/Info",
-            format!("{info_num} {info_gen} R").as_bytes(),
-        );
-        if let Some(id) = doc.trailer(b"ID") {
-            push_entry(&mut trailer, &id.raw_key, &id.raw_value);
-        }
-        push_entry(
-            &mut trailer,
-            b"/Prev",
-            doc.xref.startxref.to_string().as_bytes(),
-        );
-
-        let xref_num = doc.xref.newest_is_stream.then(&mut allocate);
-        let size = next;
-        let mut appended = Vec::new();
-        if !input.ends_with(b"\n") && !input.ends_with(b"\r") {
-            appended.push(b'\n');
-        }
-        objects.sort_by_key(|o| o.0);
-        let mut offsets: Vec<(u32, u16, usize)> = Vec::new();
-        for (num, generation, body) in &objects {
-            offsets.push((*num, *generation, input.len() + appended.len()));
-            appended.extend_from_slice(format!("{num} {generation} obj\n").as_bytes());
-            appended.extend_from_slice(body);
-            appended.extend_from_slice(b"\nendobj\n");
-        }
-        let xref_at = input.len() + appended.len();
-        match xref_num {
-            None => {
-                appended.extend_from_slice(b"xref\n");
-                for run in runs(&offsets) {
-                    appended.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
-                    for (_, generation, at) in run {
-                        appended
-                            .extend_from_slice(format!("{at:010} {generation:05} n \n").as_bytes());
-                    }
-                }
-                appended.extend_from_slice(b"trailer\n<< /Size ");
-                appended.extend_from_slice(size.to_string().as_bytes());
-                appended.extend_from_slice(&trailer);
-                appended.extend_from_slice(b" >>\n");
-            }
-            Some(xref_num) => {
-                offsets.push((xref_num, 0, xref_at));
-                let mut rows = Vec::with_capacity(offsets.len() * 7);
-                let mut index = String::new();
-                for run in runs(&offsets) {
-                    index.push_str(&format!("{} {} ", run[0].0, run.len()));
-                    for (_, generation, at) in run {
-                        let at = u32::try_from(*at).map_err(|_| {
-                            MetaError::unsupported(FORMAT, "xref streams with offsets past 4 GiB")
-                        })?;
-                        rows.push(1);
-                        rows.extend_from_slice(&at.to_be_bytes());
-                        rows.extend_from_slice(&generation.to_be_bytes());
-                    }
-                }
-                appended.extend_from_slice(
-                    format!(
-                        "{xref_num} 0 obj\n<< /Type /XRef /Size {size} /W [1 4 2] /Index [{}] /Length {}",
-                        index.trim_end(),
-                        rows.len()
-                    )
-                    .as_bytes(),
-                );
-                appended.extend_from_slice(&trailer);
-                appended.extend_from_slice(b" >>\nstream\n");
-                appended.extend_from_slice(&rows);
-                appended.extend_from_slice(b"\nendstream\nendobj\n");
-            }
-        }
-        appended.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
-        let mut out = Rewrite::new();
-        out.keep(0..input.len()).insert(appended);
-        Ok(out)
+        append_update(
+            &doc,
+            input,
+            objects,
+            next,
+            Some(format!("{info_num} {info_gen} R")),
+        )
     }
+}
+
+/// The incremental update that appends `objects` (number, generation, body) to `input`: the
+/// objects, a cross-reference section of the same kind as the newest one (table or stream)
+/// chained with `/Prev`, and a trailer keeping `/Root` and `/ID`. `next` is the first object
+/// number not in use; `info` replaces the trailer's `/Info` value when given (else it is kept).
+fn append_update(
+    doc: &Doc,
+    input: &[u8],
+    mut objects: Vec<(u32, u16, Vec<u8>)>,
+    mut next: u32,
+    info: Option<String>,
+) -> Result<Rewrite, MetaError> {
+    // The trailer keeps /Root and /ID and chains to the section it updates.
+    let mut trailer = Vec::new();
+    if let Some(root) = doc.trailer(b"Root") {
+        push_entry(&mut trailer, &root.raw_key, &root.raw_value);
+    }
+    match (info, doc.trailer(b"Info")) {
+        (Some(value), _) => push_entry(&mut trailer, b"/Info", value.as_bytes()),
+        (None, Some(old)) => push_entry(&mut trailer, &old.raw_key, &old.raw_value),
+        (None, None) => {}
+    }
+    if let Some(id) = doc.trailer(b"ID") {
+        push_entry(&mut trailer, &id.raw_key, &id.raw_value);
+    }
+    push_entry(
+        &mut trailer,
+        b"/Prev",
+        doc.xref.startxref.to_string().as_bytes(),
+    );
+
+    let xref_num = doc.xref.newest_is_stream.then(|| {
+        let n = next;
+        next = next.saturating_add(1);
+        n
+    });
+    let size = next;
+    let mut appended = Vec::new();
+    if !input.ends_with(b"\n") && !input.ends_with(b"\r") {
+        appended.push(b'\n');
+    }
+    objects.sort_by_key(|o| o.0);
+    let mut offsets: Vec<(u32, u16, usize)> = Vec::new();
+    for (num, generation, body) in &objects {
+        offsets.push((*num, *generation, input.len() + appended.len()));
+        appended.extend_from_slice(format!("{num} {generation} obj\n").as_bytes());
+        appended.extend_from_slice(body);
+        appended.extend_from_slice(b"\nendobj\n");
+    }
+    let xref_at = input.len() + appended.len();
+    match xref_num {
+        None => {
+            appended.extend_from_slice(b"xref\n");
+            for run in runs(&offsets) {
+                appended.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
+                for (_, generation, at) in run {
+                    appended.extend_from_slice(format!("{at:010} {generation:05} n \n").as_bytes());
+                }
+            }
+            appended.extend_from_slice(b"trailer\n<< /Size ");
+            appended.extend_from_slice(size.to_string().as_bytes());
+            appended.extend_from_slice(&trailer);
+            appended.extend_from_slice(b" >>\n");
+        }
+        Some(xref_num) => {
+            offsets.push((xref_num, 0, xref_at));
+            let mut rows = Vec::with_capacity(offsets.len() * 7);
+            let mut index = String::new();
+            for run in runs(&offsets) {
+                index.push_str(&format!("{} {} ", run[0].0, run.len()));
+                for (_, generation, at) in run {
+                    let at = u32::try_from(*at).map_err(|_| {
+                        MetaError::unsupported(FORMAT, "xref streams with offsets past 4 GiB")
+                    })?;
+                    rows.push(1);
+                    rows.extend_from_slice(&at.to_be_bytes());
+                    rows.extend_from_slice(&generation.to_be_bytes());
+                }
+            }
+            appended.extend_from_slice(
+                format!(
+                    "{xref_num} 0 obj\n<< /Type /XRef /Size {size} /W [1 4 2] /Index [{}] /Length {}",
+                    index.trim_end(),
+                    rows.len()
+                )
+                .as_bytes(),
+            );
+            appended.extend_from_slice(&trailer);
+            appended.extend_from_slice(b" >>\nstream\n");
+            appended.extend_from_slice(&rows);
+            appended.extend_from_slice(b"\nendstream\nendobj\n");
+        }
+    }
+    appended.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
+    let mut out = Rewrite::new();
+    out.keep(0..input.len()).insert(appended);
+    Ok(out)
 }
 
 /// Appends ` /Key value` to a dictionary body.
@@ -1374,6 +1397,445 @@ fn runs(offsets: &[(u32, u16, usize)]) -> Vec<&[(u32, u16, usize)]> {
         }
     }
     out
+}
+
+/// A font resource of a page: its resource name and decoded `/ToUnicode` CMap, if any.
+pub type PageFont = (String, Option<Vec<u8>>);
+
+/// How many pages a page tree may hold, and how deep it may nest (hostile files could loop).
+const MAX_PAGES: usize = 100_000;
+const MAX_TREE_DEPTH: usize = 64;
+
+/// One page of a PDF as a stamp needs it: its object and the attributes it inherits.
+#[derive(Debug, Clone)]
+pub struct PdfPage {
+    /// The page object's number.
+    pub number: u32,
+    generation: u16,
+    /// The media box `[x0 y0 x1 y1]` in default user space (normalised so x0 < x1, y0 < y1).
+    pub media_box: [f64; 4],
+    /// The crop box (what viewers show), normalised, when the page or an ancestor sets one.
+    pub crop_box: Option<[f64; 4]>,
+    /// The display rotation in degrees clockwise: 0, 90, 180 or 270.
+    pub rotate: u16,
+    dict: Dict,
+    /// The effective `/Resources` value (the page's own or inherited), not yet resolved.
+    resources: Option<Obj>,
+}
+
+impl PdfPage {
+    /// The visible area: the crop box clipped to the media box (the media box when there is none).
+    pub fn visible_box(&self) -> [f64; 4] {
+        let m = self.media_box;
+        match self.crop_box {
+            Some(c) => {
+                let b = [
+                    c[0].max(m[0]),
+                    c[1].max(m[1]),
+                    c[2].min(m[2]),
+                    c[3].min(m[3]),
+                ];
+                // A crop box outside the media box is ignored, as viewers do.
+                if b[0] < b[2] && b[1] < b[3] { b } else { m }
+            }
+            None => m,
+        }
+    }
+}
+
+/// A rectangle array as `[x0 y0 x1 y1]` with the corners ordered.
+fn rectangle(obj: &Obj) -> Option<[f64; 4]> {
+    let Obj::Array(items) = obj else { return None };
+    let v: Vec<f64> = items
+        .iter()
+        .map(|o| match o {
+            Obj::Int(i) => Some(*i as f64),
+            Obj::Real(r) => Some(*r),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let [a, b, c, d] = v[..] else { return None };
+    let r = [a.min(c), b.min(d), a.max(c), b.max(d)];
+    (r.iter().all(|x| x.is_finite()) && r[0] < r[2] && r[1] < r[3]).then_some(r)
+}
+
+/// Attributes a page inherits from its ancestors (PDF 32000-1 7.7.3.4).
+#[derive(Clone, Default)]
+struct Inherited {
+    media_box: Option<Obj>,
+    crop_box: Option<Obj>,
+    rotate: Option<Obj>,
+    resources: Option<Obj>,
+}
+
+impl Inherited {
+    fn overlay(&self, d: &Dict) -> Self {
+        let pick = |key: &[u8], old: &Option<Obj>| d.get(key).cloned().or_else(|| old.clone());
+        Self {
+            media_box: pick(b"MediaBox", &self.media_box),
+            crop_box: pick(b"CropBox", &self.crop_box),
+            rotate: pick(b"Rotate", &self.rotate),
+            resources: pick(b"Resources", &self.resources),
+        }
+    }
+}
+
+/// A PDF opened for an incremental update that adds content to pages: the original bytes stay an
+/// exact prefix of the output, and new object versions are appended with their own xref section.
+pub struct PdfUpdate<'a> {
+    input: &'a [u8],
+    doc: Doc<'a>,
+    next: u32,
+    objects: Vec<(u32, u16, Vec<u8>)>,
+}
+
+impl<'a> PdfUpdate<'a> {
+    /// Opens `input` (refusing encrypted files, which cannot be edited without decrypting them).
+    pub fn open(input: &'a [u8]) -> Result<Self, MetaError> {
+        let doc = Doc::open(input)?;
+        let next = doc.next_number();
+        Ok(Self {
+            input,
+            doc,
+            next,
+            objects: Vec::new(),
+        })
+    }
+
+    /// Loads `obj`, following a reference, as a dictionary (`None` for null or a non-dictionary).
+    fn dict_of(&self, obj: &Obj) -> Result<Option<Dict>, MetaError> {
+        Ok(match self.doc.resolve(obj)?.0 {
+            Loaded::Obj(Obj::Dict(d)) => Some(d),
+            Loaded::Stream(s) => Some(s.dict),
+            Loaded::Obj(_) => None,
+        })
+    }
+
+    /// Every page in document order, with inherited boxes, rotation and resources.
+    pub fn pages(&self) -> Result<Vec<PdfPage>, MetaError> {
+        let (_, catalog) = self.doc.catalog()?;
+        let Some(Obj::Ref(root, _)) = catalog.get(b"Pages") else {
+            return Err(malformed("the Catalog has no /Pages reference"));
+        };
+        let mut pages = Vec::new();
+        let mut seen = HashSet::new();
+        // Depth-first with an explicit stack: (node, inherited attributes, depth).
+        let mut stack = vec![(*root, Inherited::default(), 0usize)];
+        while let Some((num, inherited, depth)) = stack.pop() {
+            if depth > MAX_TREE_DEPTH || !seen.insert(num) {
+                return Err(malformed(format!(
+                    "the page tree loops or nests too deeply at object {num}"
+                )));
+            }
+            let Loaded::Obj(Obj::Dict(node)) = self.doc.object(num, 0)?.0 else {
+                return Err(malformed(format!(
+                    "page tree node {num} is not a dictionary"
+                )));
+            };
+            let inherited = inherited.overlay(&node);
+            match node.get(b"Type").and_then(Obj::as_name) {
+                Some(b"Pages") => {
+                    let kids = match node.get(b"Kids") {
+                        Some(Obj::Array(k)) => k.clone(),
+                        Some(r @ Obj::Ref(..)) => match self.doc.resolve(r)?.0 {
+                            Loaded::Obj(Obj::Array(k)) => k,
+                            _ => {
+                                return Err(malformed(format!(
+                                    "/Kids of node {num} is not an array"
+                                )));
+                            }
+                        },
+                        _ => return Err(malformed(format!("page tree node {num} has no /Kids"))),
+                    };
+                    // Pushed in reverse so that pages pop in document order.
+                    for kid in kids.iter().rev() {
+                        let Obj::Ref(k, _) = kid else {
+                            return Err(malformed(format!(
+                                "/Kids of node {num} holds a non-reference"
+                            )));
+                        };
+                        stack.push((*k, inherited.clone(), depth + 1));
+                    }
+                }
+                // Some writers omit /Type on pages; a leaf without /Kids is a page.
+                Some(b"Page") | None if node.get(b"Kids").is_none() => {
+                    if pages.len() >= MAX_PAGES {
+                        return Err(MetaError::unsupported(
+                            FORMAT,
+                            format!("more than {MAX_PAGES} pages"),
+                        ));
+                    }
+                    let media_box = match &inherited.media_box {
+                        Some(o) => {
+                            let o = match self.doc.resolve(o)?.0 {
+                                Loaded::Obj(o) => o,
+                                Loaded::Stream(_) => Obj::Null,
+                            };
+                            rectangle(&o).ok_or_else(|| {
+                                malformed(format!("page {num} has an invalid /MediaBox"))
+                            })?
+                        }
+                        // Acrobat's default for a missing media box: US Letter.
+                        None => [0.0, 0.0, 612.0, 792.0],
+                    };
+                    let crop_box = match &inherited.crop_box {
+                        Some(o) => match self.doc.resolve(o)?.0 {
+                            Loaded::Obj(o) => rectangle(&o),
+                            Loaded::Stream(_) => None,
+                        },
+                        None => None,
+                    };
+                    let rotate = match &inherited.rotate {
+                        Some(o) => match self.doc.resolve(o)?.0 {
+                            Loaded::Obj(Obj::Int(r)) => r.rem_euclid(360),
+                            _ => 0,
+                        },
+                        None => 0,
+                    };
+                    // Only multiples of 90 are valid; others are ignored by viewers.
+                    let rotate = if rotate % 90 == 0 { rotate as u16 } else { 0 };
+                    pages.push(PdfPage {
+                        number: num,
+                        generation: self.doc.generation_of(num),
+                        media_box,
+                        crop_box,
+                        rotate,
+                        dict: node,
+                        resources: inherited.resources,
+                    });
+                }
+                _ => {
+                    return Err(malformed(format!(
+                        "page tree node {num} is neither /Pages nor /Page"
+                    )));
+                }
+            }
+        }
+        if pages.is_empty() {
+            return Err(malformed("the document has no pages"));
+        }
+        Ok(pages)
+    }
+
+    /// A new object number.
+    pub fn allocate(&mut self) -> u32 {
+        let n = self.next;
+        self.next = self.next.saturating_add(1);
+        n
+    }
+
+    /// Appends a new object (generation 0) with body `body` (a dictionary, array, …) as `number`,
+    /// which must come from [`PdfUpdate::allocate`].
+    pub fn set_object(&mut self, number: u32, body: Vec<u8>) {
+        self.objects.push((number, 0, body));
+    }
+
+    /// Appends a new Flate-compressed stream whose dictionary holds `dict_entries` (e.g.
+    /// `"/Type /XObject"`, may be empty) besides `/Length` and `/Filter`; returns its number.
+    pub fn add_stream(&mut self, dict_entries: &str, data: &[u8]) -> Result<u32, MetaError> {
+        use flate2::{Compression, write::ZlibEncoder};
+        use std::io::Write;
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(data)
+            .map_err(|e| malformed(format!("cannot compress a stream: {e}")))?;
+        let packed = z
+            .finish()
+            .map_err(|e| malformed(format!("cannot compress a stream: {e}")))?;
+        let number = self.allocate();
+        let mut body = format!(
+            "<< {dict_entries} /Filter /FlateDecode /Length {} >>\nstream\n",
+            packed.len()
+        )
+        .into_bytes();
+        body.extend_from_slice(&packed);
+        body.extend_from_slice(b"\nendstream");
+        self.set_object(number, body);
+        Ok(number)
+    }
+
+    /// A font resource name not used by `page`, starting from `wanted`.
+    pub fn free_font_name(&self, page: &PdfPage, wanted: &str) -> Result<String, MetaError> {
+        let fonts = self.page_fonts(page)?;
+        let taken = |n: &str| {
+            fonts
+                .as_ref()
+                .is_some_and(|d| d.entries.iter().any(|e| e.key == n.as_bytes()))
+        };
+        let mut name = wanted.to_string();
+        let mut i = 1;
+        while taken(&name) {
+            name = format!("{wanted}{i}");
+            i += 1;
+        }
+        Ok(name)
+    }
+
+    /// The page's effective resources dictionary and its font dictionary, resolved.
+    fn page_resources(&self, page: &PdfPage) -> Result<Option<Dict>, MetaError> {
+        match &page.resources {
+            Some(r) => self.dict_of(r),
+            None => Ok(None),
+        }
+    }
+
+    fn page_fonts(&self, page: &PdfPage) -> Result<Option<Dict>, MetaError> {
+        match self
+            .page_resources(page)?
+            .and_then(|r| r.get(b"Font").cloned())
+        {
+            Some(f) => self.dict_of(&f),
+            None => Ok(None),
+        }
+    }
+
+    /// Rewrites `page` so that its original content runs inside `q … Q` (its graphics state
+    /// cannot leak into ours) and the content stream `stamp` runs after it, with the font object
+    /// `font` available to it as `/font_name`. Every other page entry is kept verbatim.
+    pub fn stamp_page(
+        &mut self,
+        page: &PdfPage,
+        stamp: &[u8],
+        font_name: &str,
+        font: u32,
+    ) -> Result<(), MetaError> {
+        let mut contents: Vec<String> = Vec::new();
+        match page.dict.get(b"Contents") {
+            None | Some(Obj::Null) => {}
+            Some(Obj::Array(items)) => contents.extend(
+                items
+                    .iter()
+                    .map(reference_text)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(r @ Obj::Ref(n, g)) => match self.doc.resolve(r)?.0 {
+                Loaded::Stream(_) => contents.push(format!("{n} {g} R")),
+                Loaded::Obj(Obj::Array(items)) => contents.extend(
+                    items
+                        .iter()
+                        .map(reference_text)
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                Loaded::Obj(Obj::Null) => {}
+                Loaded::Obj(_) => {
+                    return Err(malformed(format!(
+                        "page object {} has /Contents that is not a stream",
+                        page.number
+                    )));
+                }
+            },
+            Some(_) => {
+                return Err(malformed(format!(
+                    "page object {} has /Contents that is not a stream",
+                    page.number
+                )));
+            }
+        }
+        let mut contents_value = String::from("[");
+        let mut data = Vec::with_capacity(stamp.len() + 2);
+        if !contents.is_empty() {
+            let save = self.add_stream("", b"q\n")?;
+            contents_value.push_str(&format!("{save} 0 R "));
+            contents_value.push_str(&contents.join(" "));
+            contents_value.push(' ');
+            data.extend_from_slice(b"Q\n");
+        }
+        data.extend_from_slice(stamp);
+        let stamp = self.add_stream("", &data)?;
+        contents_value.push_str(&format!("{stamp} 0 R]"));
+
+        // Resources: the effective dictionary copied entry by entry, with our font added to a
+        // copy of its /Font dictionary (a shared resource object is left as it is).
+        let mut resources = b"<<".to_vec();
+        if let Some(res) = self.page_resources(page)? {
+            for e in res.entries.iter().filter(|e| e.key != b"Font") {
+                push_entry(&mut resources, &e.raw_key, &e.raw_value);
+            }
+        }
+        let mut fonts = b"<<".to_vec();
+        if let Some(f) = self.page_fonts(page)? {
+            for e in f.entries.iter().filter(|e| e.key != font_name.as_bytes()) {
+                push_entry(&mut fonts, &e.raw_key, &e.raw_value);
+            }
+        }
+        push_entry(
+            &mut fonts,
+            format!("/{font_name}").as_bytes(),
+            format!("{font} 0 R").as_bytes(),
+        );
+        fonts.extend_from_slice(b" >>");
+        push_entry(&mut resources, b"/Font", &fonts);
+        resources.extend_from_slice(b" >>");
+
+        let mut body = b"<<".to_vec();
+        for e in page
+            .dict
+            .entries
+            .iter()
+            .filter(|e| e.key != b"Contents" && e.key != b"Resources")
+        {
+            push_entry(&mut body, &e.raw_key, &e.raw_value);
+        }
+        push_entry(&mut body, b"/Contents", contents_value.as_bytes());
+        push_entry(&mut body, b"/Resources", &resources);
+        body.extend_from_slice(b" >>");
+        self.objects.push((page.number, page.generation, body));
+        Ok(())
+    }
+
+    /// The decoded content of `page` (its content streams joined by newlines).
+    pub fn page_content(&self, page: &PdfPage) -> Result<Vec<u8>, MetaError> {
+        let refs: Vec<Obj> = match page.dict.get(b"Contents") {
+            Some(Obj::Array(items)) => items.clone(),
+            Some(r @ Obj::Ref(..)) => match self.doc.resolve(r)?.0 {
+                Loaded::Obj(Obj::Array(items)) => items,
+                _ => vec![r.clone()],
+            },
+            _ => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for r in &refs {
+            if let Loaded::Stream(s) = self.doc.resolve(r)?.0 {
+                out.extend_from_slice(&decode_stream(self.doc.b, &s, "page content")?);
+                out.push(b'\n');
+            }
+        }
+        Ok(out)
+    }
+
+    /// The font dictionaries of `page` by resource name, with the decoded `/ToUnicode` CMap
+    /// of each when it has one.
+    pub fn page_font_unicode_maps(&self, page: &PdfPage) -> Result<Vec<PageFont>, MetaError> {
+        let mut out = Vec::new();
+        if let Some(fonts) = self.page_fonts(page)? {
+            for e in &fonts.entries {
+                let Some(font) = self.dict_of(&e.value)? else {
+                    continue;
+                };
+                let cmap = match font.get(b"ToUnicode") {
+                    Some(r @ Obj::Ref(..)) => match self.doc.resolve(r)?.0 {
+                        Loaded::Stream(s) => Some(decode_stream(self.doc.b, &s, "ToUnicode")?),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                out.push((String::from_utf8_lossy(&e.key).into_owned(), cmap));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The update as a rewrite of the input (the input followed by the appended section).
+    pub fn finish(self) -> Result<Rewrite, MetaError> {
+        append_update(&self.doc, self.input, self.objects, self.next, None)
+    }
+}
+
+/// A reference as PDF source text (`n g R`); content arrays hold only references.
+fn reference_text(obj: &Obj) -> Result<String, MetaError> {
+    match obj {
+        Obj::Ref(n, g) => Ok(format!("{n} {g} R")),
+        _ => Err(malformed("a /Contents array holds a non-reference")),
+    }
 }
 
 #[cfg(test)]
