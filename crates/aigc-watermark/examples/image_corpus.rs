@@ -171,8 +171,7 @@ fn generate(kind: usize, w: usize, h: usize, seed: u64) -> Vec<u8> {
                     p[c] = if y < line {
                         sky[c] * (0.7 + 0.3 * t) + 20.0 * x
                     } else {
-                        ground[c] * (0.6 + 0.5 * terrain[i]) * t.clamp(0.2, 1.8)
-                            + 25.0 * detail[i]
+                        ground[c] * (0.6 + 0.5 * terrain[i]) * t.clamp(0.2, 1.8) + 25.0 * detail[i]
                     };
                 }
             }
@@ -198,9 +197,17 @@ fn generate(kind: usize, w: usize, h: usize, seed: u64) -> Vec<u8> {
             let paper = [rng.range(225.0, 252.0); 3];
             let grain = fractal(&mut rng, w, h, 8.0, 0.5);
             for (p, g) in img.iter_mut().zip(&grain) {
-                *p = [paper[0] + 4.0 * g, paper[1] + 4.0 * g, paper[2] - 6.0 + 4.0 * g];
+                *p = [
+                    paper[0] + 4.0 * g,
+                    paper[1] + 4.0 * g,
+                    paper[2] - 6.0 + 4.0 * g,
+                ];
             }
-            let ink = [rng.range(0.0, 60.0), rng.range(0.0, 60.0), rng.range(0.0, 90.0)];
+            let ink = [
+                rng.range(0.0, 60.0),
+                rng.range(0.0, 60.0),
+                rng.range(0.0, 90.0),
+            ];
             strokes(&mut img, w, h, &mut rng, ink);
         }
         "smooth" => {
@@ -209,7 +216,8 @@ fn generate(kind: usize, w: usize, h: usize, seed: u64) -> Vec<u8> {
             let soft = fractal(&mut rng, w, h, 512.0, 1.5);
             for (i, p) in img.iter_mut().enumerate() {
                 let (x, y) = ((i % w) as f32 / w as f32, (i / w) as f32 / h as f32);
-                let t = (0.5 + 0.7 * ((x - 0.5) * angle.cos() + (y - 0.5) * angle.sin())
+                let t = (0.5
+                    + 0.7 * ((x - 0.5) * angle.cos() + (y - 0.5) * angle.sin())
                     + 0.2 * soft[i])
                     .clamp(0.0, 1.0);
                 for c in 0..3 {
@@ -238,15 +246,30 @@ fn generate(kind: usize, w: usize, h: usize, seed: u64) -> Vec<u8> {
 
 fn write(dir: &Path, name: &str, w: usize, h: usize, rgb: &[u8]) -> Result<(), String> {
     let path = dir.join(name);
-    image::save_buffer(&path, rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    image::save_buffer(
+        &path,
+        rgb,
+        w as u32,
+        h as u32,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = Path::new(args.first().ok_or("usage: image_corpus DIR [MARKED] [UNMARKED]")?);
-    let marked: usize = args.get(1).map_or(Ok(50), |a| a.parse()).map_err(|e| format!("{e}"))?;
-    let unmarked: usize = args.get(2).map_or(Ok(1000), |a| a.parse()).map_err(|e| format!("{e}"))?;
+    let dir = Path::new(
+        args.first()
+            .ok_or("usage: image_corpus DIR [MARKED] [UNMARKED]")?,
+    );
+    let marked: usize = args
+        .get(1)
+        .map_or(Ok(50), |a| a.parse())
+        .map_err(|e| format!("{e}"))?;
+    let unmarked: usize = args
+        .get(2)
+        .map_or(Ok(1000), |a| a.parse())
+        .map_err(|e| format!("{e}"))?;
     let (md, ud) = (dir.join("marked"), dir.join("unmarked"));
     for d in [&md, &ud] {
         std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -258,17 +281,37 @@ fn main() -> Result<(), String> {
         let kind = i % KINDS.len();
         let long = longs[(i * 7 + i / 10) % longs.len()];
         let short = ((long as f32 / aspects[(i / 2) % aspects.len()]) as usize).max(384);
-        let (w, h) = if i % 2 == 1 { (short, long) } else { (long, short) };
+        let (w, h) = if i % 2 == 1 {
+            (short, long)
+        } else {
+            (long, short)
+        };
         let rgb = generate(kind, w, h, 1000 + i as u64);
-        write(&md, &format!("{i:03}-{}-{w}x{h}.png", KINDS[kind]), w, h, &rgb)?;
+        write(
+            &md,
+            &format!("{i:03}-{}-{w}x{h}.png", KINDS[kind]),
+            w,
+            h,
+            &rgb,
+        )?;
     }
     for i in 0..unmarked {
         let kind = i % KINDS.len();
         let mut rng = Rng::new(77_000 + i as u64);
         let (w, h) = (384 + rng.below(385), 384 + rng.below(385));
         let rgb = generate(kind, w, h, 50_000 + i as u64);
-        write(&ud, &format!("{i:04}-{}-{w}x{h}.png", KINDS[kind]), w, h, &rgb)?;
+        write(
+            &ud,
+            &format!("{i:04}-{}-{w}x{h}.png", KINDS[kind]),
+            w,
+            h,
+            &rgb,
+        )?;
     }
-    println!("{marked} images in {}, {unmarked} in {}", md.display(), ud.display());
+    println!(
+        "{marked} images in {}, {unmarked} in {}",
+        md.display(),
+        ud.display()
+    );
     Ok(())
 }

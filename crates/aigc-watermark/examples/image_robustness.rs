@@ -35,41 +35,336 @@ fn s(v: &[&str]) -> Vec<String> {
 
 fn attacks() -> Vec<Attack> {
     vec![
-        Attack { name: "none (PNG)", target: 1.0, ext: "png", args: |_, _| vec![], quick: true },
-        Attack { name: "JPEG q90 4:2:0", target: 0.99, ext: "jpg", args: |_, _| q4("90"), quick: false },
-        Attack { name: "JPEG q75 4:2:0", target: 0.99, ext: "jpg", args: |_, _| q4("75"), quick: false },
-        Attack { name: "JPEG q50 4:2:0", target: 0.97, ext: "jpg", args: |_, _| q4("50"), quick: true },
-        Attack { name: "JPEG q30 4:2:0", target: 0.85, ext: "jpg", args: |_, _| q4("30"), quick: false },
-        Attack { name: "JPEG q75 4:4:4", target: 0.99, ext: "jpg", args: |_, _| s(&["-sampling-factor", "4:4:4", "-quality", "75"]), quick: false },
-        Attack { name: "double JPEG 85→70", target: 0.99, ext: "jpg", args: |_, _| s(&["-sampling-factor", "4:2:0", "-quality", "85", "jpg:-", "|", "-sampling-factor", "4:2:0", "-quality", "70"]), quick: false },
-        Attack { name: "WebP q75", target: 0.99, ext: "webp", args: |_, _| s(&["-quality", "75"]), quick: false },
-        Attack { name: "resize 75 %", target: 0.97, ext: "png", args: |_, _| s(&["-resize", "75%"]), quick: false },
-        Attack { name: "resize 50 %", target: 0.97, ext: "png", args: |_, _| s(&["-resize", "50%"]), quick: true },
-        Attack { name: "resize 33 %", target: 0.80, ext: "png", args: |_, _| s(&["-resize", "33%"]), quick: false },
-        Attack { name: "upscale 150 %", target: 0.97, ext: "png", args: |_, _| s(&["-resize", "150%"]), quick: false },
-        Attack { name: "upscale 200 %", target: 0.97, ext: "png", args: |_, _| s(&["-resize", "200%"]), quick: false },
-        Attack { name: "social ≤1080 px + JPEG 85", target: 0.97, ext: "jpg", args: |_, _| s(&["-resize", "1080x1080>", "-sampling-factor", "4:2:0", "-quality", "85"]), quick: false },
-        Attack { name: "centre crop 81 % area", target: 0.95, ext: "png", args: |_, _| s(&["-gravity", "center", "-crop", "90%x90%+0+0", "+repage"]), quick: false },
-        Attack { name: "centre crop 50 % area", target: 0.95, ext: "png", args: |_, _| s(&["-gravity", "center", "-crop", "71%x71%+0+0", "+repage"]), quick: true },
-        Attack { name: "off-centre crop 50 %, odd offset", target: 0.95, ext: "png", args: |w, h| vec!["-crop".into(), format!("{}x{}+{}+{}", w * 71 / 100, h * 71 / 100, (w * 29 / 100) | 1 , (h * 7 / 100) | 1), "+repage".into()], quick: false },
-        Attack { name: "crop 64 % area + resize back", target: 0.95, ext: "png", args: |w, h| s(&["-gravity", "center", "-crop", "80%x80%+0+0", "+repage", "-resize"]).into_iter().chain([format!("{w}x{h}!")]).collect(), quick: false },
-        Attack { name: "rotate +2° (borders cropped)", target: 0.95, ext: "png", args: |w, h| rotate_crop("2", w, h), quick: false },
-        Attack { name: "rotate −2° (borders cropped)", target: 0.95, ext: "png", args: |w, h| rotate_crop("-2", w, h), quick: false },
-        Attack { name: "rotate +5°", target: 0.85, ext: "png", args: |_, _| s(&["-background", "black", "-rotate", "5"]), quick: false },
-        Attack { name: "rotate −5°", target: 0.85, ext: "png", args: |_, _| s(&["-background", "black", "-rotate", "-5"]), quick: false },
-        Attack { name: "brightness +20", target: 0.97, ext: "png", args: |_, _| s(&["-brightness-contrast", "20x0"]), quick: false },
-        Attack { name: "contrast +30", target: 0.97, ext: "png", args: |_, _| s(&["-brightness-contrast", "0x30"]), quick: false },
-        Attack { name: "gamma 1.4", target: 0.97, ext: "png", args: |_, _| s(&["-gamma", "1.4"]), quick: false },
-        Attack { name: "saturation ×1.5", target: 0.97, ext: "png", args: |_, _| s(&["-modulate", "100,150"]), quick: false },
-        Attack { name: "grayscale", target: 0.97, ext: "png", args: |_, _| s(&["-colorspace", "Gray"]), quick: false },
-        Attack { name: "gaussian blur σ=1", target: 0.95, ext: "png", args: |_, _| s(&["-gaussian-blur", "0x1"]), quick: false },
-        Attack { name: "sharpen", target: 0.95, ext: "png", args: |_, _| s(&["-sharpen", "0x1"]), quick: false },
-        Attack { name: "median 3×3", target: 0.95, ext: "png", args: |_, _| s(&["-statistic", "Median", "3x3"]), quick: false },
-        Attack { name: "gaussian noise", target: 0.95, ext: "png", args: |_, _| s(&["-seed", "7", "-attenuate", "0.5", "+noise", "Gaussian"]), quick: false },
-        Attack { name: "text overlay", target: 0.95, ext: "png", args: |w, h| vec!["-font".into(), "DejaVu-Sans-Bold".into(), "-pointsize".into(), format!("{}", h.min(w) / 10), "-fill".into(), "white".into(), "-stroke".into(), "black".into(), "-gravity".into(), "center".into(), "-annotate".into(), "+0+0".into(), "AI GENERATED\nSAMPLE 2026".into()], quick: false },
-        Attack { name: "10 % border", target: 0.95, ext: "png", args: |_, _| s(&["-bordercolor", "white", "-border", "10%"]), quick: false },
-        Attack { name: "downscale 50 % + JPEG q50", target: 0.90, ext: "jpg", args: |_, _| s(&["-resize", "50%", "-sampling-factor", "4:2:0", "-quality", "50"]), quick: false },
-        Attack { name: "crop 71 % side + brightness + JPEG 60", target: 0.80, ext: "jpg", args: |_, _| s(&["-gravity", "center", "-crop", "71%x71%+0+0", "+repage", "-brightness-contrast", "-15x0", "-sampling-factor", "4:2:0", "-quality", "60"]), quick: false },
+        Attack {
+            name: "none (PNG)",
+            target: 1.0,
+            ext: "png",
+            args: |_, _| vec![],
+            quick: true,
+        },
+        Attack {
+            name: "JPEG q90 4:2:0",
+            target: 0.99,
+            ext: "jpg",
+            args: |_, _| q4("90"),
+            quick: false,
+        },
+        Attack {
+            name: "JPEG q75 4:2:0",
+            target: 0.99,
+            ext: "jpg",
+            args: |_, _| q4("75"),
+            quick: false,
+        },
+        Attack {
+            name: "JPEG q50 4:2:0",
+            target: 0.97,
+            ext: "jpg",
+            args: |_, _| q4("50"),
+            quick: true,
+        },
+        Attack {
+            name: "JPEG q30 4:2:0",
+            target: 0.85,
+            ext: "jpg",
+            args: |_, _| q4("30"),
+            quick: false,
+        },
+        Attack {
+            name: "JPEG q75 4:4:4",
+            target: 0.99,
+            ext: "jpg",
+            args: |_, _| s(&["-sampling-factor", "4:4:4", "-quality", "75"]),
+            quick: false,
+        },
+        Attack {
+            name: "double JPEG 85→70",
+            target: 0.99,
+            ext: "jpg",
+            args: |_, _| {
+                s(&[
+                    "-sampling-factor",
+                    "4:2:0",
+                    "-quality",
+                    "85",
+                    "jpg:-",
+                    "|",
+                    "-sampling-factor",
+                    "4:2:0",
+                    "-quality",
+                    "70",
+                ])
+            },
+            quick: false,
+        },
+        Attack {
+            name: "WebP q75",
+            target: 0.99,
+            ext: "webp",
+            args: |_, _| s(&["-quality", "75"]),
+            quick: false,
+        },
+        Attack {
+            name: "resize 75 %",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-resize", "75%"]),
+            quick: false,
+        },
+        Attack {
+            name: "resize 50 %",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-resize", "50%"]),
+            quick: true,
+        },
+        Attack {
+            name: "resize 33 %",
+            target: 0.80,
+            ext: "png",
+            args: |_, _| s(&["-resize", "33%"]),
+            quick: false,
+        },
+        Attack {
+            name: "upscale 150 %",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-resize", "150%"]),
+            quick: false,
+        },
+        Attack {
+            name: "upscale 200 %",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-resize", "200%"]),
+            quick: false,
+        },
+        Attack {
+            name: "social ≤1080 px + JPEG 85",
+            target: 0.97,
+            ext: "jpg",
+            args: |_, _| {
+                s(&[
+                    "-resize",
+                    "1080x1080>",
+                    "-sampling-factor",
+                    "4:2:0",
+                    "-quality",
+                    "85",
+                ])
+            },
+            quick: false,
+        },
+        Attack {
+            name: "centre crop 81 % area",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-gravity", "center", "-crop", "90%x90%+0+0", "+repage"]),
+            quick: false,
+        },
+        Attack {
+            name: "centre crop 50 % area",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-gravity", "center", "-crop", "71%x71%+0+0", "+repage"]),
+            quick: true,
+        },
+        Attack {
+            name: "off-centre crop 50 %, odd offset",
+            target: 0.95,
+            ext: "png",
+            args: |w, h| {
+                vec![
+                    "-crop".into(),
+                    format!(
+                        "{}x{}+{}+{}",
+                        w * 71 / 100,
+                        h * 71 / 100,
+                        (w * 29 / 100) | 1,
+                        (h * 7 / 100) | 1
+                    ),
+                    "+repage".into(),
+                ]
+            },
+            quick: false,
+        },
+        Attack {
+            name: "crop 64 % area + resize back",
+            target: 0.95,
+            ext: "png",
+            args: |w, h| {
+                s(&[
+                    "-gravity",
+                    "center",
+                    "-crop",
+                    "80%x80%+0+0",
+                    "+repage",
+                    "-resize",
+                ])
+                .into_iter()
+                .chain([format!("{w}x{h}!")])
+                .collect()
+            },
+            quick: false,
+        },
+        Attack {
+            name: "rotate +2° (borders cropped)",
+            target: 0.95,
+            ext: "png",
+            args: |w, h| rotate_crop("2", w, h),
+            quick: false,
+        },
+        Attack {
+            name: "rotate −2° (borders cropped)",
+            target: 0.95,
+            ext: "png",
+            args: |w, h| rotate_crop("-2", w, h),
+            quick: false,
+        },
+        Attack {
+            name: "rotate +5°",
+            target: 0.85,
+            ext: "png",
+            args: |_, _| s(&["-background", "black", "-rotate", "5"]),
+            quick: false,
+        },
+        Attack {
+            name: "rotate −5°",
+            target: 0.85,
+            ext: "png",
+            args: |_, _| s(&["-background", "black", "-rotate", "-5"]),
+            quick: false,
+        },
+        Attack {
+            name: "brightness +20",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-brightness-contrast", "20x0"]),
+            quick: false,
+        },
+        Attack {
+            name: "contrast +30",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-brightness-contrast", "0x30"]),
+            quick: false,
+        },
+        Attack {
+            name: "gamma 1.4",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-gamma", "1.4"]),
+            quick: false,
+        },
+        Attack {
+            name: "saturation ×1.5",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-modulate", "100,150"]),
+            quick: false,
+        },
+        Attack {
+            name: "grayscale",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-colorspace", "Gray"]),
+            quick: false,
+        },
+        Attack {
+            name: "gaussian blur σ=1",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-gaussian-blur", "0x1"]),
+            quick: false,
+        },
+        Attack {
+            name: "sharpen",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-sharpen", "0x1"]),
+            quick: false,
+        },
+        Attack {
+            name: "median 3×3",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-statistic", "Median", "3x3"]),
+            quick: false,
+        },
+        Attack {
+            name: "gaussian noise",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-seed", "7", "-attenuate", "0.5", "+noise", "Gaussian"]),
+            quick: false,
+        },
+        Attack {
+            name: "text overlay",
+            target: 0.95,
+            ext: "png",
+            args: |w, h| {
+                vec![
+                    "-font".into(),
+                    "DejaVu-Sans-Bold".into(),
+                    "-pointsize".into(),
+                    format!("{}", h.min(w) / 10),
+                    "-fill".into(),
+                    "white".into(),
+                    "-stroke".into(),
+                    "black".into(),
+                    "-gravity".into(),
+                    "center".into(),
+                    "-annotate".into(),
+                    "+0+0".into(),
+                    "AI GENERATED\nSAMPLE 2026".into(),
+                ]
+            },
+            quick: false,
+        },
+        Attack {
+            name: "10 % border",
+            target: 0.95,
+            ext: "png",
+            args: |_, _| s(&["-bordercolor", "white", "-border", "10%"]),
+            quick: false,
+        },
+        Attack {
+            name: "downscale 50 % + JPEG q50",
+            target: 0.90,
+            ext: "jpg",
+            args: |_, _| {
+                s(&[
+                    "-resize",
+                    "50%",
+                    "-sampling-factor",
+                    "4:2:0",
+                    "-quality",
+                    "50",
+                ])
+            },
+            quick: false,
+        },
+        Attack {
+            name: "crop 71 % side + brightness + JPEG 60",
+            target: 0.80,
+            ext: "jpg",
+            args: |_, _| {
+                s(&[
+                    "-gravity",
+                    "center",
+                    "-crop",
+                    "71%x71%+0+0",
+                    "+repage",
+                    "-brightness-contrast",
+                    "-15x0",
+                    "-sampling-factor",
+                    "4:2:0",
+                    "-quality",
+                    "60",
+                ])
+            },
+            quick: false,
+        },
     ]
 }
 
@@ -140,7 +435,10 @@ fn convert(input: &Path, args: &[String], output: &Path) -> Result<(), String> {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("convert {args:?}: {}", String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "convert {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     };
     if let Some(pipe) = args.iter().position(|a| a == "|") {
@@ -179,7 +477,10 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(args.first().ok_or("usage: image_robustness DIR [--quick] [--only N]")?);
+    let dir = PathBuf::from(
+        args.first()
+            .ok_or("usage: image_robustness DIR [--quick] [--only N]")?,
+    );
     let quick = args.iter().any(|a| a == "--quick");
     let only: Option<usize> = args
         .iter()
@@ -189,12 +490,18 @@ fn main() -> Result<(), String> {
     let work = dir.join("work");
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let key = WatermarkKey::from_bytes(*b"aigc-mark image robustness key!!");
-    let attacks: Vec<Attack> = attacks().into_iter().filter(|a| !quick || a.quick).collect();
+    let attacks: Vec<Attack> = attacks()
+        .into_iter()
+        .filter(|a| !quick || a.quick)
+        .collect();
     let mut tallies: Vec<Tally> = attacks.iter().map(|_| Tally::default()).collect();
     let mut psnrs = Vec::new();
     let mut embed_ms = Vec::new();
     let originals = pngs(&dir.join("marked"))?;
-    let originals: Vec<PathBuf> = originals.into_iter().take(only.unwrap_or(usize::MAX)).collect();
+    let originals: Vec<PathBuf> = originals
+        .into_iter()
+        .take(only.unwrap_or(usize::MAX))
+        .collect();
     for (i, path) in originals.iter().enumerate() {
         let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut rgb = img.to_rgb8();
@@ -213,7 +520,8 @@ fn main() -> Result<(), String> {
             }
         }
         let marked = work.join(format!("{i:03}-marked.png"));
-        rgb.save(&marked).map_err(|e| format!("{}: {e}", marked.display()))?;
+        rgb.save(&marked)
+            .map_err(|e| format!("{}: {e}", marked.display()))?;
         let y_out = luma(rgb.as_raw());
         let p = psnr(&y0, &y_out);
         psnrs.push(p);
@@ -223,7 +531,8 @@ fn main() -> Result<(), String> {
             convert(&marked, &(a.args)(w, h), &out)?;
             let (ly, lw, lh) = load_luma(&out)?;
             let t = Instant::now();
-            let d = detect_luma(&ly, lw, lh, lw, &key).map_err(|e| format!("{}: {e}", out.display()))?;
+            let d = detect_luma(&ly, lw, lh, lw, &key)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
             tally.detect_ms.push(t.elapsed().as_secs_f64() * 1e3);
             tally.total += 1;
             tally.z.push(d.z);
@@ -252,14 +561,17 @@ fn main() -> Result<(), String> {
     for path in unmarked.iter().take(limit) {
         let (ly, lw, lh) = load_luma(path)?;
         let t = Instant::now();
-        let d = detect_luma(&ly, lw, lh, lw, &key).map_err(|e| format!("{}: {e}", path.display()))?;
+        let d =
+            detect_luma(&ly, lw, lh, lw, &key).map_err(|e| format!("{}: {e}", path.display()))?;
         fp_ms.push(t.elapsed().as_secs_f64() * 1e3);
         fp_present += usize::from(d.present);
         fp_payload += usize::from(d.payload.is_some());
         max_z = max_z.max(d.z);
     }
 
-    println!("| attack | pass | rate | target | mean raw BER (decoded) | median z | median detect ms | wrong payloads |");
+    println!(
+        "| attack | pass | rate | target | mean raw BER (decoded) | median z | median detect ms | wrong payloads |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for (a, t) in attacks.iter().zip(tallies.iter_mut()) {
         let rate = t.pass as f64 / t.total.max(1) as f64;
@@ -271,7 +583,11 @@ fn main() -> Result<(), String> {
             100.0 * rate,
             100.0 * a.target,
             if rate >= a.target { "✅" } else { "❌" },
-            if t.ber_n > 0 { format!("{:.3}", t.ber_sum / t.ber_n as f64) } else { "–".into() },
+            if t.ber_n > 0 {
+                format!("{:.3}", t.ber_sum / t.ber_n as f64)
+            } else {
+                "–".into()
+            },
             median(&mut t.z),
             median(&mut t.detect_ms),
             t.wrong_payload

@@ -17,6 +17,9 @@ pub const PRESENCE_FPR: f64 = 1e-6;
 /// Side of the centred window (marked-grid pixels) on which candidate transforms are compared
 /// before the best one is folded over the whole plane.
 const SEARCH_WINDOW: usize = 512;
+/// Template score (mean normalised power at the predicted peaks; ≈ 2 on the host) a transform
+/// needs before it is folded.
+const MIN_SYNC_SCORE: f64 = 2.5;
 /// Largest side (marked-grid pixels) of the region folded for decoding: bounds the cost when a
 /// small scale makes the virtual marked plane huge (256 tiles are plenty).
 const FOLD_MAX_SIDE: usize = 2048;
@@ -134,6 +137,9 @@ pub fn detect_luma_with(
     } else {
         (Vec::new(), 0)
     };
+    // Only transforms whose template score stands out are worth a fold.
+    let best_score = candidates.first().map_or(0.0, |c| c.1);
+    candidates.retain(|c| c.1 >= MIN_SYNC_SCORE.max(0.4 * best_score));
     // The untouched grid is the most common case: always try it exactly.
     if !candidates.contains(&(identity, 0.0)) {
         candidates.push((identity, 0.0));
@@ -147,9 +153,15 @@ pub fn detect_luma_with(
         pilot_spectrum: &pilot_spectrum,
     };
     // Compare candidates on a centred window, best pilot score first.
+    // (With a single candidate there is nothing to compare: fold the decoding region at once.)
+    let window = if candidates.len() == 1 {
+        FOLD_MAX_SIDE
+    } else {
+        SEARCH_WINDOW
+    };
     let mut folds: Vec<(Fold, f64)> = candidates
         .iter()
-        .map(|&(t, score)| (folder.fold(t, SEARCH_WINDOW), score))
+        .map(|&(t, score)| (folder.fold(t, window), score))
         .collect();
     let hypotheses = (folds.len() * tile::PERIOD * tile::PERIOD) as f64;
     folds.sort_by(|a, b| b.0.z.total_cmp(&a.0.z));
@@ -161,7 +173,7 @@ pub fn detect_luma_with(
         if decode_attempts == MAX_DECODES || (i > 0 && fold.z < SECOND_DECODE_Z) {
             break;
         }
-        let fold = if fold.complete {
+        let fold = if fold.complete || window == FOLD_MAX_SIDE {
             fold
         } else {
             folder.fold(fold.transform, FOLD_MAX_SIDE)
@@ -241,10 +253,11 @@ impl Folder<'_> {
         let (ox, oy) = r.origin;
         // Fold by absolute marked-grid position so the window's origin keeps the true offset;
         // samples from outside the suspect plane (rotated corners) are left out.
-        for (row, (line, inside)) in white.chunks(r.width).zip(r.inside.chunks(r.width)).enumerate() {
+        for (row, line) in white.chunks(r.width).enumerate() {
             let base = ((row + oy) % n) * n;
-            for (col, (v, ins)) in line.iter().zip(inside).enumerate() {
-                if *ins {
+            let inside = r.inside.as_ref().map(|v| &v[row * r.width..][..r.width]);
+            for (col, v) in line.iter().enumerate() {
+                if inside.is_none_or(|ins| ins[col]) {
                     let i = base + (col + ox) % n;
                     sum[i] += v;
                     count[i] += 1;
@@ -265,9 +278,13 @@ impl Folder<'_> {
         let corr: Vec<f64> = spec.iter().map(|c| f64::from(c.re)).collect();
         let mean = corr.iter().sum::<f64>() / corr.len() as f64;
         let var = corr.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / corr.len() as f64;
-        let (arg, peak) = corr.iter().enumerate().fold((0, f64::MIN), |acc, (i, &v)| {
-            if v > acc.1 { (i, v) } else { acc }
-        });
+        let (arg, peak) =
+            corr.iter().enumerate().fold(
+                (0, f64::MIN),
+                |acc, (i, &v)| {
+                    if v > acc.1 { (i, v) } else { acc }
+                },
+            );
         let z = if var > 0.0 {
             (peak - mean) / var.sqrt()
         } else {

@@ -1,10 +1,10 @@
 //! The embedder: tile × texture mask × one global gain set from the target PSNR.
 
-use super::{ImageMarkError, MIN_EMBED_SIDE, check_plane, plane, tile};
-use rayon::prelude::*;
+use super::{ImageMarkError, MIN_EMBED_SIDE, check_plane, tile};
 use crate::codec::encode_payload;
 use crate::key::WatermarkKey;
 use crate::payload::Payload;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// How strongly to mark.
@@ -123,26 +123,64 @@ const MASK_BINS: usize = 4096;
 /// Upper end of the texture measure ⁴√variance (⁴√(127.5²) ≈ 11.3).
 const MASK_RANGE: f32 = 12.0;
 
-/// Perceptual weight per pixel: √(local std) normalised to its median, clipped to [0.2, 2.5],
-/// and faded near black and white where the mark would clip. Flat areas get little mark.
+/// Perceptual weight per pixel: √(local std over 5×5) normalised to its median, clipped to
+/// [0.2, 2.5], and faded near black and white where the mark would clip. Flat areas get little
+/// mark. Exact integer window sums straight from the u8 plane, parallel over bands of rows.
 fn texture_mask(data: &[u8], w: usize, h: usize, stride: usize) -> Vec<f32> {
-    // Centred values keep the f32 moments precise where the plane is flat.
-    let y: Vec<f32> = data
-        .chunks(stride)
-        .take(h)
-        .flat_map(|row| row[..w].iter().map(|&v| f32::from(v) - 128.0))
-        .collect();
-    let (mut m, mean_sq) = plane::box_moments(&y, w, h, 2);
+    const R: usize = 2;
+    const BAND: usize = 32;
+    let mut m = vec![0.0f32; w * h];
     let hist = m
-        .par_chunks_mut(w * 16)
-        .zip(mean_sq.par_chunks(w * 16))
-        .map(|(mc, qc)| {
+        .par_chunks_mut(w * BAND)
+        .enumerate()
+        .map(|(band, out)| {
             let mut hist = vec![0u32; MASK_BINS];
-            for (a, q) in mc.iter_mut().zip(qc) {
-                let t = (q - *a * *a).max(0.0).sqrt().sqrt();
-                *a = t;
-                let bin = (t * (MASK_BINS as f32 / MASK_RANGE)) as usize;
-                hist[bin.min(MASK_BINS - 1)] += 1;
+            let row = |y: usize| &data[y * stride..][..w];
+            let y_start = band * BAND;
+            let (mut col, mut col_sq) = (vec![0i32; w], vec![0i32; w]);
+            for yy in y_start.saturating_sub(R)..(y_start + R + 1).min(h) {
+                for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(yy)) {
+                    *c += i32::from(v);
+                    *q += i32::from(v) * i32::from(v);
+                }
+            }
+            let scale = MASK_BINS as f32 / MASK_RANGE;
+            for (i, m_row) in out.chunks_mut(w).enumerate() {
+                let y = y_start + i;
+                let rows = ((y + R + 1).min(h) - y.saturating_sub(R)) as i64;
+                let (mut s, mut sq) = (0i64, 0i64);
+                for x in 0..(R + 1).min(w) {
+                    s += i64::from(col[x]);
+                    sq += i64::from(col_sq[x]);
+                }
+                for (x, mv) in m_row.iter_mut().enumerate() {
+                    let n = ((x + R + 1).min(w) - x.saturating_sub(R)) as i64 * rows;
+                    // n²·variance, exact.
+                    let var_n2 = (n * sq - s * s) as f32;
+                    let t = (var_n2.sqrt() / n as f32).sqrt();
+                    *mv = t;
+                    hist[((t * scale) as usize).min(MASK_BINS - 1)] += 1;
+                    if x + R + 1 < w {
+                        s += i64::from(col[x + R + 1]);
+                        sq += i64::from(col_sq[x + R + 1]);
+                    }
+                    if x >= R {
+                        s -= i64::from(col[x - R]);
+                        sq -= i64::from(col_sq[x - R]);
+                    }
+                }
+                if y + R + 1 < h {
+                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(y + R + 1)) {
+                        *c += i32::from(v);
+                        *q += i32::from(v) * i32::from(v);
+                    }
+                }
+                if y >= R {
+                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(y - R)) {
+                        *c -= i32::from(v);
+                        *q -= i32::from(v) * i32::from(v);
+                    }
+                }
             }
             hist
         })
@@ -163,13 +201,15 @@ fn texture_mask(data: &[u8], w: usize, h: usize, stride: usize) -> Vec<f32> {
             break;
         }
     }
-    let median = ((median_bin as f32 + 0.5) * (MASK_RANGE / MASK_BINS as f32)).max(1.0);
-    m.par_chunks_mut(w).zip(y.par_chunks(w)).for_each(|(mr, yr)| {
-        for (v, yc) in mr.iter_mut().zip(yr) {
-            let px = yc + 128.0;
-            let edge = (px.min(255.0 - px) / 12.0).clamp(0.1, 1.0);
-            *v = (*v / median).clamp(0.2, 2.5) * edge;
-        }
-    });
+    let inv_median = 1.0 / ((median_bin as f32 + 0.5) * (MASK_RANGE / MASK_BINS as f32)).max(1.0);
+    m.par_chunks_mut(w)
+        .zip(data.par_chunks(stride))
+        .for_each(|(mr, yr)| {
+            for (v, &px) in mr.iter_mut().zip(yr) {
+                let px = f32::from(px);
+                let edge = (px.min(255.0 - px) * (1.0 / 12.0)).clamp(0.1, 1.0);
+                *v = (*v * inv_median).clamp(0.2, 2.5) * edge;
+            }
+        });
     m
 }

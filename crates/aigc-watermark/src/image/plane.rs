@@ -1,7 +1,6 @@
 //! Plane arithmetic shared by the embedder and the detector: box filters over integral images,
 //! whitening (so the host image looks like unit-variance noise to the correlator), resampling.
 
-
 use rayon::prelude::*;
 
 /// Rows per parallel band: large enough that each band's set-up (one window of column sums) is
@@ -22,7 +21,11 @@ pub(crate) fn box_moments(src: &[f32], w: usize, h: usize, r: usize) -> (Vec<f32
             let mut col = vec![0.0f64; w];
             let mut col_sq = vec![0.0f64; w];
             for yy in y_start.saturating_sub(r)..(y_start + r + 1).min(h) {
-                for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(&src[yy * w..][..w]) {
+                for ((c, q), &v) in col
+                    .iter_mut()
+                    .zip(col_sq.iter_mut())
+                    .zip(&src[yy * w..][..w])
+                {
                     *c += f64::from(v);
                     *q += f64::from(v) * f64::from(v);
                 }
@@ -123,8 +126,8 @@ pub(crate) struct Resampled {
     pub height: usize,
     /// Position of the region in the virtual marked plane (so folding keeps absolute phase).
     pub origin: (usize, usize),
-    /// Whether each sample fell inside the suspect plane.
-    pub inside: Vec<bool>,
+    /// Whether each sample fell inside the suspect plane (None: all did).
+    pub inside: Option<Vec<bool>>,
     /// The region is the whole virtual marked plane.
     pub complete: bool,
 }
@@ -133,7 +136,13 @@ pub(crate) struct Resampled {
 /// X maps to C_s + scale·R(rotation)·(X − C_m) with C_s, C_m the plane centres, so the identity
 /// maps every pixel to itself. Only a centred region of at most `max_side`² marked pixels is
 /// produced.
-pub(crate) fn resample(src: &[f32], w: usize, h: usize, t: Similarity, max_side: usize) -> Resampled {
+pub(crate) fn resample(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    t: Similarity,
+    max_side: usize,
+) -> Resampled {
     let full_w = ((w as f64 / t.scale).floor() as usize).max(1);
     let full_h = ((h as f64 / t.scale).floor() as usize).max(1);
     let (nw, nh) = (full_w.min(max_side), full_h.min(max_side));
@@ -145,7 +154,7 @@ pub(crate) fn resample(src: &[f32], w: usize, h: usize, t: Similarity, max_side:
             width: w,
             height: h,
             origin: (0, 0),
-            inside: vec![true; w * h],
+            inside: None,
             complete,
         };
     }
@@ -173,7 +182,7 @@ pub(crate) fn resample(src: &[f32], w: usize, h: usize, t: Similarity, max_side:
         width: nw,
         height: nh,
         origin: (ox, oy),
-        inside,
+        inside: Some(inside),
         complete,
     }
 }

@@ -25,9 +25,10 @@ const SCORE_CLIP: f64 = 25.0;
 /// Normalised power a measured peak needs to enter the least-squares fit.
 const FIT_MIN_POWER: f64 = 6.0;
 /// Spectrum sizes tried, largest first (the FFT cost grows with the square).
-const SIZES: [usize; 7] = [1024, 768, 512, 384, 256, 192, 128];
-/// Short side from which the plane is halved before its spectrum is taken.
-const DECIMATE_FROM: usize = 2048;
+const SIZES: [usize; 5] = [512, 384, 256, 192, 128];
+/// Short side from which the plane is halved before its spectrum is taken (the template sits
+/// at low frequencies, so a halved 512² crop sees as much of it as a full 1024² one).
+const DECIMATE_FROM: usize = 1024;
 
 /// The outcome of the template search.
 pub(crate) struct SyncSearch {
@@ -96,30 +97,28 @@ pub(crate) fn search(
         }
     }
     let mut candidates: Vec<(Similarity, f64)> = Vec::new();
-    for cand in picked
-        .into_iter()
-        .map(|(ln_s, theta, score, _, _)| {
-            let mut t = Similarity {
-                scale: ln_s.exp() / spec.factor,
-                rotation: theta,
-            };
-            for _ in 0..2 {
-                if let Some(r) = refine(&spec, peaks, t) {
-                    t = r;
-                }
+    for cand in picked.into_iter().map(|(ln_s, theta, score, _, _)| {
+        let mut t = Similarity {
+            scale: ln_s.exp() / spec.factor,
+            rotation: theta,
+        };
+        for _ in 0..2 {
+            if let Some(r) = refine(&spec, peaks, t) {
+                t = r;
             }
-            (
-                Similarity {
-                    scale: t.scale * spec.factor,
-                    rotation: t.rotation,
-                },
-                score,
-            )
-        })
-    {
+        }
+        (
+            Similarity {
+                scale: t.scale * spec.factor,
+                rotation: t.rotation,
+            },
+            score,
+        )
+    }) {
         // Neighbouring grid maxima often refine to the same transform: fold it once.
         let same = candidates.iter().any(|(t, _)| {
-            (t.scale / cand.0.scale - 1.0).abs() < 2e-3 && (t.rotation - cand.0.rotation).abs() < 2e-3
+            (t.scale / cand.0.scale - 1.0).abs() < 2e-3
+                && (t.rotation - cand.0.rotation).abs() < 2e-3
         });
         if !same {
             candidates.push(cand);

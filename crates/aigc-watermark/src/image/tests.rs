@@ -234,7 +234,11 @@ fn survives_rotation_by_2_degrees_either_way() {
         let d = detect(&attacked, w, h, &key(7));
         assert!(d.present, "kind {kind}: z {}", d.z);
         assert_eq!(d.payload, Some(PAYLOAD), "kind {kind}");
-        assert!((d.rotation_degrees - deg).abs() < 0.25, "{}", d.rotation_degrees);
+        assert!(
+            (d.rotation_degrees - deg).abs() < 0.25,
+            "{}",
+            d.rotation_degrees
+        );
         assert!((d.scale - 1.0).abs() < 0.005, "{}", d.scale);
     }
 }

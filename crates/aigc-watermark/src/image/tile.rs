@@ -44,10 +44,7 @@ pub(crate) fn sync_peaks(key: &WatermarkKey) -> Vec<SyncPeak> {
     for b in 2..=r {
         for a in -r..=r {
             let rad = f64::from(a * a + b * b).sqrt();
-            if a.abs() >= 2
-                && a.abs() != b
-                && (SYNC_MIN_RADIUS..=SYNC_MAX_RADIUS).contains(&rad)
-            {
+            if a.abs() >= 2 && a.abs() != b && (SYNC_MIN_RADIUS..=SYNC_MAX_RADIUS).contains(&rad) {
                 candidates.push((a, b));
             }
         }
