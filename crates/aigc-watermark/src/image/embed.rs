@@ -1,9 +1,10 @@
 //! The embedder: tile × texture mask × one global gain set from the target PSNR.
 
-use super::{ImageMarkError, MIN_EMBED_SIDE, check_plane, plane, tile, to_f32};
+use super::{ImageMarkError, MIN_EMBED_SIDE, check_plane, tile};
 use crate::codec::encode_payload;
 use crate::key::WatermarkKey;
 use crate::payload::Payload;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// How strongly to mark.
@@ -52,20 +53,26 @@ pub fn embed_luma(
     }
     let layout = tile::ChipLayout::new(key);
     let coded = encode_payload(payload, key);
-    let pattern = tile::render(&layout.chips(Some(&coded)));
-    let y = to_f32(data, width, height, stride);
-    let mask = texture_mask(&y, width, height);
+    let pattern = tile::render_mark(&layout.chips(Some(&coded)), &tile::sync_peaks(key));
+    let mask = texture_mask(data, width, height, stride);
 
     // Gain from the target MSE: mean((g·m·w)²) = MSE.
     let n = (width * height) as f64;
-    let mut energy = 0.0f64;
-    for row in 0..height {
-        let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
-        for col in 0..width {
-            let v = f64::from(mask[row * width + col] * trow[col % tile::PERIOD]);
-            energy += v * v;
-        }
-    }
+    let energy: f64 = mask
+        .par_chunks(width)
+        .enumerate()
+        .map(|(row, m)| {
+            let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
+            let mut e = 0.0f32;
+            for mc in m.chunks(tile::PERIOD) {
+                for (mv, tv) in mc.iter().zip(trow) {
+                    let v = mv * tv;
+                    e += v * v;
+                }
+            }
+            f64::from(e)
+        })
+        .sum();
     let target_mse = 255.0f64.powi(2) / 10f64.powf(options.target_psnr_db / 10.0);
     let gain = if energy > 0.0 {
         (target_mse * n / energy).sqrt()
@@ -73,19 +80,30 @@ pub fn embed_luma(
         0.0
     };
 
-    let mut sq_err = 0.0f64;
-    for row in 0..height {
-        let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
-        let out = &mut data[row * stride..][..width];
-        for (col, px) in out.iter_mut().enumerate() {
-            let delta = gain as f32 * mask[row * width + col] * trow[col % tile::PERIOD];
-            let old = *px;
-            let new = (f32::from(old) + delta).round().clamp(0.0, 255.0) as u8;
-            let e = f64::from(new) - f64::from(old);
-            sq_err += e * e;
-            *px = new;
-        }
-    }
+    let g = gain as f32;
+    let sq_err: f64 = data
+        .par_chunks_mut(stride)
+        .take(height)
+        .zip(mask.par_chunks(width))
+        .enumerate()
+        .map(|(row, (line, m))| {
+            let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
+            let mut err = 0u64;
+            for (px_chunk, m_chunk) in line[..width]
+                .chunks_mut(tile::PERIOD)
+                .zip(m.chunks(tile::PERIOD))
+            {
+                for ((px, mv), tv) in px_chunk.iter_mut().zip(m_chunk).zip(trow) {
+                    let old = *px;
+                    let new = (f32::from(old) + g * mv * tv).round().clamp(0.0, 255.0) as u8;
+                    let e = u64::from(new.abs_diff(old));
+                    err += e * e;
+                    *px = new;
+                }
+            }
+            err as f64
+        })
+        .sum();
     let mse = sq_err / n;
     let psnr_db = if mse > 0.0 {
         10.0 * (255.0f64.powi(2) / mse).log10()
@@ -100,24 +118,98 @@ pub fn embed_luma(
     })
 }
 
-/// Perceptual weight per pixel: √(local std) normalised to its median, clipped to [0.2, 2.5],
-/// and faded near black and white where the mark would clip. Flat areas get little mark.
-fn texture_mask(y: &[f32], w: usize, h: usize) -> Vec<f32> {
-    let mean = plane::box_mean(y, w, h, 2);
-    let sq: Vec<f32> = y.iter().map(|v| v * v).collect();
-    let mean_sq = plane::box_mean(&sq, w, h, 2);
-    let mut m: Vec<f32> = mean
-        .iter()
-        .zip(&mean_sq)
-        .map(|(a, b)| (b - a * a).max(0.0).sqrt().sqrt())
-        .collect();
-    let mut sorted = m.clone();
-    let mid = sorted.len() / 2;
-    let (_, median, _) = sorted.select_nth_unstable_by(mid, f32::total_cmp);
-    let median = median.max(1.0);
-    for (v, px) in m.iter_mut().zip(y) {
-        let edge = (px.min(255.0 - px) / 12.0).clamp(0.1, 1.0);
-        *v = (*v / median).clamp(0.2, 2.5) * edge;
+/// Bins of the histogram that finds the median of the texture measure (range 0..MASK_RANGE).
+const MASK_BINS: usize = 4096;
+/// Upper end of the texture measure ⁴√variance (⁴√(127.5²) ≈ 11.3).
+const MASK_RANGE: f32 = 12.0;
+
+/// Perceptual weight per pixel: √(local std over 5×5) normalised to its median, clipped to
+/// [0.2, 2.5], and faded near black and white where the mark would clip. Flat areas get little
+/// mark. Exact integer window sums straight from the u8 plane, parallel over bands of rows.
+fn texture_mask(data: &[u8], w: usize, h: usize, stride: usize) -> Vec<f32> {
+    const R: usize = 2;
+    const BAND: usize = 32;
+    let mut m = vec![0.0f32; w * h];
+    let hist = m
+        .par_chunks_mut(w * BAND)
+        .enumerate()
+        .map(|(band, out)| {
+            let mut hist = vec![0u32; MASK_BINS];
+            let row = |y: usize| &data[y * stride..][..w];
+            let y_start = band * BAND;
+            let (mut col, mut col_sq) = (vec![0i32; w], vec![0i32; w]);
+            for yy in y_start.saturating_sub(R)..(y_start + R + 1).min(h) {
+                for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(yy)) {
+                    *c += i32::from(v);
+                    *q += i32::from(v) * i32::from(v);
+                }
+            }
+            let scale = MASK_BINS as f32 / MASK_RANGE;
+            for (i, m_row) in out.chunks_mut(w).enumerate() {
+                let y = y_start + i;
+                let rows = ((y + R + 1).min(h) - y.saturating_sub(R)) as i64;
+                let (mut s, mut sq) = (0i64, 0i64);
+                for x in 0..(R + 1).min(w) {
+                    s += i64::from(col[x]);
+                    sq += i64::from(col_sq[x]);
+                }
+                for (x, mv) in m_row.iter_mut().enumerate() {
+                    let n = ((x + R + 1).min(w) - x.saturating_sub(R)) as i64 * rows;
+                    // n²·variance, exact.
+                    let var_n2 = (n * sq - s * s) as f32;
+                    let t = (var_n2.sqrt() / n as f32).sqrt();
+                    *mv = t;
+                    hist[((t * scale) as usize).min(MASK_BINS - 1)] += 1;
+                    if x + R + 1 < w {
+                        s += i64::from(col[x + R + 1]);
+                        sq += i64::from(col_sq[x + R + 1]);
+                    }
+                    if x >= R {
+                        s -= i64::from(col[x - R]);
+                        sq -= i64::from(col_sq[x - R]);
+                    }
+                }
+                if y + R + 1 < h {
+                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(y + R + 1)) {
+                        *c += i32::from(v);
+                        *q += i32::from(v) * i32::from(v);
+                    }
+                }
+                if y >= R {
+                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(y - R)) {
+                        *c -= i32::from(v);
+                        *q -= i32::from(v) * i32::from(v);
+                    }
+                }
+            }
+            hist
+        })
+        .reduce(
+            || vec![0u32; MASK_BINS],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    let half = (w * h) as u64 / 2;
+    let mut seen = 0u64;
+    let mut median_bin = MASK_BINS - 1;
+    for (bin, &c) in hist.iter().enumerate() {
+        seen += u64::from(c);
+        if seen > half {
+            median_bin = bin;
+            break;
+        }
     }
+    let inv_median = 1.0 / ((median_bin as f32 + 0.5) * (MASK_RANGE / MASK_BINS as f32)).max(1.0);
+    m.par_chunks_mut(w)
+        .zip(data.par_chunks(stride))
+        .for_each(|(mr, yr)| {
+            for (v, &px) in mr.iter_mut().zip(yr) {
+                let px = f32::from(px);
+                let edge = (px.min(255.0 - px) * (1.0 / 12.0)).clamp(0.1, 1.0);
+                *v = (*v * inv_median).clamp(0.2, 2.5) * edge;
+            }
+        });
     m
 }

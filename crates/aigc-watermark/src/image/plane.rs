@@ -1,45 +1,97 @@
 //! Plane arithmetic shared by the embedder and the detector: box filters over integral images,
 //! whitening (so the host image looks like unit-variance noise to the correlator), resampling.
 
-/// Box mean of `src` (w×h, row-major) over a (2r+1)² window clamped at the borders.
+use rayon::prelude::*;
+
+/// Rows per parallel band: large enough that each band's set-up (one window of column sums) is
+/// cheap next to its work.
+const BAND: usize = 64;
+
+/// Box means of `src` and of `src²` (w×h, row-major) over a (2r+1)² window clamped at the
+/// borders, in one pass: running column sums (f64, so long columns do not drift) then running
+/// row sums. Parallel over bands of rows.
+pub(crate) fn box_moments(src: &[f32], w: usize, h: usize, r: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut mean = vec![0.0f32; w * h];
+    let mut mean_sq = vec![0.0f32; w * h];
+    mean.par_chunks_mut(w * BAND)
+        .zip(mean_sq.par_chunks_mut(w * BAND))
+        .enumerate()
+        .for_each(|(band, (m_out, q_out))| {
+            let y_start = band * BAND;
+            let mut col = vec![0.0f64; w];
+            let mut col_sq = vec![0.0f64; w];
+            for yy in y_start.saturating_sub(r)..(y_start + r + 1).min(h) {
+                for ((c, q), &v) in col
+                    .iter_mut()
+                    .zip(col_sq.iter_mut())
+                    .zip(&src[yy * w..][..w])
+                {
+                    *c += f64::from(v);
+                    *q += f64::from(v) * f64::from(v);
+                }
+            }
+            for (i, (m_row, q_row)) in m_out.chunks_mut(w).zip(q_out.chunks_mut(w)).enumerate() {
+                let y = y_start + i;
+                let rows = ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
+                row_means(&col, &col_sq, r, rows, m_row, q_row);
+                if y + r + 1 < h {
+                    let add = &src[(y + r + 1) * w..][..w];
+                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(add) {
+                        *c += f64::from(v);
+                        *q += f64::from(v) * f64::from(v);
+                    }
+                }
+                if y >= r {
+                    let sub = &src[(y - r) * w..][..w];
+                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(sub) {
+                        *c -= f64::from(v);
+                        *q -= f64::from(v) * f64::from(v);
+                    }
+                }
+            }
+        });
+    (mean, mean_sq)
+}
+
+/// Horizontal running window over column sums; writes means (divided by the window's count).
+fn row_means(col: &[f64], col_sq: &[f64], r: usize, rows: f64, m: &mut [f32], q: &mut [f32]) {
+    let w = col.len();
+    let (mut s, mut sq) = (0.0f64, 0.0f64);
+    for x in 0..(r + 1).min(w) {
+        s += col[x];
+        sq += col_sq[x];
+    }
+    for x in 0..w {
+        let n = ((x + r + 1).min(w) - x.saturating_sub(r)) as f64 * rows;
+        m[x] = (s / n) as f32;
+        // Running sums can drift a hair below zero where the plane is flat.
+        q[x] = (sq / n).max(0.0) as f32;
+        if x + r + 1 < w {
+            s += col[x + r + 1];
+            sq += col_sq[x + r + 1];
+        }
+        if x >= r {
+            s -= col[x - r];
+            sq -= col_sq[x - r];
+        }
+    }
+}
+
+/// Box mean of `src` over a (2r+1)² window clamped at the borders.
 pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    // Integral image in f64: sums over megapixel planes lose precision in f32.
-    let iw = w + 1;
-    let mut integral = vec![0.0f64; iw * (h + 1)];
-    for y in 0..h {
-        let mut row = 0.0f64;
-        for x in 0..w {
-            row += f64::from(src[y * w + x]);
-            integral[(y + 1) * iw + x + 1] = integral[y * iw + x + 1] + row;
-        }
-    }
-    let mut out = vec![0.0f32; w * h];
-    for y in 0..h {
-        let y0 = y.saturating_sub(r);
-        let y1 = (y + r + 1).min(h);
-        for x in 0..w {
-            let x0 = x.saturating_sub(r);
-            let x1 = (x + r + 1).min(w);
-            let s = integral[y1 * iw + x1] - integral[y0 * iw + x1] - integral[y1 * iw + x0]
-                + integral[y0 * iw + x0];
-            let n = ((y1 - y0) * (x1 - x0)) as f64;
-            out[y * w + x] = (s / n) as f32;
-        }
-    }
-    out
+    box_moments(src, w, h, r).0
 }
 
 /// High-pass and locally normalise a plane: residual from a 5×5 mean, divided by its local RMS
 /// (9×9) and clipped to ±3, so strong edges cannot dominate a correlation.
 pub(crate) fn whiten(src: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mean = box_mean(src, w, h, 2);
-    let mut res: Vec<f32> = src.iter().zip(&mean).map(|(a, m)| a - m).collect();
-    let sq: Vec<f32> = res.iter().map(|v| v * v).collect();
-    let power = box_mean(&sq, w, h, 4);
-    for (v, p) in res.iter_mut().zip(&power) {
-        *v = (*v / (p.sqrt() + 0.5)).clamp(-3.0, 3.0);
-    }
-    res
+    let res: Vec<f32> = src.par_iter().zip(&mean).map(|(a, m)| a - m).collect();
+    let (_, power) = box_moments(&res, w, h, 4);
+    res.par_iter()
+        .zip(&power)
+        .map(|(v, p)| (v / (p.sqrt() + 0.5)).clamp(-3.0, 3.0))
+        .collect()
 }
 
 /// Bilinear sample of `src` at (x, y), clamped to the plane.
@@ -57,29 +109,82 @@ pub(crate) fn bilinear(src: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     top * (1.0 - fy) + bottom * fy
 }
 
-/// Resamples `src` (a plane scaled by `scale` from the original) back onto the original pixel
-/// grid: original pixel centre X maps to (X + 0.5)·scale − 0.5 in `src`. Only a centred region
-/// of at most `max_side`² original pixels is produced; returns it with its size and origin.
+/// A similarity transform from the marked grid to the suspect plane: the suspect is the marked
+/// image scaled by `scale` and rotated by `rotation` radians (counter-clockwise in x-right,
+/// y-down pixel axes, i.e. clockwise as displayed) about the centres of both planes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Similarity {
+    pub scale: f64,
+    pub rotation: f64,
+}
+
+/// A region of the marked grid resampled from the suspect plane.
+pub(crate) struct Resampled {
+    /// Samples, `width` × `height`.
+    pub data: Vec<f32>,
+    pub width: usize,
+    pub height: usize,
+    /// Position of the region in the virtual marked plane (so folding keeps absolute phase).
+    pub origin: (usize, usize),
+    /// Whether each sample fell inside the suspect plane (None: all did).
+    pub inside: Option<Vec<bool>>,
+    /// The region is the whole virtual marked plane.
+    pub complete: bool,
+}
+
+/// Resamples the suspect plane `src` (w×h) onto the marked grid under `t`: marked pixel centre
+/// X maps to C_s + scale·R(rotation)·(X − C_m) with C_s, C_m the plane centres, so the identity
+/// maps every pixel to itself. Only a centred region of at most `max_side`² marked pixels is
+/// produced.
 pub(crate) fn resample(
     src: &[f32],
     w: usize,
     h: usize,
-    scale: f32,
+    t: Similarity,
     max_side: usize,
-) -> (Vec<f32>, usize, usize, (usize, usize)) {
-    let full_w = ((w as f32 / scale).floor() as usize).max(1);
-    let full_h = ((h as f32 / scale).floor() as usize).max(1);
+) -> Resampled {
+    let full_w = ((w as f64 / t.scale).floor() as usize).max(1);
+    let full_h = ((h as f64 / t.scale).floor() as usize).max(1);
     let (nw, nh) = (full_w.min(max_side), full_h.min(max_side));
     let (ox, oy) = ((full_w - nw) / 2, (full_h - nh) / 2);
-    let mut out = Vec::with_capacity(nw * nh);
-    for y in oy..oy + nh {
-        let sy = (y as f32 + 0.5) * scale - 0.5;
-        for x in ox..ox + nw {
-            let sx = (x as f32 + 0.5) * scale - 0.5;
-            out.push(bilinear(src, w, h, sx, sy));
-        }
+    let complete = (nw, nh) == (full_w, full_h);
+    if t.scale == 1.0 && t.rotation == 0.0 && complete {
+        return Resampled {
+            data: src.to_vec(),
+            width: w,
+            height: h,
+            origin: (0, 0),
+            inside: None,
+            complete,
+        };
     }
-    (out, nw, nh, (ox, oy))
+    // The continuous centre of the virtual plane, so a scale near 1 keeps pixels in place.
+    let (cmx, cmy) = (w as f64 / t.scale / 2.0, h as f64 / t.scale / 2.0);
+    let (csx, csy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let (c, s) = (t.scale * t.rotation.cos(), t.scale * t.rotation.sin());
+    let mut data = vec![0.0f32; nw * nh];
+    let mut inside = vec![false; nw * nh];
+    data.par_chunks_mut(nw)
+        .zip(inside.par_chunks_mut(nw))
+        .enumerate()
+        .for_each(|(row, (out, ins))| {
+            let dy = (oy + row) as f64 + 0.5 - cmy;
+            for (col, (o, i)) in out.iter_mut().zip(ins.iter_mut()).enumerate() {
+                let dx = (ox + col) as f64 + 0.5 - cmx;
+                let x = csx + c * dx - s * dy - 0.5;
+                let y = csy + s * dx + c * dy - 0.5;
+                *i = x >= -0.5 && y >= -0.5 && x <= w as f64 - 0.5 && y <= h as f64 - 0.5;
+                *o = bilinear(src, w, h, x as f32, y as f32);
+            }
+        });
+    Resampled {
+        data,
+        width: nw,
+        height: nh,
+        origin: (ox, oy),
+        inside: Some(inside),
+        complete,
+    }
 }
 
 #[cfg(test)]
@@ -95,8 +200,41 @@ mod tests {
     #[test]
     fn resample_at_scale_one_is_identity() {
         let src: Vec<f32> = (0..30).map(|v| v as f32).collect();
-        let (out, w, h, origin) = resample(&src, 6, 5, 1.0, usize::MAX);
-        assert_eq!((w, h, origin), (6, 5, (0, 0)));
-        assert_eq!(out, src);
+        let t = Similarity {
+            scale: 1.0,
+            rotation: 0.0,
+        };
+        let r = resample(&src, 6, 5, t, usize::MAX);
+        assert_eq!((r.width, r.height, r.origin), (6, 5, (0, 0)));
+        assert_eq!(r.data, src);
+        // A tiny rotation takes the slow path and still lands on the same pixels near the centre.
+        let t = Similarity {
+            scale: 1.0,
+            rotation: 1e-9,
+        };
+        let r = resample(&src, 6, 5, t, usize::MAX);
+        assert!(r.data.iter().zip(&src).all(|(a, b)| (a - b).abs() < 1e-3));
+    }
+
+    #[test]
+    fn box_moments_match_a_direct_sum() {
+        let (w, h, r) = (37, 150, 2);
+        let src: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 251) as f32).collect();
+        let (m, q) = box_moments(&src, w, h, r);
+        for y in [0usize, 1, 63, 64, 65, 149] {
+            for x in [0usize, 1, 18, 36] {
+                let (mut s, mut s2, mut n) = (0.0f64, 0.0f64, 0.0f64);
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                        let v = f64::from(src[yy * w + xx]);
+                        s += v;
+                        s2 += v * v;
+                        n += 1.0;
+                    }
+                }
+                assert!((f64::from(m[y * w + x]) - s / n).abs() < 1e-3);
+                assert!((f64::from(q[y * w + x]) - s2 / n).abs() < 0.5);
+            }
+        }
     }
 }

@@ -110,11 +110,45 @@ fn crop(img: &[u8], w: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec
         .collect()
 }
 
+/// Rotates `img` by `deg` (clockwise as displayed) about its centre with bilinear sampling,
+/// then crops the centre to the largest box free of fill corners (as `convert -rotate` + crop).
+fn rotate_cropped(img: &[u8], w: usize, h: usize, deg: f64) -> (Vec<u8>, usize, usize) {
+    let a = deg.to_radians();
+    let k = 1.0 / (a.cos() + a.abs().sin() * w.max(h) as f64 / w.min(h) as f64);
+    let (cw, ch) = ((w as f64 * k) as usize, (h as f64 * k) as usize);
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let mut out = Vec::with_capacity(cw * ch);
+    for y in 0..ch {
+        for x in 0..cw {
+            // Output pixel centre relative to the centre, rotated back into the source.
+            let dx = x as f64 + 0.5 - cw as f64 / 2.0;
+            let dy = y as f64 + 0.5 - ch as f64 / 2.0;
+            let sx = cx + a.cos() * dx + a.sin() * dy - 0.5;
+            let sy = cy - a.sin() * dx + a.cos() * dy - 0.5;
+            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+            let (fx, fy) = (sx - x0 as f64, sy - y0 as f64);
+            let p = |xx: usize, yy: usize| f64::from(img[yy.min(h - 1) * w + xx.min(w - 1)]);
+            let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                + p(x0 + 1, y0) * fx * (1.0 - fy)
+                + p(x0, y0 + 1) * (1.0 - fx) * fy
+                + p(x0 + 1, y0 + 1) * fx * fy;
+            out.push(v.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    (out, cw, ch)
+}
+
 fn detect(img: &[u8], w: usize, h: usize, k: &WatermarkKey) -> ImageDetection {
     let d = detect_luma(img, w, h, w, k).unwrap();
     eprintln!(
-        "{w}×{h}: z {:.2} p {:.2e} scale {:.4} offset {:?} errors {} payload {:?}",
-        d.z, d.false_positive_probability, d.scale, d.offset, d.bit_errors, d.payload
+        "{w}×{h}: z {:.2} p {:.2e} scale {:.4} rotation {:.2}° offset {:?} errors {} payload {:?}",
+        d.z,
+        d.false_positive_probability,
+        d.scale,
+        d.rotation_degrees,
+        d.offset,
+        d.bit_errors,
+        d.payload
     );
     // Whatever happens, a payload other than the embedded one is never reported.
     assert!(d.payload.is_none() || d.payload == Some(PAYLOAD));
@@ -193,6 +227,61 @@ fn survives_crop_to_half_the_area_at_an_odd_offset() {
 }
 
 #[test]
+fn survives_rotation_by_2_degrees_either_way() {
+    for (kind, deg) in [(0, 2.0), (1, -2.0), (2, 2.0)] {
+        let (img, _) = marked(kind);
+        let (attacked, w, h) = rotate_cropped(&img, SIDE, SIDE, deg);
+        let d = detect(&attacked, w, h, &key(7));
+        assert!(d.present, "kind {kind}: z {}", d.z);
+        assert_eq!(d.payload, Some(PAYLOAD), "kind {kind}");
+        assert!(
+            (d.rotation_degrees - deg).abs() < 0.25,
+            "{}",
+            d.rotation_degrees
+        );
+        assert!((d.scale - 1.0).abs() < 0.005, "{}", d.scale);
+    }
+}
+
+#[test]
+fn survives_upscale_and_offcentre_crop_after_downscale() {
+    let (img, _) = marked(0);
+    let big = SIDE * 3 / 2;
+    let attacked = resize(&img, SIDE, SIDE, big, big);
+    let d = detect(&attacked, big, big, &key(7));
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!((d.scale - 1.5).abs() < 0.01, "scale {}", d.scale);
+    // 75 % downscale, then an off-centre crop at odd offsets.
+    let (img, _) = marked(1);
+    let small = SIDE * 3 / 4;
+    let scaled = resize(&img, SIDE, SIDE, small, small);
+    let side = 301;
+    let attacked = crop(&scaled, small, 13, 71, side, side);
+    let d = detect(&attacked, side, side, &key(7));
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!((d.scale - 0.75).abs() < 0.01, "scale {}", d.scale);
+}
+
+#[test]
+fn without_geometric_search_the_unscaled_grid_still_decodes() {
+    let (img, _) = marked(2);
+    let options = DetectOptions {
+        geometric_search: false,
+    };
+    let (x0, y0, side) = (33, 97, 400);
+    let attacked = crop(&img, SIDE, x0, y0, side, side);
+    let d = detect_luma_with(&attacked, side, side, side, &key(7), &options).unwrap();
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert_eq!(d.sync_hypotheses, 0);
+    assert_eq!(d.hypotheses, (PERIOD * PERIOD) as f64);
+    // A 50 % downscale is out of its reach, and it says so instead of guessing.
+    let half = resize(&img, SIDE, SIDE, SIDE / 2, SIDE / 2);
+    let d = detect_luma_with(&half, SIDE / 2, SIDE / 2, SIDE / 2, &key(7), &options).unwrap();
+    assert!(!d.present);
+    assert_eq!(d.payload, None);
+}
+
+#[test]
 fn another_key_finds_nothing() {
     for kind in 0..3 {
         let (img, _) = marked(kind);
@@ -207,7 +296,7 @@ fn unmarked_images_are_never_detected() {
     let k = key(7);
     let mut max_z = 0.0f64;
     let mut threshold = f64::MAX;
-    for i in 0..200u64 {
+    for i in 0..60u64 {
         let side = 256 + (i as usize % 3) * 64;
         let img = generated(i as usize % 3, side, side, 1000 + i);
         let d = detect_luma(&img, side, side, side, &k).unwrap();

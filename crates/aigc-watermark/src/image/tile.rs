@@ -1,5 +1,8 @@
 //! The key-derived tile: 64×64 chips of 2×2 px (period 128 px). A quarter of the chips are a
-//! known pilot (synchronisation and presence); the rest spread the coded payload chips.
+//! known pilot (cyclic offset and presence); the rest spread the coded payload chips. On top, a
+//! separate synchronisation template: a few key-placed sinusoids that are periodic in the tile,
+//! i.e. strong isolated peaks in the image spectrum from which the detector reads scale and
+//! rotation (the payload pattern's own lattice is too weak for that on textured images).
 
 use crate::codec::CODED_BITS;
 use crate::key::WatermarkKey;
@@ -12,6 +15,85 @@ pub(crate) const CHIP_PX: usize = 2;
 pub const PERIOD: usize = CHIPS * CHIP_PX;
 /// Chips reserved for the pilot.
 pub(crate) const PILOT_CHIPS: usize = CHIPS * CHIPS / 4;
+
+/// Sinusoids in the synchronisation template.
+pub(crate) const SYNC_PEAKS: usize = 16;
+/// Radius range of the template's frequencies, in cycles per tile (period 8.5–15 px): low enough
+/// to survive JPEG and a 33 % downscale, high enough to stand out of the host's 1/f spectrum.
+pub(crate) const SYNC_MIN_RADIUS: f64 = 8.5;
+pub(crate) const SYNC_MAX_RADIUS: f64 = 15.0;
+/// Share of the mark's energy spent on the synchronisation template.
+pub(crate) const SYNC_SHARE: f32 = 0.15;
+
+/// One sinusoid of the synchronisation template: frequency (a, b) in cycles per tile
+/// (x = column, y = row; b > 0), and phase.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyncPeak {
+    pub a: i32,
+    pub b: i32,
+    pub phase: f32,
+}
+
+/// The key's synchronisation template: SYNC_PEAKS frequencies in the half-plane b > 0, off the
+/// axes and diagonals (where host edges, borders and block artefacts put energy), at least
+/// 3 cycles apart from each other and from each other's mirror images.
+pub(crate) fn sync_peaks(key: &WatermarkKey) -> Vec<SyncPeak> {
+    let mut rng = key.rng("aigc-mark/wm/image/sync/v1");
+    let r = SYNC_MAX_RADIUS as i32;
+    let mut candidates: Vec<(i32, i32)> = Vec::new();
+    for b in 2..=r {
+        for a in -r..=r {
+            let rad = f64::from(a * a + b * b).sqrt();
+            if a.abs() >= 2 && a.abs() != b && (SYNC_MIN_RADIUS..=SYNC_MAX_RADIUS).contains(&rad) {
+                candidates.push((a, b));
+            }
+        }
+    }
+    let order = rng.permutation(candidates.len());
+    let mut peaks: Vec<SyncPeak> = Vec::with_capacity(SYNC_PEAKS);
+    for i in order {
+        let (a, b) = candidates[i];
+        let far = peaks.iter().all(|p| {
+            let d1 = (p.a - a).pow(2) + (p.b - b).pow(2);
+            let d2 = (p.a + a).pow(2) + (p.b + b).pow(2);
+            d1.min(d2) >= 9
+        });
+        if far {
+            let phase = (rng.next_f64() * std::f64::consts::TAU) as f32;
+            peaks.push(SyncPeak { a, b, phase });
+            if peaks.len() == SYNC_PEAKS {
+                break;
+            }
+        }
+    }
+    peaks
+}
+
+/// The PERIOD×PERIOD synchronisation tile (sum of the key's sinusoids), unit RMS.
+pub(crate) fn render_sync(peaks: &[SyncPeak]) -> Vec<f32> {
+    let mut t = vec![0.0f32; PERIOD * PERIOD];
+    let w = std::f32::consts::TAU / PERIOD as f32;
+    for p in peaks {
+        for y in 0..PERIOD {
+            for x in 0..PERIOD {
+                // Integer phase index keeps the sinusoid exactly periodic in the tile.
+                let k = (p.a * x as i32 + p.b * y as i32).rem_euclid(PERIOD as i32);
+                t[y * PERIOD + x] += (w * k as f32 + p.phase).cos();
+            }
+        }
+    }
+    let rms = (peaks.len() as f32 / 2.0).sqrt().max(f32::MIN_POSITIVE);
+    t.iter_mut().for_each(|v| *v /= rms);
+    t
+}
+
+/// The full embedded tile: pilot + payload chips and the synchronisation template, unit RMS.
+pub(crate) fn render_mark(chips: &[f32], peaks: &[SyncPeak]) -> Vec<f32> {
+    let c = render(chips);
+    let s = render_sync(peaks);
+    let (wc, ws) = ((1.0 - SYNC_SHARE).sqrt(), SYNC_SHARE.sqrt());
+    c.iter().zip(&s).map(|(c, s)| wc * c + ws * s).collect()
+}
 
 /// Where every chip of the tile goes, derived from the key.
 pub(crate) struct ChipLayout {

@@ -1,0 +1,267 @@
+//! Scale and rotation from the synchronisation template: the key's sinusoids are isolated peaks
+//! in the spectrum of the suspect plane, at the template frequencies rotated by the rotation and
+//! divided by the scale. A grid search over (scale, rotation) scores the normalised spectrum at
+//! the predicted peaks; the best few are refined by a least-squares fit of the measured
+//! sub-bin peak positions (a linear fit of the similarity transform).
+
+use super::plane::{self, Similarity};
+use super::tile::{PERIOD, SYNC_MAX_RADIUS, SYNC_MIN_RADIUS, SyncPeak};
+use super::{fft2, on_block_grid};
+use rustfft::FftPlanner;
+use rustfft::num_complex::Complex;
+
+/// Scale range searched (suspect size / marked size).
+pub(crate) const MIN_SCALE: f64 = 0.3;
+pub(crate) const MAX_SCALE: f64 = 2.2;
+/// Rotation range searched, in degrees either way.
+pub(crate) const MAX_ROTATION_DEG: f64 = 6.0;
+/// Candidates handed to the pilot fold.
+const CANDIDATES: usize = 4;
+/// Grid step in bins at the outermost template peak (half a bin: a peak is never missed).
+const STEP_BINS: f64 = 0.5;
+/// Ceiling on a normalised spectral bin in the grid score: a strong host peak counts like a
+/// template peak but no more.
+const SCORE_CLIP: f64 = 25.0;
+/// Normalised power a measured peak needs to enter the least-squares fit.
+const FIT_MIN_POWER: f64 = 6.0;
+/// Spectrum sizes tried, largest first (the FFT cost grows with the square).
+const SIZES: [usize; 5] = [512, 384, 256, 192, 128];
+/// Short side from which the plane is halved before its spectrum is taken (the template sits
+/// at low frequencies, so a halved 512² crop sees as much of it as a full 1024² one).
+const DECIMATE_FROM: usize = 1024;
+
+/// The outcome of the template search.
+pub(crate) struct SyncSearch {
+    /// Candidate transforms with their grid score, best first.
+    pub candidates: Vec<(Similarity, f64)>,
+    /// (scale, rotation) hypotheses scored on the grid.
+    pub grid: usize,
+}
+
+/// The normalised power spectrum of a centred crop.
+struct Spectrum {
+    /// Power divided by its local mean (≈ Exp(1) on the host).
+    norm: Vec<f32>,
+    /// Side in bins.
+    m: usize,
+    /// Suspect pixels per analysed pixel (2 when the plane was halved).
+    factor: f64,
+}
+
+/// Searches the suspect plane `y` (w×h) for the template `peaks`.
+pub(crate) fn search(
+    planner: &mut FftPlanner<f32>,
+    y: &[f32],
+    w: usize,
+    h: usize,
+    peaks: &[SyncPeak],
+) -> SyncSearch {
+    let Some(spec) = spectrum(planner, y, w, h) else {
+        return SyncSearch {
+            candidates: Vec::new(),
+            grid: 0,
+        };
+    };
+    let m = spec.m as f64;
+    let kappa = m / PERIOD as f64;
+    let mut grid: Vec<(f64, f64, f64, f64, f64)> = Vec::new(); // (ln s, θ, score, step_s, step_θ)
+    let mut s = MIN_SCALE;
+    let max_rot = MAX_ROTATION_DEG.to_radians();
+    while s <= MAX_SCALE {
+        let sd = s / spec.factor;
+        let r_max = kappa * SYNC_MAX_RADIUS / sd;
+        let r_min = kappa * SYNC_MIN_RADIUS / sd;
+        let step = STEP_BINS / r_max;
+        if r_max < m / 2.0 - 2.0 && r_min >= 4.0 {
+            let n_rot = (max_rot / step).ceil() as i64;
+            for k in -n_rot..=n_rot {
+                let theta = k as f64 * step;
+                let score = score_at(&spec, peaks, sd, theta);
+                grid.push((s.ln(), theta, score, step, step));
+            }
+        }
+        s *= 1.0 + step;
+    }
+    let total = grid.len();
+    grid.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let mut picked: Vec<(f64, f64, f64, f64, f64)> = Vec::new();
+    for g in &grid {
+        let near = picked
+            .iter()
+            .any(|p| (p.0 - g.0).abs() < 4.0 * g.3 && (p.1 - g.1).abs() < 4.0 * g.4);
+        if !near {
+            picked.push(*g);
+            if picked.len() == CANDIDATES {
+                break;
+            }
+        }
+    }
+    let mut candidates: Vec<(Similarity, f64)> = Vec::new();
+    for cand in picked.into_iter().map(|(ln_s, theta, score, _, _)| {
+        let mut t = Similarity {
+            scale: ln_s.exp() / spec.factor,
+            rotation: theta,
+        };
+        for _ in 0..2 {
+            if let Some(r) = refine(&spec, peaks, t) {
+                t = r;
+            }
+        }
+        (
+            Similarity {
+                scale: t.scale * spec.factor,
+                rotation: t.rotation,
+            },
+            score,
+        )
+    }) {
+        // Neighbouring grid maxima often refine to the same transform: fold it once.
+        let same = candidates.iter().any(|(t, _)| {
+            (t.scale / cand.0.scale - 1.0).abs() < 2e-3
+                && (t.rotation - cand.0.rotation).abs() < 2e-3
+        });
+        if !same {
+            candidates.push(cand);
+        }
+    }
+    SyncSearch {
+        candidates,
+        grid: total,
+    }
+}
+
+/// Predicted bin position of template peak `p` under scale `sd` (analysed pixels) and `theta`.
+fn predict(m: usize, p: &SyncPeak, sd: f64, theta: f64) -> (f64, f64) {
+    let k = m as f64 / PERIOD as f64 / sd;
+    let (c, s) = (theta.cos(), theta.sin());
+    let (a, b) = (f64::from(p.a), f64::from(p.b));
+    (k * (c * a - s * b), k * (s * a + c * b))
+}
+
+/// Mean clipped normalised power at the predicted peaks (best of the 4 surrounding bins).
+fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
+    let m = spec.m;
+    let mut total = 0.0;
+    for p in peaks {
+        let (px, py) = predict(m, p, sd, theta);
+        let (x0, y0) = (px.floor() as i64, py.floor() as i64);
+        let mut best = 0.0f32;
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            let ix = (x0 + dx).rem_euclid(m as i64) as usize;
+            let iy = (y0 + dy).rem_euclid(m as i64) as usize;
+            best = best.max(spec.norm[iy * m + ix]);
+        }
+        let ix = (px.round() as i64).rem_euclid(m as i64) as usize;
+        let iy = (py.round() as i64).rem_euclid(m as i64) as usize;
+        total += if on_block_grid(ix, m) || on_block_grid(iy, m) {
+            1.0
+        } else {
+            f64::from(best).min(SCORE_CLIP)
+        };
+    }
+    total / peaks.len().max(1) as f64
+}
+
+/// One least-squares refinement of `t` (in analysed pixels) from the measured peak positions.
+fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similarity> {
+    let m = spec.m;
+    let mi = m as i64;
+    let at = |x: i64, y: i64| spec.norm[(y.rem_euclid(mi) * mi + x.rem_euclid(mi)) as usize];
+    let (mut num_c, mut num_d, mut den, mut used) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+    for p in peaks {
+        let (px, py) = predict(m, p, t.scale, t.rotation);
+        let (cx, cy) = (px.round() as i64, py.round() as i64);
+        let mut best = (cx, cy, 0.0f32);
+        for dy in -2..=2 {
+            for dx in -2..=2 {
+                let v = at(cx + dx, cy + dy);
+                if v > best.2 {
+                    best = (cx + dx, cy + dy, v);
+                }
+            }
+        }
+        let (bx, by, v) = best;
+        if f64::from(v) < FIT_MIN_POWER
+            || on_block_grid(bx.rem_euclid(mi) as usize, m)
+            || on_block_grid(by.rem_euclid(mi) as usize, m)
+        {
+            continue;
+        }
+        // Parabola through the log powers of the neighbours: the sub-bin peak position.
+        let sub = |l: f32, c: f32, r: f32| -> f64 {
+            let (l, c, r) = (
+                f64::from(l.max(1e-6)).ln(),
+                f64::from(c.max(1e-6)).ln(),
+                f64::from(r.max(1e-6)).ln(),
+            );
+            let d = l - 2.0 * c + r;
+            if d < 0.0 {
+                (0.5 * (l - r) / d).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        };
+        let mx = bx as f64 + sub(at(bx - 1, by), v, at(bx + 1, by));
+        let my = by as f64 + sub(at(bx, by - 1), v, at(bx, by + 1));
+        let (a, b) = (f64::from(p.a), f64::from(p.b));
+        num_c += a * mx + b * my;
+        num_d += a * my - b * mx;
+        den += a * a + b * b;
+        used += 1;
+    }
+    if used < 4 || den <= 0.0 {
+        return None;
+    }
+    let kappa = m as f64 / PERIOD as f64;
+    let (c, d) = (num_c / (kappa * den), num_d / (kappa * den));
+    let inv = (c * c + d * d).sqrt();
+    (inv > 0.0).then(|| Similarity {
+        scale: 1.0 / inv,
+        rotation: d.atan2(c),
+    })
+}
+
+/// Whitened, Hann-windowed spectrum of the largest centred square that fits (halved first on
+/// large planes), its power normalised by the local mean over 9×9 bins.
+fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Option<Spectrum> {
+    let halved;
+    let (src, sw, sh, factor) = if w.min(h) >= DECIMATE_FROM {
+        let (hw, hh) = (w / 2, h / 2);
+        halved = (0..hh)
+            .flat_map(|r| {
+                (0..hw).map(move |c| {
+                    0.25 * (y[2 * r * w + 2 * c]
+                        + y[2 * r * w + 2 * c + 1]
+                        + y[(2 * r + 1) * w + 2 * c]
+                        + y[(2 * r + 1) * w + 2 * c + 1])
+                })
+            })
+            .collect::<Vec<f32>>();
+        (&halved[..], hw, hh, 2.0)
+    } else {
+        (y, w, h, 1.0)
+    };
+    let m = *SIZES.iter().find(|&&m| m <= sw.min(sh))?;
+    let (x0, y0) = ((sw - m) / 2, (sh - m) / 2);
+    let crop: Vec<f32> = (0..m)
+        .flat_map(|r| src[(y0 + r) * sw + x0..][..m].iter().copied())
+        .collect();
+    let white = plane::whiten(&crop, m, m);
+    let hann: Vec<f32> = (0..m)
+        .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / m as f32).cos())
+        .collect();
+    let mut spec: Vec<Complex<f32>> = white
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| Complex::new(v * hann[i / m] * hann[i % m], 0.0))
+        .collect();
+    fft2(planner, &mut spec, m, m, false);
+    let power: Vec<f32> = spec.iter().map(|c| c.norm_sqr()).collect();
+    let local = plane::box_mean(&power, m, m, 4);
+    let norm = power
+        .iter()
+        .zip(&local)
+        .map(|(p, l)| if *l > 0.0 { p / l } else { 0.0 })
+        .collect();
+    Some(Spectrum { norm, m, factor })
+}
