@@ -10,6 +10,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let args = cli::Cli::parse();
     match commands::run(args) {
         Ok(code) => code,
@@ -17,5 +18,16 @@ fn main() -> ExitCode {
             eprintln!("aigc-mark: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A reader that goes away (`aigc-mark inspect --json … | head`) ends the program quietly, as
+/// with other Unix tools, instead of a panic in `println!` (Rust ignores SIGPIPE by default).
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -103,6 +103,11 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
             &s(&out_dir),
             "--producer",
             CODE,
+            // The rhythm alone: with the spoken prompt inserted before this clip the audio mark
+            // does not read back yet (an open item of the audio-watermark issue), and the mark is
+            // then reported unavailable, which is not what this test is about.
+            "--audio-prompt",
+            "rhythm",
             "--json",
         ],
         0,
@@ -128,10 +133,17 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
             .expect("snr")
             >= 30.0
     );
-    // Independent read-back of the marked WAV: sox sees 60 s of audio.
+    // Independent read-back of the marked WAV: sox sees the 60 s of content plus the inserted
+    // rhythm, as long as the label report says.
     let info = tool("soxi", &["-D", &s(&out_dir.join("voice.wav"))]);
     let secs: f64 = text(&info.stdout).trim().parse().expect("soxi duration");
-    assert!((secs - 60.0).abs() < 0.1, "{secs}");
+    let reported = labelled[1]["explicit_label"]["output_s"]
+        .as_f64()
+        .expect("output_s");
+    assert!(
+        secs > 60.0 && (secs - reported).abs() < 0.01,
+        "{secs} vs {reported}"
+    );
 
     let report = sc.json(&["inspect", &s(&out_dir), "--json"], 0);
     let files = report["files"].as_array().expect("files");
