@@ -144,18 +144,13 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
             "unrecognised file format (looked at the content, not the name)".into(),
         );
     };
-    let Some(carrier) = carrier_for(format) else {
-        let mut r = FileReport::unreadable(
-            path,
-            size,
-            format!("{format} files cannot carry a metadata label"),
-        );
-        r.format = Some(format);
-        return r;
-    };
-    let found = match carrier.read(bytes) {
-        Ok(f) => f,
-        Err(e) => {
+    // A format without a metadata carrier (BMP) is still readable: it is searched for drawn
+    // labels and the watermark, and reported unlabelled rather than unreadable.
+    let carrier = carrier_for(format);
+    let found = match carrier.map(|c| c.read(bytes)) {
+        None => Vec::new(),
+        Some(Ok(f)) => f,
+        Some(Err(e)) => {
             let mut r = FileReport::unreadable(path, size, e.to_string());
             r.format = Some(format);
             return r;
@@ -202,6 +197,12 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
         })
         .collect();
     let mut problems = Vec::new();
+    if carrier.is_none() {
+        problems.push(Problem::warning(
+            "no-metadata-carrier",
+            format!("{format} files cannot carry a metadata label (GB 45438 implicit label)"),
+        ));
+    }
     if labels.len() > 1 {
         problems.push(Problem::error(
             "multiple-labels",
@@ -223,7 +224,7 @@ pub fn inspect_bytes(bytes: &[u8], keys: &KeyRing, path: &str) -> FileReport {
             "alternative-placement",
             format!(
                 "no label in the primary placement ({})",
-                carrier.placement()
+                carrier.map_or("", |c| c.placement())
             ),
         ));
     }
@@ -409,4 +410,26 @@ pub fn inspect_file(path: &Path, keys: &KeyRing, ledger: Option<&Ledger>) -> Fil
         report.ledger = Some(entries);
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_format_without_a_carrier_is_unlabelled_not_unreadable() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/media/image.bmp");
+        let bytes = std::fs::read(path).expect("bundled BMP sample");
+        let report = inspect_bytes(&bytes, &KeyRing::default(), "image.bmp");
+        assert_eq!(report.format, Some(Format::Bmp));
+        assert_eq!(report.verdict, Verdict::Unlabelled);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.code == "no-metadata-carrier" && p.severity == Severity::Warning),
+            "{:?}",
+            report.problems
+        );
+    }
 }
