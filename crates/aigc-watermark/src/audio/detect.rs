@@ -104,6 +104,9 @@ pub struct AudioDetection {
 const DETECT_GATE_MS: f32 = 1e-8;
 /// A cell value is clipped to ±this (log units) so a single outlier cannot dominate.
 const CLIP: f32 = 2.5;
+/// Added to a frame's mean squared value before weighting by its inverse, so near-constant
+/// frames cannot dominate (log units squared).
+const RELIABILITY_FLOOR: f32 = 0.02;
 /// Analysis frames per frame (the analysis hop is a quarter frame).
 const QUARTERS: usize = SUB_OFFSETS;
 /// Rows of a folded block: one per quarter frame.
@@ -206,6 +209,15 @@ impl Analyzer {
                     let mean = x.iter().sum::<f32>() / BANDS as f32;
                     for v in &mut x {
                         *v = (*v - mean).clamp(-CLIP, CLIP);
+                    }
+                    // Reliability weight: the host's frame-to-frame change (onsets, phoneme
+                    // boundaries) is the noise here, and it varies a lot between frames; a
+                    // frame counts in inverse proportion to its own spread (estimated from its
+                    // bands: the mark's share of it is small).
+                    let spread = x.iter().map(|v| v * v).sum::<f32>() / BANDS as f32;
+                    let w = 1.0 / (spread + RELIABILITY_FLOOR);
+                    for v in &mut x {
+                        *v *= w;
                     }
                     let centre = self.next - c as u64;
                     on_value(self.start(centre), &x);
@@ -533,7 +545,10 @@ fn absorb(s: &mut Summary, key: &WatermarkKey, result: Option<SegmentResult>) {
             }
         }
     }
-    let soft = normalised(&best.soft);
+    // Maximal-ratio combination: unit-noise chips weighted by the segment's own signal
+    // strength, which its sync correlation measures.
+    let weight = best.z.max(0.0) as f32;
+    let soft: Vec<f32> = normalised(&best.soft).iter().map(|v| v * weight).collect();
     if s.soft_all.is_empty() {
         s.soft_all = vec![0.0; CODED_BITS];
         s.soft_marked = vec![0.0; CODED_BITS];

@@ -56,7 +56,7 @@ pub const REFERENCE_FRAME: f64 = 1024.0;
 /// First marked bin (861 Hz at 43.07 Hz per bin).
 pub const FIRST_BIN: usize = 20;
 /// Bins marked per frame (861 Hz – 4.3 kHz).
-pub const BINS: usize = 80;
+pub const BINS: usize = 120;
 /// Adjacent bins that share one cell (one keyed sign).
 pub const BAND_BINS: usize = 4;
 /// Bands (cells) per frame.
