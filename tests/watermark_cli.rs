@@ -95,12 +95,20 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
     let (img, wav) = (sc.path("photo.png"), sc.path("voice.wav"));
     textured_image(&img, 640, 480, 1);
     music_wav(&wav);
+    // An MP3 too: prompt and mark go in during one decode/encode pass.
+    let mp3 = sc.path("song.mp3");
+    let enc = tool(
+        "ffmpeg",
+        &["-v", "error", "-i", &s(&wav), "-b:a", "128k", &s(&mp3)],
+    );
+    assert!(enc.status.success(), "ffmpeg: {}", text(&enc.stderr));
     let out_dir = sc.path("out");
     let r = sc.json(
         &[
             "label",
             &s(&img),
             &s(&wav),
+            &s(&mp3),
             "-o",
             &s(&out_dir),
             "--producer",
@@ -110,7 +118,7 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
         0,
     );
     let labelled = r["labelled"].as_array().expect("labelled");
-    assert_eq!(labelled.len(), 2, "{r}");
+    assert_eq!(labelled.len(), 3, "{r}");
     for l in labelled {
         assert_eq!(l["watermark"]["status"], "applied", "{l}");
         assert_eq!(
@@ -141,10 +149,39 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
         secs > 60.0 && (secs - reported).abs() < 0.01,
         "{secs} vs {reported}"
     );
+    // ffprobe reads the labelled MP3 as one MP3 stream as long as the report says (within an
+    // MP3 frame of encoder padding).
+    let probe = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name:format=duration",
+            "-of",
+            "default=nw=1",
+            &s(&out_dir.join("song.mp3")),
+        ],
+    );
+    let shown = text(&probe.stdout);
+    assert!(shown.contains("codec_name=mp3"), "{shown}");
+    let secs: f64 = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("ffprobe duration");
+    let song = labelled
+        .iter()
+        .find(|l| l["input"].as_str().is_some_and(|p| p.ends_with("song.mp3")))
+        .expect("song.mp3 labelled");
+    let reported = song["explicit_label"]["output_s"]
+        .as_f64()
+        .expect("output_s");
+    assert!((secs - reported).abs() < 0.05, "{secs} vs {reported}");
 
     let report = sc.json(&["inspect", &s(&out_dir), "--json"], 0);
     let files = report["files"].as_array().expect("files");
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     for f in files {
         assert_eq!(f["verdict"], "labelled", "{f}");
         let w = &f["watermark"];

@@ -11,7 +11,7 @@ use crate::ExplicitError;
 use crate::audio_detect::{FoundRhythm, RhythmDetector};
 use crate::audio_morse::RhythmSpec;
 use crate::audio_speech::{SpeechSource, load_speech};
-use aigc_media::{AudioCodec, AudioReader, AudioWriter};
+use aigc_media::{AudioCodec, AudioInfo, AudioReader, AudioWriter, PcmSink};
 use serde::Serialize;
 use std::path::Path;
 
@@ -328,6 +328,24 @@ pub fn label_audio_file(
     dest: &Path,
     options: &AudioLabelOptions,
 ) -> Result<AudioLabelReport, ExplicitError> {
+    let (report, writer) = label_audio_into(input, options, |info| {
+        Ok(AudioWriter::create_like(info, dest)?)
+    })?;
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    Ok(report)
+}
+
+/// [`label_audio_file`] into any [`PcmSink`]: `make_sink` is called with the input's stream
+/// parameters before anything is decoded, and the sink comes back for the caller to finish
+/// (`None` when the input already held a prompt and nothing was written). A sink that marks
+/// the samples on their way to the writer makes prompt and watermark one decode, one encode.
+pub fn label_audio_into<S: PcmSink>(
+    input: &Path,
+    options: &AudioLabelOptions,
+    make_sink: impl FnOnce(&AudioInfo) -> Result<S, ExplicitError>,
+) -> Result<(AudioLabelReport, Option<S>), ExplicitError> {
     if options.positions.is_empty() {
         return Err(ExplicitError::BadOption(
             "no position given for the audio prompt".into(),
@@ -345,7 +363,7 @@ pub fn label_audio_file(
     let channels = info.channels;
     let rate = info.sample_rate;
     // Fail before decoding anything when the output cannot be written.
-    let mut sink = AudioWriter::create_like(&info, dest)?;
+    let mut sink = make_sink(&info)?;
     let mut meter = LoudnessMeter::new(rate, channels);
     let mut detector = RhythmDetector::new(rate, channels);
     while let Some(block) = reader.next_block()? {
@@ -365,7 +383,7 @@ pub fn label_audio_file(
         .filter(|r| r.meets_rules)
         .collect();
     if !already_present.is_empty() {
-        return Ok(AudioLabelReport {
+        let report = AudioLabelReport {
             prompt: options.prompt,
             rhythm: None,
             speech: None,
@@ -378,7 +396,8 @@ pub fn label_audio_file(
             prompt_peak_dbfs: None,
             content_s: total as f64 / rate_f,
             output_s: total as f64 / rate_f,
-        });
+        };
+        return Ok((report, None));
     }
     let prompt_db = content_db
         .map(|db| db.max(MIN_PROMPT_RMS_DB))
@@ -474,8 +493,7 @@ pub fn label_audio_file(
         sink.write(&span)?;
         next += 1;
     }
-    sink.finish()?;
-    Ok(AudioLabelReport {
+    let report = AudioLabelReport {
         prompt: options.prompt,
         rhythm: options.prompt.has_rhythm().then_some(options.rhythm),
         speech: options
@@ -491,7 +509,8 @@ pub fn label_audio_file(
         prompt_peak_dbfs: Some(amp_to_db(f64::from(prompt_peak))),
         content_s: total as f64 / rate_f,
         output_s: (total + span_frames * insertions.len() as u64) as f64 / rate_f,
-    })
+    };
+    Ok((report, Some(sink)))
 }
 
 /// Gain of content frame `i` around the cut: a raised-cosine fade-out over the `fade` frames

@@ -14,5 +14,5 @@ pub mod audio;
 
 pub use audio::{
     AudioCodec, AudioContainer, AudioInfo, AudioReader, AudioWriter, DecoderBackend, MediaError,
-    OutputFormat, WavFormat, WavWriter, WriteSummary,
+    OutputFormat, PcmSink, WavFormat, WavWriter, WriteSummary,
 };

@@ -4,15 +4,20 @@ use crate::PipelineError;
 use crate::io::{InputFile, OutputOptions, atomic_write_rewrite, same_file};
 use crate::watermark::{self, EmbedSummary, Modality, WatermarkSettings};
 use aigc_core::{AigcRecord, Format, FormatFamily, Label, sniff};
-use aigc_explicit::audio::{AudioLabelOptions, AudioLabelReport, label_audio_file};
+use aigc_explicit::audio::{
+    AudioLabelOptions, AudioLabelReport, label_audio_file, label_audio_into,
+};
 use aigc_explicit::docx::{find_docx_prompts, label_docx};
 use aigc_explicit::image_file::{LabelledImage, label_image};
 use aigc_explicit::pdf_stamp::{StampPages, StampedPage, find_pdf_stamps, stamp_pdf};
 use aigc_explicit::text::{FoundPrompt, TextPosition, TextPrompt, find_prompts, label_text_file};
 use aigc_explicit::{LabelSpec, Placement};
 use aigc_ledger::{Action, Ledger, NewEntry};
+use aigc_media::AudioWriter;
 use aigc_meta::{Carrier, Rewrite, carrier_for};
 use aigc_sign::SecretKey;
+use aigc_watermark::Payload;
+use aigc_watermark::audio::{AudioEmbedder, MarkingSink};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -513,15 +518,25 @@ struct LabelledAudio {
     _temp: tempfile::TempPath,
 }
 
-/// Inserts the audible prompt into `input_path` (streaming decode, WAV written beside
-/// `output_path`): the labelled audio (None when the input already held a rhythm) and what was
-/// done, or why it cannot be done in this build.
+/// The audio after its audible label (and the watermark, when marked in the same pass).
+struct AudioLabelOutcome {
+    /// The labelled audio; `None` when the input already held a rhythm and nothing was written.
+    audio: Option<LabelledAudio>,
+    report: ExplicitReport,
+    /// Marked in the same pass: what was embedded, or why the audio is left unmarked.
+    mark: Option<Result<EmbedSummary, String>>,
+}
+
+/// Inserts the audible prompt into `input_path` (streaming decode, re-encoded in the input's
+/// codec beside `output_path`) and, with `mark`, embeds the watermark in the same decode/encode
+/// pass: what was done, or why it cannot be done in this build.
 fn apply_audio_explicit(
     input_path: &Path,
     output_path: &Path,
     options: &AudioLabelOptions,
+    mark: Option<watermark::AudioMarkPlan<'_>>,
     path: &str,
-) -> Result<Result<(Option<LabelledAudio>, ExplicitReport), String>, PipelineError> {
+) -> Result<Result<AudioLabelOutcome, String>, PipelineError> {
     let dir = match output_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -532,7 +547,30 @@ fn apply_audio_explicit(
         .tempfile_in(dir)
         .map_err(|e| PipelineError::io(output_path, e))?
         .into_temp_path();
-    let report = match label_audio_file(input_path, &temp, options) {
+    let labelled = match mark {
+        None => label_audio_file(input_path, &temp, options).map(|r| (r, None)),
+        Some(m) => label_audio_into(input_path, options, |info| {
+            let writer = AudioWriter::create_like(info, &temp)?;
+            let embedder = AudioEmbedder::new(
+                info.sample_rate,
+                info.channels,
+                m.payload,
+                &m.key.key,
+                m.strength,
+                writer.full_scale(),
+            );
+            Ok(MarkingSink::new(embedder, writer))
+        })
+        .and_then(|(report, sink)| match sink {
+            Some(sink) => {
+                let (writer, stats) = sink.finish()?;
+                writer.finish()?;
+                Ok((report, Some(stats)))
+            }
+            None => Ok((report, None)),
+        }),
+    };
+    let (report, stats) = match labelled {
         Ok(r) => r,
         Err(aigc_explicit::ExplicitError::Unsupported(reason)) => return Ok(Err(reason)),
         // Media errors name their file already.
@@ -555,13 +593,42 @@ fn apply_audio_explicit(
     };
     // The content already held a rhythm: nothing was written, the input stays as it is.
     if report.inserted.is_empty() {
-        return Ok(Ok((None, ExplicitReport::Audio(report))));
+        return Ok(Ok(AudioLabelOutcome {
+            audio: None,
+            report: ExplicitReport::Audio(report),
+            mark: None,
+        }));
     }
+    let mark = match (mark, stats) {
+        (Some(m), Some(stats)) => {
+            let shown = temp.display().to_string();
+            let reads_back = watermark::audio_mark_reads_back(&temp, m.payload, &m.key.key, &shown)
+                .map_err(|e| PipelineError::Request {
+                    path: path.to_string(),
+                    detail: e.to_string(),
+                })?;
+            if reads_back {
+                Some(Ok(watermark::audio_summary(m.payload, m.key, &stats)))
+            } else {
+                // Left unmarked, as promised: the prompt alone, written again.
+                return apply_audio_explicit(input_path, output_path, options, None, path).map(
+                    |r| {
+                        r.map(|o| AudioLabelOutcome {
+                            mark: Some(Err(watermark::AUDIO_NOT_READABLE.into())),
+                            ..o
+                        })
+                    },
+                );
+            }
+        }
+        _ => None,
+    };
     let bytes = InputFile::open(&temp)?;
-    Ok(Ok((
-        Some(LabelledAudio { bytes, _temp: temp }),
-        ExplicitReport::Audio(report),
-    )))
+    Ok(Ok(AudioLabelOutcome {
+        audio: Some(LabelledAudio { bytes, _temp: temp }),
+        report: ExplicitReport::Audio(report),
+        mark,
+    }))
 }
 
 /// Labels `input_path` into `output_path` (which may equal the input only with `in_place`),
@@ -610,7 +677,25 @@ pub fn label_file(
         ),
         _ => None,
     };
-    // Audio with an audible prompt is re-encoded into a temporary file beside the output.
+    // Audio with an audible prompt is re-encoded into a temporary file beside the output, and
+    // marked in the same pass when it is to be marked.
+    let audio_mark = match (&planned, &req.watermark.key) {
+        (Some(p), Ok(key)) if marking && Modality::of(format) == Some(Modality::Audio) => {
+            let strength = watermark::audio_strength(req.watermark.strength).map_err(|detail| {
+                PipelineError::Request {
+                    path: shown.clone(),
+                    detail,
+                }
+            })?;
+            Some(watermark::AudioMarkPlan {
+                payload: Payload::from_record(&p.record),
+                key,
+                strength,
+            })
+        }
+        _ => None,
+    };
+    let mut marked_with_prompt = None;
     let mut labelled_audio = None;
     let (mut labelled, explicit, explicit_label, mut watermark_status, mut watermark_mark) =
         match marked_image {
@@ -622,11 +707,13 @@ pub fn label_file(
                             input_path,
                             output_path,
                             &req.explicit.audio,
+                            audio_mark,
                             &shown,
                         )? {
-                            Ok((audio, report)) => {
-                                labelled_audio = audio;
-                                (None, MarkStatus::Applied, Some(report))
+                            Ok(outcome) => {
+                                labelled_audio = outcome.audio;
+                                marked_with_prompt = outcome.mark;
+                                (None, MarkStatus::Applied, Some(outcome.report))
                             }
                             Err(reason) => (None, MarkStatus::Unavailable { reason }, None),
                         }
@@ -642,10 +729,21 @@ pub fn label_file(
                 (labelled, explicit, explicit_label, status, None)
             }
         };
-    // Audio: the mark goes onto the signal after any audible label, before the metadata.
+    // Audio: the mark goes onto the signal after any audible label, before the metadata (in
+    // the same pass as the prompt when one was inserted).
+    let marked_in_prompt_pass = marked_with_prompt.is_some();
+    match marked_with_prompt {
+        Some(Ok(summary)) => {
+            watermark_status = MarkStatus::Applied;
+            watermark_mark = Some(summary);
+        }
+        Some(Err(reason)) => watermark_status = MarkStatus::Unavailable { reason },
+        None => {}
+    }
     if let (Some(p), Ok(key)) = (&planned, &req.watermark.key)
         && marking
         && Modality::of(format) == Some(Modality::Audio)
+        && !marked_in_prompt_pass
     {
         let (base, from): (&[u8], Option<&Path>) = match (&labelled_audio, &labelled) {
             (Some(a), _) => (a.bytes.bytes(), Some(&*a._temp)),

@@ -10,7 +10,7 @@ use aigc_explicit::image_file::{EditedImage, FrameEdit, edit_image};
 use aigc_explicit::{ExplicitError, LabelSpec, PixelLayout};
 use aigc_ledger::{Ledger, LedgerEntry};
 use aigc_media::MediaError;
-use aigc_watermark::audio::{AudioDetection, AudioWatermarkError, DEFAULT_STRENGTH};
+use aigc_watermark::audio::{AudioDetection, AudioWatermarkError, DEFAULT_STRENGTH, EmbedStats};
 use aigc_watermark::image::{EmbedOptions, ImageDetection, ImageMarkError};
 use aigc_watermark::{CODED_BITS, NamedKey, Payload, WatermarkKey};
 use serde::Serialize;
@@ -325,13 +325,7 @@ pub fn mark_audio_file(
             path: shown.clone(),
             source,
         })?;
-    let back = aigc_watermark::audio::detect_file(tmp.path(), &key.key).map_err(|source| {
-        WatermarkError::Audio {
-            path: out_shown.clone(),
-            source,
-        }
-    })?;
-    if back.payload != Some(payload) {
+    if !audio_mark_reads_back(tmp.path(), payload, &key.key, &out_shown)? {
         return Err(WatermarkError::NotReadable { path: shown });
     }
     #[cfg(unix)]
@@ -341,14 +335,49 @@ pub fn mark_audio_file(
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
     }
     tmp.persist(output).map_err(|e| io(e.error))?;
-    Ok(EmbedSummary {
+    Ok(audio_summary(payload, key, &report.stats))
+}
+
+/// What marking audio needs besides the signal.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AudioMarkPlan<'a> {
+    /// The payload (from the record).
+    pub payload: Payload,
+    /// The provider's key.
+    pub key: &'a NamedKey,
+    /// Relative magnitude change ([`audio_strength`]).
+    pub strength: f32,
+}
+
+/// Why marked audio is left unmarked when its mark does not read back.
+pub(crate) const AUDIO_NOT_READABLE: &str = "the mark was embedded but did not read back (too little signal between 0.86 and 6 kHz, or too short); the audio is left unmarked";
+
+/// Whether the audio file at `path` (shown as `shown`) carries `payload` under `key`, read back
+/// the way a verifier would read it.
+pub(crate) fn audio_mark_reads_back(
+    path: &Path,
+    payload: Payload,
+    key: &WatermarkKey,
+    shown: &str,
+) -> Result<bool, WatermarkError> {
+    let back =
+        aigc_watermark::audio::detect_file(path, key).map_err(|source| WatermarkError::Audio {
+            path: shown.to_string(),
+            source,
+        })?;
+    Ok(back.payload == Some(payload))
+}
+
+/// The summary of an audio embedding.
+pub(crate) fn audio_summary(payload: Payload, key: &NamedKey, stats: &EmbedStats) -> EmbedSummary {
+    EmbedSummary {
         modality: Modality::Audio,
         payload: payload.to_hex(),
         key_id: key.key_id.clone(),
         psnr_db: None,
-        snr_db: Some(report.snr_db),
-        frames: usize::try_from(report.stats.frames_marked).unwrap_or(usize::MAX),
-    })
+        snr_db: Some(stats.snr_db()),
+        frames: usize::try_from(stats.frames_marked).unwrap_or(usize::MAX),
+    }
 }
 
 /// The recovered geometry of an image mark.
@@ -760,14 +789,13 @@ pub(crate) fn mark_audio_bytes(
             let bytes = std::fs::read(&output).map_err(io)?;
             Ok(Ok((bytes, summary)))
         }
-        Err(WatermarkError::NotReadable { .. }) => Ok(Err(
-            "the mark was embedded but did not read back (too little signal between 0.86 and 4.3 kHz, or too short); the audio is left unmarked"
-                .into(),
-        )),
+        Err(WatermarkError::NotReadable { .. }) => Ok(Err(AUDIO_NOT_READABLE.into())),
         Err(WatermarkError::Audio {
             source: AudioWatermarkError::Media(MediaError::Unsupported { what, .. }),
             ..
-        }) => Ok(Err(format!("{format} cannot be marked in this version: {what}"))),
+        }) => Ok(Err(format!(
+            "{format} cannot be marked in this version: {what}"
+        ))),
         Err(e) => Ok(Err(e.to_string())),
     }
 }

@@ -14,6 +14,19 @@ mod writer;
 pub use wav::{WavFormat, WavWriter};
 pub use writer::{AacContainer, AudioWriter, OpusContainer, OutputFormat, WriteSummary};
 
+/// Where decoded PCM goes: an [`AudioWriter`], or a stage that changes the samples on their way
+/// to one (the audio watermark), so a file is decoded and encoded once whatever is applied.
+pub trait PcmSink {
+    /// Takes interleaved samples.
+    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError>;
+}
+
+impl PcmSink for AudioWriter {
+    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        AudioWriter::write(self, samples)
+    }
+}
+
 /// Lowest sample rate accepted (telephone audio).
 pub const MIN_SAMPLE_RATE: u32 = 8_000;
 /// Highest sample rate accepted.

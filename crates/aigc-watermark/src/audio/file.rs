@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aigc_media::audio::{AudioReader, AudioWriter, MediaError, OutputFormat};
+use aigc_media::audio::{AudioReader, AudioWriter, MediaError, OutputFormat, PcmSink};
 use serde::Serialize;
 
 use super::detect::{AudioDetection, AudioDetector, AudioLocator, DetectOptions};
@@ -69,11 +69,11 @@ pub fn embed_file_as(
 ) -> Result<EmbedReport, AudioWatermarkError> {
     let mut reader = AudioReader::open(input)?;
     let info = reader.info().clone();
-    let mut writer = match format {
+    let writer = match format {
         None => AudioWriter::create_for_path(&info, output)?,
         Some(f) => AudioWriter::create(output, info.sample_rate, info.channels, f, &info.tags)?,
     };
-    let mut embedder = AudioEmbedder::new(
+    let embedder = AudioEmbedder::new(
         info.sample_rate,
         info.channels,
         payload,
@@ -81,13 +81,12 @@ pub fn embed_file_as(
         strength,
         writer.full_scale(),
     );
+    let mut sink = MarkingSink::new(embedder, writer);
     while let Some(block) = reader.next_block()? {
-        let out = embedder.process(block);
-        writer.write(out)?;
+        sink.write(block)?;
     }
-    writer.write(embedder.finish())?;
+    let (writer, stats) = sink.finish()?;
     let written = writer.finish()?;
-    let stats = embedder.stats().clone();
     Ok(EmbedReport {
         sample_rate: info.sample_rate,
         channels: info.channels,
@@ -103,6 +102,34 @@ fn samples_seconds(stats: &EmbedStats, info: &aigc_media::AudioInfo) -> f64 {
     // Frames marked + silent cover all whole frames; the report wants the duration.
     let frames = stats.frames_marked + stats.frames_silent;
     frames as f64 * super::frame_hop(info.sample_rate, 1.0) / f64::from(info.sample_rate.max(1))
+}
+
+/// A [`PcmSink`] stage that marks the samples on their way to `S` (usually an [`AudioWriter`]),
+/// so a caller that already decodes and encodes (e.g. to insert an audible prompt) marks in the
+/// same pass.
+pub struct MarkingSink<S> {
+    embedder: AudioEmbedder,
+    inner: S,
+}
+
+impl<S: PcmSink> MarkingSink<S> {
+    /// Marks with `embedder` into `inner`.
+    pub fn new(embedder: AudioEmbedder, inner: S) -> Self {
+        Self { embedder, inner }
+    }
+
+    /// Writes the samples the embedder still holds and returns the inner sink and what was done.
+    pub fn finish(mut self) -> Result<(S, EmbedStats), MediaError> {
+        self.inner.write(self.embedder.finish())?;
+        Ok((self.inner, self.embedder.stats().clone()))
+    }
+}
+
+impl<S: PcmSink> PcmSink for MarkingSink<S> {
+    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        let marked = self.embedder.process(samples);
+        self.inner.write(marked)
+    }
 }
 
 /// Detects the mark in `path` under `key` with default options (no speed search).

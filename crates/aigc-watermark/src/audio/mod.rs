@@ -9,7 +9,7 @@
 //!   bin frequencies are the same at every rate and a resampled file needs no resampling back).
 //!   Frame `j` starts at sample `round(j · hop)` with a real-valued hop.
 //! - **Cells.** Each frame has [`BANDS`] bands of [`BAND_BINS`] adjacent bins (172 Hz) from
-//!   861 Hz to 4.3 kHz. Every bin of a band gets the same keyed sign: the analysis window spreads
+//!   861 Hz to 6 kHz. Every bin of a band gets the same keyed sign: the analysis window spreads
 //!   a bin's change into its neighbours, and with one sign per band that spill adds to the band
 //!   instead of cancelling (one independent sign per bin lost most of the mark that way). A block
 //!   of [`BLOCK_FRAMES`] frames (9.3 s) × [`BANDS`] bands is split by a keyed permutation: a
@@ -17,23 +17,26 @@
 //!   of [`crate::codec::encode_payload`] (each chip in ~20 cells spread over the whole block, so
 //!   any excerpt holds part of every chip). Blocks repeat; longer excerpts add up.
 //! - **Embedding.** Per frame and channel: Hann window, FFT, every bin of a cell's band is scaled
-//!   by `1 ± strength`, the difference goes back through the inverse FFT, is tapered by a Tukey
-//!   window (no step at frame edges) and added. The change is proportional to the signal
-//!   (silence stays silent), is capped per frame relative to the frame's energy (the masking
-//!   estimate), and a limiter keeps every sample within full scale. The same multiplicative mark
-//!   in every channel means any downmix carries it too.
+//!   by `1 ± a` (`a` ≤ strength), the difference goes back through the inverse FFT, is tapered
+//!   by a Tukey window (no step at frame edges) and added. The change is proportional to the
+//!   signal (silence stays silent), is capped per frame relative to the frame's energy (the
+//!   masking estimate) and shared between bands by the inverse square root of their power
+//!   (weak bands carry a relative change most cheaply), running totals hold the stream's
+//!   signal-to-mark ratio at 35.3 dB or better, and a limiter keeps every sample within full
+//!   scale. The same multiplicative mark in every channel means any downmix carries it too.
 //! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
 //!   analysis runs with frames scaled to that speed and a quarter-frame hop; a cell's value is
 //!   the band's mean log magnitude minus the same band in the frames one and two frames before
 //!   and after (removes the host's stationary spectrum), minus the frame's mean over bands
-//!   (removes loudness changes). Each value is folded, for every fine speed hypothesis near the
-//!   coarse one, into a block-long buffer at quarter-frame resolution. Every 9.3 s segment, the
-//!   normalised sync correlation `z` is computed for every fine speed and quarter-frame phase;
-//!   it is standard normal on unmarked audio, and the false-positive probability is multiplied by
-//!   every hypothesis searched (speeds × phases × segments). The segments' soft chips are
-//!   decoded alone and combined (soft combination) by [`crate::codec::decode_payload`]; a
-//!   payload is only returned when its keyed check passes. Memory is a fixed number of
-//!   block-long buffers, whatever the stream's length. A second pass at the best hypothesis
+//!   (removes loudness changes), weighted by the inverse of the frame's spread. Each value is
+//!   folded, for every fine speed hypothesis near the coarse one, into a block-long buffer at
+//!   quarter-frame resolution. Every 9.3 s segment, the normalised sync correlation `z` is
+//!   computed for every fine speed and quarter-frame phase; it is standard normal on unmarked
+//!   audio, and the false-positive probability is multiplied by every hypothesis searched
+//!   (speeds × phases × segments). The segments' soft chips are decoded alone and combined
+//!   (weighted by each segment's `z`) by [`crate::codec::decode_payload`]; a payload is only
+//!   returned when its keyed check passes. Memory is a fixed number of block-long buffers,
+//!   whatever the stream's length. A second pass at the best hypothesis
 //!   scores 2-second windows to locate the mark in time.
 
 mod detect;
@@ -46,7 +49,8 @@ pub use detect::{
 };
 pub use embed::{AudioEmbedder, EmbedStats};
 pub use file::{
-    AudioWatermarkError, EmbedReport, detect_file, detect_file_with, embed_file, embed_file_as,
+    AudioWatermarkError, EmbedReport, MarkingSink, detect_file, detect_file_with, embed_file,
+    embed_file_as,
 };
 
 /// Frames per second at the reference rate: 44 100 / 1024.
@@ -55,7 +59,7 @@ pub const REFERENCE_RATE: f64 = 44_100.0;
 pub const REFERENCE_FRAME: f64 = 1024.0;
 /// First marked bin (861 Hz at 43.07 Hz per bin).
 pub const FIRST_BIN: usize = 20;
-/// Bins marked per frame (861 Hz – 4.3 kHz).
+/// Bins marked per frame (861 Hz – 6 kHz).
 pub const BINS: usize = 120;
 /// Adjacent bins that share one cell (one keyed sign).
 pub const BAND_BINS: usize = 4;
