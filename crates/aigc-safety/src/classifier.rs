@@ -28,8 +28,8 @@
 //! Weights are quantised to 8 bits per risk and zero weights are not stored, so a model trained
 //! on a few thousand examples is a few hundred kilobytes.
 
-use crate::lexicon::{CompiledLexicon, Hit};
-use crate::normalize::{Normalized, normalize_into};
+use crate::lexicon::{CompiledLexicon, Hit, Scratch};
+use crate::normalize::fold_chars_into;
 use crate::taxonomy::{self, risks};
 use serde::Serialize;
 use std::path::Path;
@@ -220,10 +220,12 @@ impl Featurizer {
         self.slot(h ^ 0x5555)
     }
 
-    /// Features of `text` (normalised into `buf`) with its lexicon `hits`.
-    pub fn features(&self, text: &str, hits: &[Hit], buf: &mut Normalized) -> Features {
-        normalize_into(text, buf);
-        let chars: Vec<u32> = buf.text.chars().map(u32::from).collect();
+    /// Features of `text` (its normalised characters folded into `scratch`) with its lexicon
+    /// `hits`.
+    pub fn features(&self, text: &str, hits: &[Hit], scratch: &mut Scratch) -> Features {
+        let chars = &mut scratch.chars;
+        chars.clear();
+        fold_chars_into(text, chars);
         let mut slots: Vec<u32> = Vec::with_capacity(chars.len() * usize::from(self.max_ngram));
         for i in 0..chars.len() {
             let mut h = 0u64;
@@ -565,8 +567,8 @@ impl Classifier {
     }
 
     /// Scores `text` given its lexicon hits; `buf` is reused for normalisation.
-    pub fn score_with(&self, text: &str, hits: &[Hit], buf: &mut Normalized) -> Vec<RiskScore> {
-        let f = self.featurizer.features(text, hits, buf);
+    pub fn score_with(&self, text: &str, hits: &[Hit], scratch: &mut Scratch) -> Vec<RiskScore> {
+        let f = self.featurizer.features(text, hits, scratch);
         let probs = self.probabilities(&f);
         // Relative to its threshold, the strongest risk; others must come close to it to be
         // flagged too (texts rarely show many risks at once; this trims one-vs-rest noise).
@@ -589,7 +591,7 @@ impl Classifier {
 
     /// Scores `text`, finding lexicon hits with `lexicon` first.
     pub fn score(&self, lexicon: &CompiledLexicon, text: &str) -> Vec<RiskScore> {
-        let mut buf = Normalized::new();
+        let mut buf = Scratch::default();
         let hits = lexicon.find_with(text, &mut buf);
         self.score_with(text, &hits, &mut buf)
     }
@@ -813,7 +815,7 @@ pub fn train(
             positives.iter().sum::<usize>()
         )));
     }
-    let mut buf = Normalized::new();
+    let mut buf = Scratch::default();
     let data: Vec<(Features, Vec<u8>)> = examples
         .iter()
         .map(|e| {
@@ -1085,7 +1087,7 @@ pub fn evaluate_with(examples: &[Example], mut predict: impl FnMut(&str) -> Vec<
 
 /// Evaluates the classifier on labelled `examples`.
 pub fn evaluate(clf: &Classifier, lexicon: &CompiledLexicon, examples: &[Example]) -> EvalReport {
-    let mut buf = Normalized::new();
+    let mut buf = Scratch::default();
     evaluate_with(examples, |text| {
         let hits = lexicon.find_with(text, &mut buf);
         clf.score_with(text, &hits, &mut buf)
@@ -1098,7 +1100,7 @@ pub fn evaluate(clf: &Classifier, lexicon: &CompiledLexicon, examples: &[Example
 
 /// Baseline: flag the risks of the lexicon hits only.
 pub fn evaluate_lexicon_only(lexicon: &CompiledLexicon, examples: &[Example]) -> EvalReport {
-    let mut buf = Normalized::new();
+    let mut buf = Scratch::default();
     evaluate_with(examples, |text| {
         lexicon
             .find_with(text, &mut buf)
