@@ -204,7 +204,7 @@ fn mix(h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// A sparse feature vector: sorted unique slots with their values.
+/// A sparse feature vector: unique slots (in first-seen order) with their values.
 pub type Features = Vec<(u32, f32)>;
 
 impl Featurizer {
@@ -226,38 +226,63 @@ impl Featurizer {
         let chars = &mut scratch.chars;
         chars.clear();
         fold_chars_into(text, chars);
-        let mut slots: Vec<u32> = Vec::with_capacity(chars.len() * usize::from(self.max_ngram));
+        // De-duplicate through a bit set over the slots (reused, cleared after use) instead of
+        // sorting: a 2 000-character text has about 6 000 n-grams.
+        let words = (1usize << self.hash_bits).div_ceil(64);
+        let seen = &mut scratch.seen;
+        if seen.len() != words {
+            seen.clear();
+            seen.resize(words, 0);
+        }
+        let mut f: Features = Vec::with_capacity(chars.len() * usize::from(self.max_ngram));
+        let mut add = |f: &mut Features, slot: u32, value: f32| {
+            let (w, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+            match seen.get_mut(w) {
+                Some(x) if *x & bit == 0 => {
+                    *x |= bit;
+                    f.push((slot, value));
+                }
+                Some(_) => {
+                    // Only a tag can meet a slot already taken: the tag's value wins.
+                    if value == 1.0
+                        && let Some(e) = f.iter_mut().find(|e| e.0 == slot)
+                    {
+                        e.1 = value;
+                    }
+                }
+                None => {}
+            }
+        };
         for i in 0..chars.len() {
             let mut h = 0u64;
             for n in 0..usize::from(self.max_ngram) {
                 let Some(&c) = chars.get(i + n) else { break };
                 h = mix(h ^ u64::from(c)).wrapping_add(n as u64 + 1);
-                slots.push(self.slot(h));
+                add(&mut f, self.slot(h), 0.0);
             }
         }
-        slots.sort_unstable();
-        slots.dedup();
-        let norm = if slots.is_empty() {
+        let norm = if f.is_empty() {
             1.0
         } else {
-            1.0 / (slots.len() as f32).sqrt()
+            1.0 / (f.len() as f32).sqrt()
         };
-        let mut f: Features = slots.into_iter().map(|s| (s, norm)).collect();
+        for x in &mut f {
+            x.1 = norm;
+        }
         if !hits.is_empty() {
-            let mut tags = vec![self.tag_slot("lex:any")];
+            add(&mut f, self.tag_slot("lex:any"), 1.0);
             for h in hits {
-                tags.push(self.tag_slot(&format!("lex:{}", h.risk)));
-                tags.push(self.tag_slot(&format!("lex:{}:{}", h.risk, h.severity.as_str())));
+                add(&mut f, self.tag_slot(&format!("lex:{}", h.risk)), 1.0);
+                add(
+                    &mut f,
+                    self.tag_slot(&format!("lex:{}:{}", h.risk, h.severity.as_str())),
+                    1.0,
+                );
             }
-            for t in tags {
-                match f.binary_search_by_key(&t, |x| x.0) {
-                    Ok(i) => {
-                        if let Some(x) = f.get_mut(i) {
-                            x.1 = 1.0;
-                        }
-                    }
-                    Err(i) => f.insert(i, (t, 1.0)),
-                }
+        }
+        for &(slot, _) in &f {
+            if let Some(x) = seen.get_mut((slot / 64) as usize) {
+                *x = 0;
             }
         }
         f

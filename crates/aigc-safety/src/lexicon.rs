@@ -858,6 +858,8 @@ pub struct Scratch {
     window: Normalized,
     /// Normalised characters for the classifier's n-grams.
     pub(crate) chars: Vec<u32>,
+    /// The classifier's de-duplication bit set over feature slots (all zero between texts).
+    pub(crate) seen: Vec<u64>,
 }
 
 /// A run of consecutive ASCII characters of the normalised text, with the original span of
