@@ -1,7 +1,8 @@
 //! A linear classifier over the 31 Appendix A risks.
 //!
 //! # Model
-//! One-vs-rest logistic regression. Features of a text: the character 1-, 2- and 3-grams of its
+//! One-vs-rest logistic regression. Features of a text: the character 1- to n-grams (n = 2 by
+//! default; stored in the weights file) of its
 //! normalised form (the same fold as the lexicon, so evasions fold away here too), present or
 //! absent, hashed into 2^`hash_bits` slots and scaled to unit length; plus lexicon-hit features
 //! (`any hit`, `hit of risk X`, `hit of risk X at severity S`), each with value 1, hashed into the
@@ -37,7 +38,7 @@ use std::path::Path;
 /// Default number of hash bits (262 144 feature slots).
 pub const DEFAULT_HASH_BITS: u8 = 18;
 /// Longest character n-gram used by default.
-pub const DEFAULT_MAX_NGRAM: u8 = 3;
+pub const DEFAULT_MAX_NGRAM: u8 = 2;
 const MAGIC: &[u8; 8] = b"AIGCSCLF";
 /// A risk is flagged only if its score-to-threshold ratio is at least this fraction of the
 /// strongest risk's ratio.
