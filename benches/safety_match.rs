@@ -295,6 +295,7 @@ fn main() {
         })
         .collect();
     let (d_auto, _) = time_pass(&texts, |t| ours.count_automaton_matches(t));
+    let (d_step, _) = time_pass(&texts, |t| ours.count_stepper_matches(t));
     // The Chinese part alone: the double-array automaton against the NFA on the same bytes.
     let han_only: Vec<String> = texts
         .iter()
@@ -369,6 +370,11 @@ fn main() {
     row(
         "  daachorse alone, all overlapping matches, pre-normalised text",
         d_auto,
+        None,
+    );
+    row(
+        "  the same through daachorse's stepper, one character at a time",
+        d_step,
         None,
     );
     row("aho-corasick NFA, raw text (baseline)", d_nfa, Some(h_nfa));

@@ -343,9 +343,6 @@ pub struct CompiledLexicon {
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     /// Longest allowed phrase, in normalised characters (the window searched around a hit).
     allow_max_chars: usize,
-    /// Ring of original offsets, indexed by normalised byte position modulo its length (a
-    /// power of two longer than the longest automaton pattern in bytes).
-    ring_len: usize,
     stats: CompileStats,
 }
 
@@ -595,8 +592,6 @@ impl CompiledLexicon {
         let deny_has_ascii = with_ids
             .iter()
             .any(|(p, _)| p.bytes().any(|b| b.is_ascii()));
-        let max_pattern_bytes = with_ids.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
-        let ring_len = (max_pattern_bytes + 8).next_power_of_two();
         let deny = if with_ids.is_empty() {
             None
         } else {
@@ -655,7 +650,6 @@ impl CompiledLexicon {
                 .map(|a| a.chars().count())
                 .max()
                 .unwrap_or(0),
-            ring_len,
             stats,
         })
     }
@@ -685,6 +679,21 @@ impl CompiledLexicon {
             .map_or(0, |d| d.find_overlapping_iter(normalised).count())
     }
 
+    /// Counts all (overlapping) matches of the automaton alone in already normalised text, fed
+    /// one character at a time through the stepper (benchmarks: the stepper's own cost).
+    pub fn count_stepper_matches(&self, normalised: &str) -> usize {
+        let Some(d) = self.deny.as_ref() else {
+            return 0;
+        };
+        let mut st = d.find_overlapping_stepper();
+        let mut n = 0;
+        for c in normalised.chars() {
+            st.consume(c);
+            n += st.matches().count();
+        }
+        n
+    }
+
     /// Heap bytes of the automata.
     pub fn heap_bytes(&self) -> usize {
         self.deny.as_ref().map_or(0, |d| d.heap_bytes())
@@ -693,59 +702,92 @@ impl CompiledLexicon {
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
-    /// One pass over `text`: every character is folded (table lookup) and fed straight into
-    /// the automaton, with no normalised copy; ASCII letters and digits are collected per run
-    /// for the whole-word patterns. Leaves the leftmost-longest, non-overlapping candidates
-    /// `(original start, original end, pattern)` in `scratch.cands`, in text order.
+    /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: the text is
+    /// folded once by table lookup into an array of characters with their original spans (no
+    /// normalised string, no offset map); ASCII letters and digits are matched per run against
+    /// the whole-word patterns; the other characters go through the overlapping automaton one
+    /// transition each, and each match finds its first character by walking back its length.
     fn scan(&self, text: &str, scratch: &mut Scratch) {
         let Scratch {
-            cands, ring, ascii, ..
+            cands,
+            folded,
+            ascii,
+            ..
         } = scratch;
         cands.clear();
         ascii.clear();
-        let ring_mask = self.ring_len - 1;
-        ring.clear();
-        ring.resize(self.ring_len, 0);
-        let words = !self.ascii.map.is_empty();
-        let deny_has_ascii = self.deny_has_ascii;
-        let mut stepper = self.deny.as_ref().map(|d| d.find_overlapping_stepper());
-        // Normalised bytes fed to the automaton so far (the ring's index).
-        let mut fed = 0usize;
-        for_each_folded(text, |os, oe, c| {
-            if c.is_ascii() {
-                if words {
+        folded.clear();
+        for_each_folded(text, |os, oe, c| folded.push((c, os, oe)));
+        if !self.ascii.map.is_empty() {
+            for &(c, os, oe) in folded.iter() {
+                if c.is_ascii() {
                     ascii.push(text, os, oe, c);
+                } else if !ascii.text.is_empty() {
+                    ascii.flush(self, cands);
                 }
-                if !deny_has_ascii {
-                    // No automaton pattern holds an ASCII character, so no match crosses one:
-                    // skip it and restart at the root.
-                    if let (Some(st), Some(d)) = (stepper.as_mut(), self.deny.as_ref()) {
-                        *st = d.find_overlapping_stepper();
-                    }
-                    return;
-                }
-            } else if words && !ascii.text.is_empty() {
+            }
+            if !ascii.text.is_empty() {
                 ascii.flush(self, cands);
             }
-            let Some(st) = stepper.as_mut() else { return };
-            if let Some(slot) = ring.get_mut(fed & ring_mask) {
-                *slot = os;
-            }
-            st.consume(c);
-            fed += c.len_utf8();
-            for m in st.matches() {
-                let start = fed - (m.end() - m.start());
-                if let Some(&o) = ring.get(start & ring_mask) {
-                    cands.push((o, oe, m.value()));
+        }
+        let words = cands.len();
+        if let Some(deny) = &self.deny {
+            // One streaming pass of the overlapping automaton over the folded characters (one
+            // transition per character); leftmost-longest is resolved afterwards.
+            let first = cands.len();
+            let skip_ascii = !self.deny_has_ascii;
+            let mut stepper = deny.find_overlapping_stepper();
+            let mut at_root = true;
+            for (k, &(c, _, oe)) in folded.iter().enumerate() {
+                if skip_ascii && c.is_ascii() {
+                    // No automaton pattern holds an ASCII character: no match crosses it.
+                    if !at_root {
+                        stepper = deny.find_overlapping_stepper();
+                        at_root = true;
+                    }
+                    continue;
+                }
+                stepper.consume(c);
+                at_root = false;
+                for m in stepper.matches() {
+                    // Walk back over the pattern's characters to its first one.
+                    let mut bytes = m.end() - m.start();
+                    let mut j = k;
+                    while let Some(&(cj, _, _)) = folded.get(j) {
+                        bytes = bytes.saturating_sub(cj.len_utf8());
+                        if bytes == 0 || j == 0 {
+                            break;
+                        }
+                        j -= 1;
+                    }
+                    if let Some(&(_, os, _)) = folded.get(j) {
+                        cands.push((os, oe, m.value()));
+                    }
                 }
             }
-        });
-        if words && !ascii.text.is_empty() {
-            ascii.flush(self, cands);
+            if cands.len() > first + 1 {
+                let found = cands.get_mut(first..).unwrap_or_default();
+                found.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+                let mut end = 0;
+                let mut kept = first;
+                for i in first..cands.len() {
+                    let Some(&(s, e, v)) = cands.get(i) else {
+                        break;
+                    };
+                    if s >= end {
+                        end = e;
+                        if let Some(slot) = cands.get_mut(kept) {
+                            *slot = (s, e, v);
+                        }
+                        kept += 1;
+                    }
+                }
+                cands.truncate(kept);
+            }
         }
-        if cands.len() > 1 {
-            // Leftmost-longest over all candidates: by start, longest first, then greedily
-            // the non-overlapping ones (what resuming the search after each match gives).
+        if words > 0 && cands.len() > words {
+            // Merge the whole-word and automaton candidates back into one leftmost-longest,
+            // non-overlapping list.
             cands.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
             let mut end = 0;
             cands.retain(|&(s, e, _)| {
@@ -850,8 +892,8 @@ impl CompiledLexicon {
 pub struct Scratch {
     /// Candidates `(original start, original end, pattern)`.
     cands: Vec<(usize, usize, u32)>,
-    /// Original offsets by normalised byte position (see `CompiledLexicon::ring_len`).
-    ring: Vec<usize>,
+    /// The normalised characters with the original span of each.
+    folded: Vec<(char, usize, usize)>,
     /// The current run of ASCII letters and digits.
     ascii: AsciiRun,
     /// The normalised window searched for allowed phrases.
@@ -886,10 +928,15 @@ impl AsciiRun {
             c.is_ascii_alphanumeric()
                 || matches!(c as u32, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A)
         };
-        let word_start = !text
-            .get(..os)
-            .and_then(|s| s.chars().next_back())
-            .is_some_and(is_word);
+        // Fast path: the character before is the previous one of this run and was one ASCII
+        // byte (a letter or digit, as only those are kept), so this is inside a word.
+        let word_start = match self.orig.last() {
+            Some(&(ps, pe)) if pe == os && pe == ps + 1 => false,
+            _ => !text
+                .get(..os)
+                .and_then(|s| s.chars().next_back())
+                .is_some_and(is_word),
+        };
         if word_start && self.starts.last() != Some(&self.text.len()) {
             self.starts.push(self.text.len());
         }
