@@ -568,14 +568,18 @@ fn report_concludes_every_clause_in_markdown_and_html() {
             "{}",
             row("8.1")
         );
+        // TC260-003 numbering: 8.2 generation bank, 8.3 refusal bank, 8.4 classifier.
         assert!(
-            row("8.2").contains("符合") && !row("8.2").contains("不符合"),
+            row("8.4").contains("符合") && !row("8.4").contains("不符合"),
             "{}",
-            row("8.2")
+            row("8.4")
         );
         assert!(
-            row("8.4").contains("不符合") && row("8.4").contains("should-refuse bank 34 questions")
+            row("8.3").contains("不符合") && row("8.3").contains("should-refuse bank 34 questions"),
+            "{}",
+            row("8.3")
         );
+        assert!(row("8.2").contains("不符合"), "{}", row("8.2"));
         assert!(row("9.4").contains("Wilson 95 % CI"), "{}", row("9.4"));
         assert!(row("9.2").contains("no evidence"), "{}", row("9.2"));
         // Organisational clauses come from the YAML.

@@ -1,8 +1,7 @@
 //! One text check: lexicon hits, personal information and an overall verdict.
 
 use crate::classifier::{Classifier, RiskScore};
-use crate::lexicon::{CompiledLexicon, Hit, Severity};
-use crate::normalize::Normalized;
+use crate::lexicon::{CompiledLexicon, Hit, Scratch, Severity};
 use crate::pii::{PiiFinding, detect_pii, mask_text};
 use serde::Serialize;
 
@@ -53,14 +52,14 @@ pub struct CheckReport {
     pub masked_text: Option<String>,
 }
 
-/// Checks `text` with the lexicon, PII detectors and (optionally) the classifier; `buf` is
-/// reused for the normalised copy. A classifier flag alone makes the verdict at least `review`.
+/// Checks `text` with the lexicon, PII detectors and (optionally) the classifier; `buf` holds
+/// buffers reused from text to text. A classifier flag alone makes the verdict at least `review`.
 pub fn check_with(
     lexicon: &CompiledLexicon,
     classifier: Option<&Classifier>,
     text: &str,
     block_at: Severity,
-    buf: &mut Normalized,
+    buf: &mut Scratch,
 ) -> CheckReport {
     let findings = lexicon.find_with(text, buf);
     let mut scores = classifier.map_or_else(Vec::new, |c| c.score_with(text, &findings, buf));
@@ -115,7 +114,7 @@ pub fn check(
     text: &str,
     block_at: Severity,
 ) -> CheckReport {
-    check_with(lexicon, classifier, text, block_at, &mut Normalized::new())
+    check_with(lexicon, classifier, text, block_at, &mut Scratch::default())
 }
 
 #[cfg(test)]

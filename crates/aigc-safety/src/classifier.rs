@@ -1,7 +1,8 @@
 //! A linear classifier over the 31 Appendix A risks.
 //!
 //! # Model
-//! One-vs-rest logistic regression. Features of a text: the character 1-, 2- and 3-grams of its
+//! One-vs-rest logistic regression. Features of a text: the character 1- to n-grams (n = 2 by
+//! default; stored in the weights file) of its
 //! normalised form (the same fold as the lexicon, so evasions fold away here too), present or
 //! absent, hashed into 2^`hash_bits` slots and scaled to unit length; plus lexicon-hit features
 //! (`any hit`, `hit of risk X`, `hit of risk X at severity S`), each with value 1, hashed into the
@@ -28,8 +29,8 @@
 //! Weights are quantised to 8 bits per risk and zero weights are not stored, so a model trained
 //! on a few thousand examples is a few hundred kilobytes.
 
-use crate::lexicon::{CompiledLexicon, Hit};
-use crate::normalize::{Normalized, normalize_into};
+use crate::lexicon::{CompiledLexicon, Hit, Scratch};
+use crate::normalize::fold_chars_into;
 use crate::taxonomy::{self, risks};
 use serde::Serialize;
 use std::path::Path;
@@ -37,7 +38,7 @@ use std::path::Path;
 /// Default number of hash bits (262 144 feature slots).
 pub const DEFAULT_HASH_BITS: u8 = 18;
 /// Longest character n-gram used by default.
-pub const DEFAULT_MAX_NGRAM: u8 = 3;
+pub const DEFAULT_MAX_NGRAM: u8 = 2;
 const MAGIC: &[u8; 8] = b"AIGCSCLF";
 /// A risk is flagged only if its score-to-threshold ratio is at least this fraction of the
 /// strongest risk's ratio.
@@ -204,7 +205,7 @@ fn mix(h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// A sparse feature vector: sorted unique slots with their values.
+/// A sparse feature vector: unique slots (in first-seen order) with their values.
 pub type Features = Vec<(u32, f32)>;
 
 impl Featurizer {
@@ -220,42 +221,69 @@ impl Featurizer {
         self.slot(h ^ 0x5555)
     }
 
-    /// Features of `text` (normalised into `buf`) with its lexicon `hits`.
-    pub fn features(&self, text: &str, hits: &[Hit], buf: &mut Normalized) -> Features {
-        normalize_into(text, buf);
-        let chars: Vec<u32> = buf.text.chars().map(u32::from).collect();
-        let mut slots: Vec<u32> = Vec::with_capacity(chars.len() * usize::from(self.max_ngram));
+    /// Features of `text` (its normalised characters folded into `scratch`) with its lexicon
+    /// `hits`.
+    pub fn features(&self, text: &str, hits: &[Hit], scratch: &mut Scratch) -> Features {
+        let chars = &mut scratch.chars;
+        chars.clear();
+        fold_chars_into(text, chars);
+        // De-duplicate through a bit set over the slots (reused, cleared after use) instead of
+        // sorting: a 2 000-character text has about 6 000 n-grams.
+        let words = (1usize << self.hash_bits).div_ceil(64);
+        let seen = &mut scratch.seen;
+        if seen.len() != words {
+            seen.clear();
+            seen.resize(words, 0);
+        }
+        let mut f: Features = Vec::with_capacity(chars.len() * usize::from(self.max_ngram));
+        let mut add = |f: &mut Features, slot: u32, value: f32| {
+            let (w, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+            match seen.get_mut(w) {
+                Some(x) if *x & bit == 0 => {
+                    *x |= bit;
+                    f.push((slot, value));
+                }
+                Some(_) => {
+                    // Only a tag can meet a slot already taken: the tag's value wins.
+                    if value == 1.0
+                        && let Some(e) = f.iter_mut().find(|e| e.0 == slot)
+                    {
+                        e.1 = value;
+                    }
+                }
+                None => {}
+            }
+        };
         for i in 0..chars.len() {
             let mut h = 0u64;
             for n in 0..usize::from(self.max_ngram) {
                 let Some(&c) = chars.get(i + n) else { break };
                 h = mix(h ^ u64::from(c)).wrapping_add(n as u64 + 1);
-                slots.push(self.slot(h));
+                add(&mut f, self.slot(h), 0.0);
             }
         }
-        slots.sort_unstable();
-        slots.dedup();
-        let norm = if slots.is_empty() {
+        let norm = if f.is_empty() {
             1.0
         } else {
-            1.0 / (slots.len() as f32).sqrt()
+            1.0 / (f.len() as f32).sqrt()
         };
-        let mut f: Features = slots.into_iter().map(|s| (s, norm)).collect();
+        for x in &mut f {
+            x.1 = norm;
+        }
         if !hits.is_empty() {
-            let mut tags = vec![self.tag_slot("lex:any")];
+            add(&mut f, self.tag_slot("lex:any"), 1.0);
             for h in hits {
-                tags.push(self.tag_slot(&format!("lex:{}", h.risk)));
-                tags.push(self.tag_slot(&format!("lex:{}:{}", h.risk, h.severity.as_str())));
+                add(&mut f, self.tag_slot(&format!("lex:{}", h.risk)), 1.0);
+                add(
+                    &mut f,
+                    self.tag_slot(&format!("lex:{}:{}", h.risk, h.severity.as_str())),
+                    1.0,
+                );
             }
-            for t in tags {
-                match f.binary_search_by_key(&t, |x| x.0) {
-                    Ok(i) => {
-                        if let Some(x) = f.get_mut(i) {
-                            x.1 = 1.0;
-                        }
-                    }
-                    Err(i) => f.insert(i, (t, 1.0)),
-                }
+        }
+        for &(slot, _) in &f {
+            if let Some(x) = seen.get_mut((slot / 64) as usize) {
+                *x = 0;
             }
         }
         f
@@ -565,8 +593,8 @@ impl Classifier {
     }
 
     /// Scores `text` given its lexicon hits; `buf` is reused for normalisation.
-    pub fn score_with(&self, text: &str, hits: &[Hit], buf: &mut Normalized) -> Vec<RiskScore> {
-        let f = self.featurizer.features(text, hits, buf);
+    pub fn score_with(&self, text: &str, hits: &[Hit], scratch: &mut Scratch) -> Vec<RiskScore> {
+        let f = self.featurizer.features(text, hits, scratch);
         let probs = self.probabilities(&f);
         // Relative to its threshold, the strongest risk; others must come close to it to be
         // flagged too (texts rarely show many risks at once; this trims one-vs-rest noise).
@@ -589,7 +617,7 @@ impl Classifier {
 
     /// Scores `text`, finding lexicon hits with `lexicon` first.
     pub fn score(&self, lexicon: &CompiledLexicon, text: &str) -> Vec<RiskScore> {
-        let mut buf = Normalized::new();
+        let mut buf = Scratch::default();
         let hits = lexicon.find_with(text, &mut buf);
         self.score_with(text, &hits, &mut buf)
     }
@@ -813,7 +841,7 @@ pub fn train(
             positives.iter().sum::<usize>()
         )));
     }
-    let mut buf = Normalized::new();
+    let mut buf = Scratch::default();
     let data: Vec<(Features, Vec<u8>)> = examples
         .iter()
         .map(|e| {
@@ -1085,7 +1113,7 @@ pub fn evaluate_with(examples: &[Example], mut predict: impl FnMut(&str) -> Vec<
 
 /// Evaluates the classifier on labelled `examples`.
 pub fn evaluate(clf: &Classifier, lexicon: &CompiledLexicon, examples: &[Example]) -> EvalReport {
-    let mut buf = Normalized::new();
+    let mut buf = Scratch::default();
     evaluate_with(examples, |text| {
         let hits = lexicon.find_with(text, &mut buf);
         clf.score_with(text, &hits, &mut buf)
@@ -1098,7 +1126,7 @@ pub fn evaluate(clf: &Classifier, lexicon: &CompiledLexicon, examples: &[Example
 
 /// Baseline: flag the risks of the lexicon hits only.
 pub fn evaluate_lexicon_only(lexicon: &CompiledLexicon, examples: &[Example]) -> EvalReport {
-    let mut buf = Normalized::new();
+    let mut buf = Scratch::default();
     evaluate_with(examples, |text| {
         lexicon
             .find_with(text, &mut buf)

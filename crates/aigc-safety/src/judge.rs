@@ -4,8 +4,8 @@
 
 use crate::chat::{ChatClient, ChatError, Message};
 use crate::classifier::{Classifier, RiskScore};
+use crate::lexicon::Scratch;
 use crate::lexicon::{CompiledLexicon, Severity};
-use crate::normalize::Normalized;
 use crate::taxonomy::{self, risks};
 use serde::Serialize;
 
@@ -60,7 +60,7 @@ impl Judge for LocalJudge {
     }
 
     fn judge(&self, text: &str) -> Result<Judgement, JudgeError> {
-        let mut buf = Normalized::new();
+        let mut buf = Scratch::default();
         let hits = self.lexicon.find_with(text, &mut buf);
         let scores = self.classifier.score_with(text, &hits, &mut buf);
         let mut found: Vec<&'static str> = Vec::new();

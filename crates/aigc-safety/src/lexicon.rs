@@ -32,7 +32,9 @@
 //! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
 //! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
 
-use crate::normalize::{Normalized, is_han, normalize_into, normalize_term};
+use crate::normalize::{
+    Normalized, folded_len, for_each_folded, is_han, is_skip, normalize_into, normalize_term,
+};
 use crate::taxonomy::{self, Risk};
 use arc_swap::ArcSwap;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
@@ -339,6 +341,8 @@ pub struct CompiledLexicon {
     deny_has_ascii: bool,
     ascii: AsciiPatterns,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    /// Longest allowed phrase, in normalised characters (the window searched around a hit).
+    allow_max_chars: usize,
     stats: CompileStats,
 }
 
@@ -593,8 +597,10 @@ impl CompiledLexicon {
         } else {
             Some(
                 CharwiseDoubleArrayAhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build_with_values(with_ids)
+                    // All overlapping matches, one character at a time (the stepper needs the
+                    // standard kind); leftmost-longest is resolved over the few candidates.
+                    .match_kind(MatchKind::Standard)
+                    .build_with_values(with_ids.iter().copied())
                     .map_err(|e| LexiconError::Build(e.to_string()))?,
             )
         };
@@ -639,6 +645,11 @@ impl CompiledLexicon {
             deny_has_ascii,
             ascii,
             allow,
+            allow_max_chars: allow_norm
+                .iter()
+                .map(|a| a.chars().count())
+                .max()
+                .unwrap_or(0),
             stats,
         })
     }
@@ -653,130 +664,34 @@ impl CompiledLexicon {
         &self.entries
     }
 
-    /// Counts leftmost-longest pattern matches in already normalised text, without spans,
-    /// boundaries or allow-list (to measure the automaton alone).
-    pub fn count_raw_matches(&self, original: &str, normalised: &Normalized) -> usize {
-        self.raw_matches(original, normalised).len()
+    /// Counts leftmost-longest candidate matches of `text` (fused fold + automaton + ASCII
+    /// words), before the allow-list and without building hits (to measure the scan alone).
+    pub fn count_candidates(&self, text: &str, scratch: &mut Scratch) -> usize {
+        self.scan(text, scratch);
+        scratch.cands.len()
     }
 
-    /// Leftmost-longest matches `(start, end, pattern)` in normalised text, text order.
-    fn raw_matches(&self, original: &str, norm: &Normalized) -> Vec<(usize, usize, PatternInfo)> {
-        let text = norm.text.as_str();
-        let mut raw: Vec<(usize, usize, PatternInfo)> = Vec::new();
-        let info = |v: u32| usize::try_from(v).ok().and_then(|v| self.patterns.get(v));
-        let bytes = text.as_bytes();
-        let mut mixed = false;
-        if let Some(deny) = &self.deny {
-            if self.deny_has_ascii {
-                for m in deny.leftmost_find_iter(text) {
-                    if let Some(i) = info(m.value()) {
-                        raw.push((m.start(), m.end(), *i));
-                    }
-                }
-            } else {
-                // No automaton pattern contains an ASCII character, so no match can cross an
-                // ASCII run: search the non-ASCII runs only (English text is skipped here).
-                let mut i = 0;
-                while i < bytes.len() {
-                    if bytes[i].is_ascii() {
-                        i += 1;
-                        continue;
-                    }
-                    let start = i;
-                    while i < bytes.len() && !bytes[i].is_ascii() {
-                        i += 1;
-                    }
-                    let Some(run) = text.get(start..i) else {
-                        continue;
-                    };
-                    for m in deny.leftmost_find_iter(run) {
-                        if let Some(inf) = info(m.value()) {
-                            raw.push((start + m.start(), start + m.end(), *inf));
-                        }
-                    }
-                }
-            }
-        }
-        if self.ascii.map.is_empty() {
-            return raw;
-        }
-        let before = raw.len();
-        let mut i = 0;
-        while i < bytes.len() {
-            if !bytes[i].is_ascii() {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < bytes.len() && bytes[i].is_ascii() {
-                i += 1;
-            }
-            self.ascii_matches(original, norm, start, i, &mut |s, e, v| {
-                if let Some(inf) = info(v) {
-                    raw.push((s, e, *inf));
-                    mixed = true;
-                }
-            });
-        }
-        if mixed && before > 0 {
-            // Merge the two result sets back into one leftmost-longest, non-overlapping list.
-            raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
-            let mut end = 0;
-            raw.retain(|&(s, e, _)| {
-                let keep = s >= end;
-                if keep {
-                    end = e;
-                }
-                keep
-            });
-        }
-        raw
-    }
-
-    /// ASCII patterns in the normalised ASCII run `a..b`: a pattern must cover whole words of
-    /// the original (at most [`MAX_ASCII_WORDS`] of them, so 「min gan ci」 and 「m-g-c」 match);
-    /// at each word start the longest match wins.
-    fn ascii_matches(
-        &self,
-        original: &str,
-        norm: &Normalized,
-        a: usize,
-        b: usize,
-        emit: &mut impl FnMut(usize, usize, u32),
-    ) {
-        let starts = norm.word_starts(original, a, b);
-        let mut w = 0;
-        while w < starts.len() {
-            let s = starts[w];
-            let mut found = None;
-            let max_k = MAX_ASCII_WORDS.min(starts.len() - w);
-            for k in 1..=max_k {
-                let e = starts.get(w + k).copied().unwrap_or(b);
-                let Some(span) = norm.text.get(s..e) else {
-                    break;
-                };
-                if span.len() > self.ascii.max_len || !self.ascii.may_prefix(span.as_bytes()) {
-                    break;
-                }
-                if let Some(&v) = self.ascii.map.get(span) {
-                    found = Some((k, e, v));
-                }
-            }
-            match found {
-                Some((k, e, v)) => {
-                    emit(s, e, v);
-                    w += k;
-                }
-                None => w += 1,
-            }
-        }
-    }
-
-    /// Counts matches of the main (non-ASCII) automaton alone in normalised text (benchmarks).
+    /// Counts all (overlapping) matches of the automaton alone in already normalised text
+    /// (benchmarks: the double-array automaton without folding, spans or selection).
     pub fn count_automaton_matches(&self, normalised: &str) -> usize {
         self.deny
             .as_ref()
-            .map_or(0, |d| d.leftmost_find_iter(normalised).count())
+            .map_or(0, |d| d.find_overlapping_iter(normalised).count())
+    }
+
+    /// Counts all (overlapping) matches of the automaton alone in already normalised text, fed
+    /// one character at a time through the stepper (benchmarks: the stepper's own cost).
+    pub fn count_stepper_matches(&self, normalised: &str) -> usize {
+        let Some(d) = self.deny.as_ref() else {
+            return 0;
+        };
+        let mut st = d.find_overlapping_stepper();
+        let mut n = 0;
+        for c in normalised.chars() {
+            st.consume(c);
+            n += st.matches().count();
+        }
+        n
     }
 
     /// Heap bytes of the automata.
@@ -787,38 +702,163 @@ impl CompiledLexicon {
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
-    /// Finds every hit in `text` (leftmost-longest, allow-list applied).
-    pub fn find(&self, text: &str) -> Vec<Hit> {
-        let mut buf = Normalized::new();
-        self.find_with(text, &mut buf)
-    }
-
-    /// Like [`find`](Self::find), reusing `buf` for the normalised text.
-    pub fn find_with(&self, text: &str, buf: &mut Normalized) -> Vec<Hit> {
-        normalize_into(text, buf);
-        self.find_normalized(text, buf)
-    }
-
-    /// Matches an already normalised `norm` of `text`.
-    pub fn find_normalized(&self, text: &str, norm: &Normalized) -> Vec<Hit> {
-        let mut raw = self.raw_matches(text, norm);
-        if raw.is_empty() {
-            return Vec::new();
-        }
-        // Allow-list by coverage, in normalised coordinates; only run when something matched.
-        if let Some(allow) = &self.allow {
-            let spans: Vec<(usize, usize)> = allow
-                .find_overlapping_iter(&norm.text)
-                .map(|m| (m.start(), m.end()))
-                .collect();
-            if !spans.is_empty() {
-                raw.retain(|&(s, e, _)| !spans.iter().any(|&(a, b)| a <= s && e <= b));
+    /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: the text is
+    /// folded once by table lookup into an array of characters with their original spans (no
+    /// normalised string, no offset map); ASCII letters and digits are matched per run against
+    /// the whole-word patterns; the other characters go through the overlapping automaton one
+    /// transition each, and each match finds its first character by walking back its length.
+    fn scan(&self, text: &str, scratch: &mut Scratch) {
+        let Scratch {
+            cands,
+            folded,
+            ascii,
+            ..
+        } = scratch;
+        cands.clear();
+        ascii.clear();
+        folded.clear();
+        for_each_folded(text, |os, oe, c| folded.push((c, os, oe)));
+        if !self.ascii.map.is_empty() {
+            for &(c, os, oe) in folded.iter() {
+                if c.is_ascii() {
+                    ascii.push(text, os, oe, c);
+                } else if !ascii.text.is_empty() {
+                    ascii.flush(self, cands);
+                }
+            }
+            if !ascii.text.is_empty() {
+                ascii.flush(self, cands);
             }
         }
-        let mut hits = Vec::with_capacity(raw.len());
-        for (s, e, info) in raw {
-            let (os, oe) = norm.span(text, s, e);
+        let words = cands.len();
+        if let Some(deny) = &self.deny {
+            // One streaming pass of the overlapping automaton over the folded characters (one
+            // transition per character); leftmost-longest is resolved afterwards.
+            let first = cands.len();
+            let skip_ascii = !self.deny_has_ascii;
+            let mut stepper = deny.find_overlapping_stepper();
+            let mut at_root = true;
+            for (k, &(c, _, oe)) in folded.iter().enumerate() {
+                if skip_ascii && c.is_ascii() {
+                    // No automaton pattern holds an ASCII character: no match crosses it.
+                    if !at_root {
+                        stepper = deny.find_overlapping_stepper();
+                        at_root = true;
+                    }
+                    continue;
+                }
+                stepper.consume(c);
+                at_root = false;
+                for m in stepper.matches() {
+                    // Walk back over the pattern's characters to its first one.
+                    let mut bytes = m.end() - m.start();
+                    let mut j = k;
+                    while let Some(&(cj, _, _)) = folded.get(j) {
+                        bytes = bytes.saturating_sub(cj.len_utf8());
+                        if bytes == 0 || j == 0 {
+                            break;
+                        }
+                        j -= 1;
+                    }
+                    if let Some(&(_, os, _)) = folded.get(j) {
+                        cands.push((os, oe, m.value()));
+                    }
+                }
+            }
+            if cands.len() > first + 1 {
+                let found = cands.get_mut(first..).unwrap_or_default();
+                found.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+                let mut end = 0;
+                let mut kept = first;
+                for i in first..cands.len() {
+                    let Some(&(s, e, v)) = cands.get(i) else {
+                        break;
+                    };
+                    if s >= end {
+                        end = e;
+                        if let Some(slot) = cands.get_mut(kept) {
+                            *slot = (s, e, v);
+                        }
+                        kept += 1;
+                    }
+                }
+                cands.truncate(kept);
+            }
+        }
+        if words > 0 && cands.len() > words {
+            // Merge the whole-word and automaton candidates back into one leftmost-longest,
+            // non-overlapping list.
+            cands.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+            let mut end = 0;
+            cands.retain(|&(s, e, _)| {
+                let keep = s >= end;
+                if keep {
+                    end = e;
+                }
+                keep
+            });
+        }
+    }
+
+    /// Whether an allowed phrase occurring in the text covers the original span `s..e`. Only
+    /// a window of [`allow_max_chars`](Self) characters around the hit can hold such a
+    /// phrase, so only that window is normalised and searched.
+    fn allowed(&self, text: &str, s: usize, e: usize, window: &mut Normalized) -> bool {
+        let Some(allow) = &self.allow else {
+            return false;
+        };
+        let reach = self.allow_max_chars;
+        let mut ws = s;
+        let mut counted = 0;
+        for (i, c) in text.get(..s).unwrap_or("").char_indices().rev() {
+            if counted >= reach {
+                break;
+            }
+            ws = i;
+            counted += usize::from(!is_skip(c));
+        }
+        let mut we = e;
+        counted = 0;
+        for c in text.get(e..).unwrap_or("").chars() {
+            if counted >= reach {
+                break;
+            }
+            we += c.len_utf8();
+            counted += usize::from(!is_skip(c));
+        }
+        let (Some(before), Some(hit), Some(win)) =
+            (text.get(ws..s), text.get(s..e), text.get(ws..we))
+        else {
+            return false;
+        };
+        let a = folded_len(before);
+        let b = a + folded_len(hit);
+        normalize_into(win, window);
+        allow
+            .find_overlapping_iter(&window.text)
+            .any(|m| m.start() <= a && b <= m.end())
+    }
+
+    /// Finds every hit in `text` (leftmost-longest, allow-list applied).
+    pub fn find(&self, text: &str) -> Vec<Hit> {
+        self.find_with(text, &mut Scratch::default())
+    }
+
+    /// Like [`find`](Self::find), reusing `scratch`'s buffers.
+    pub fn find_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Hit> {
+        self.scan(text, scratch);
+        let mut hits = Vec::with_capacity(scratch.cands.len());
+        for &(os, oe, pattern) in &scratch.cands {
+            let Some(info) = usize::try_from(pattern)
+                .ok()
+                .and_then(|i| self.patterns.get(i))
+            else {
+                continue;
+            };
             if info.ascii_word && !ascii_word_bounded(text, os, oe) {
+                continue;
+            }
+            if self.allowed(text, os, oe, &mut scratch.window) {
                 continue;
             }
             let Some(entry) = usize::try_from(info.entry)
@@ -843,6 +883,103 @@ impl CompiledLexicon {
             });
         }
         hits
+    }
+}
+
+/// Reusable buffers for matching and scoring one text after another (no allocation per text
+/// once they have grown).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Candidates `(original start, original end, pattern)`.
+    cands: Vec<(usize, usize, u32)>,
+    /// The normalised characters with the original span of each.
+    folded: Vec<(char, usize, usize)>,
+    /// The current run of ASCII letters and digits.
+    ascii: AsciiRun,
+    /// The normalised window searched for allowed phrases.
+    window: Normalized,
+    /// Normalised characters for the classifier's n-grams.
+    pub(crate) chars: Vec<u32>,
+    /// The classifier's de-duplication bit set over feature slots (all zero between texts).
+    pub(crate) seen: Vec<u64>,
+}
+
+/// A run of consecutive ASCII characters of the normalised text, with the original span of
+/// each byte and the positions where a word of the original starts.
+#[derive(Debug, Default)]
+struct AsciiRun {
+    text: String,
+    orig: Vec<(usize, usize)>,
+    starts: Vec<usize>,
+}
+
+impl AsciiRun {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.orig.clear();
+        self.starts.clear();
+    }
+
+    /// Appends normalised `c` from original `os..oe`; a word starts here when the original
+    /// character before is not a letter or digit.
+    #[inline]
+    fn push(&mut self, text: &str, os: usize, oe: usize, c: char) {
+        let is_word = |c: char| {
+            c.is_ascii_alphanumeric()
+                || matches!(c as u32, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A)
+        };
+        // Fast path: the character before is the previous one of this run and was one ASCII
+        // byte (a letter or digit, as only those are kept), so this is inside a word.
+        let word_start = match self.orig.last() {
+            Some(&(ps, pe)) if pe == os && pe == ps + 1 => false,
+            _ => !text
+                .get(..os)
+                .and_then(|s| s.chars().next_back())
+                .is_some_and(is_word),
+        };
+        if word_start && self.starts.last() != Some(&self.text.len()) {
+            self.starts.push(self.text.len());
+        }
+        self.text.push(c);
+        self.orig.push((os, oe));
+    }
+
+    /// Matches the ASCII patterns in the run (whole words of the original, at most
+    /// [`MAX_ASCII_WORDS`] of them, so 「min gan ci」 and 「m-g-c」 match; at each word start the
+    /// longest wins), appends them to `cands` and empties the run.
+    fn flush(&mut self, lex: &CompiledLexicon, cands: &mut Vec<(usize, usize, u32)>) {
+        let b = self.text.len();
+        let starts = &self.starts;
+        let mut w = 0;
+        while w < starts.len() {
+            let s = starts[w];
+            let mut found = None;
+            let max_k = MAX_ASCII_WORDS.min(starts.len() - w);
+            for k in 1..=max_k {
+                let e = starts.get(w + k).copied().unwrap_or(b);
+                let Some(span) = self.text.get(s..e) else {
+                    break;
+                };
+                if span.len() > lex.ascii.max_len || !lex.ascii.may_prefix(span.as_bytes()) {
+                    break;
+                }
+                if let Some(&v) = lex.ascii.map.get(span) {
+                    found = Some((k, e, v));
+                }
+            }
+            match found {
+                Some((k, e, v)) => {
+                    if let (Some(&(os, _)), Some(&(_, oe))) =
+                        (self.orig.get(s), self.orig.get(e.saturating_sub(1)))
+                    {
+                        cands.push((os, oe, v));
+                    }
+                    w += k;
+                }
+                None => w += 1,
+            }
+        }
+        self.clear();
     }
 }
 
@@ -894,6 +1031,7 @@ impl LexiconHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::normalize;
 
     fn lexicon(tsv: &str, allow: &[&str], homophones: &str) -> CompiledLexicon {
         let src = LexiconSources {
@@ -1074,6 +1212,55 @@ mod tests {
             (e[0].severity, e[0].source.as_str(), e[0].lang.as_str()),
             (Severity::Medium, "f.tsv", "en")
         );
+    }
+
+    /// Property-style: the fused scan (fold fed straight into the overlapping automaton,
+    /// leftmost-longest resolved afterwards) agrees with the two-pass reference: normalise the
+    /// whole text, run daachorse's own leftmost-longest search on it, map spans back.
+    #[test]
+    fn fused_scan_agrees_with_normalise_then_leftmost_longest() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let terms = [
+            "炸弹",
+            "制造炸弹",
+            "造炸",
+            "弹药",
+            "药品",
+            "敏感",
+            "敏感词",
+            "感词语",
+            "词语",
+            "ai换脸",
+            "⑩号",
+            "說明書",
+            "明书",
+        ];
+        let tsv: String = terms.iter().map(|t| format!("{t}\tA1.4\n")).collect();
+        let lex = lexicon(&tsv, &[], "");
+        let normalised: Vec<String> = terms.iter().map(|t| normalize_term(t)).collect();
+        let reference: CharwiseDoubleArrayAhoCorasick<u32> =
+            CharwiseDoubleArrayAhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&normalised)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let pieces = [
+            "制", "造", "炸", "弹", "药", "品", "敏", "感", "词", "語", "语", "說", "明", "书",
+            "書", "⑩", "号", "AI", "ａｉ", "换", "脸", "@", " ", "\u{200B}", "，", "😀", "x", "的",
+        ];
+        let mut rng = StdRng::seed_from_u64(45);
+        for _ in 0..3000 {
+            let text: String = (0..rng.gen_range(0..40))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let norm = normalize(&text);
+            let want: Vec<(usize, usize)> = reference
+                .leftmost_find_iter(&norm.text)
+                .map(|m| norm.span(&text, m.start(), m.end()))
+                .collect();
+            let got: Vec<(usize, usize)> =
+                lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
+            assert_eq!(got, want, "{text:?} → {:?}", norm.text);
+        }
     }
 
     fn n_total(a: u64, b: u64) -> u64 {

@@ -40,4 +40,6 @@ pub mod taxonomy;
 pub mod validate;
 
 pub use check::{CheckReport, Verdict, check, check_with};
-pub use lexicon::{CompiledLexicon, Hit, LexiconError, LexiconHandle, LexiconSources, Severity};
+pub use lexicon::{
+    CompiledLexicon, Hit, LexiconError, LexiconHandle, LexiconSources, Scratch, Severity,
+};

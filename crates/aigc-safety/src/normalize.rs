@@ -175,37 +175,6 @@ impl Normalized {
         }
     }
 
-    /// Normalised positions in `a..b` where a word of the original starts: the original
-    /// character before is not a letter or digit (ASCII or full-width). Always includes `a`
-    /// when it is a word start.
-    pub fn word_starts(&self, original: &str, a: usize, b: usize) -> Vec<usize> {
-        let is_word = |c: char| {
-            c.is_ascii_alphanumeric()
-                || matches!(c as u32, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A)
-        };
-        let starts_word = |o: usize| {
-            !original
-                .get(..o)
-                .and_then(|s| s.chars().next_back())
-                .is_some_and(is_word)
-        };
-        let mut out = Vec::new();
-        if starts_word(self.orig_start(a)) {
-            out.push(a);
-        }
-        // Only a breakpoint can follow a skipped character, so only breakpoints are candidates.
-        let first = self.breaks.partition_point(|x| x.0 <= a);
-        for &(n, o) in self.breaks.get(first..).unwrap_or(&[]) {
-            if n >= b {
-                break;
-            }
-            if starts_word(o) && out.last() != Some(&n) {
-                out.push(n);
-            }
-        }
-        out
-    }
-
     /// Maps the normalised byte range `start..end` (on character boundaries) to the byte span
     /// of the original `original` text that produced it, skip characters inside included.
     pub fn span(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
@@ -335,6 +304,76 @@ pub fn normalize_into(text: &str, out: &mut Normalized) {
         run = i;
     }
     flush_run(out, text, run, bytes.len());
+}
+
+/// Calls `f(start, end, c)` for every character `c` of the normalised text, in order, where
+/// `start..end` is the byte span of the original character it comes from (an expansion such as
+/// 「⑩」 → `1`, `0` makes several calls with the same span; skip characters make none).
+///
+/// This is the same fold as [`normalize_into`] without building the normalised string: the
+/// lexicon matcher and the classifier consume the characters directly.
+#[inline(always)]
+pub fn for_each_folded(text: &str, mut f: impl FnMut(usize, usize, char)) {
+    let table = fold_table();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            let folded = ASCII_FOLD[usize::from(b)];
+            if folded != 0 {
+                f(i, i + 1, char::from(folded));
+            }
+            i += 1;
+            continue;
+        }
+        let (cp, width) = decode_at(bytes, i);
+        let end = i + width;
+        if cp < 0x10000 {
+            let v = table.bmp[cp as usize];
+            if v < EXPAND {
+                if let Some(c) = char::from_u32(u32::from(v)) {
+                    f(i, end, c);
+                }
+            } else if v == EXPAND
+                && let Some(exp) = table.expansions.get(&(cp as u16))
+            {
+                for c in exp.chars() {
+                    f(i, end, c);
+                }
+            }
+        } else if let Some(c) = char::from_u32(cp).filter(|c| c.is_alphanumeric()) {
+            for k in c.nfkc().filter(|k| k.is_alphanumeric()) {
+                for l in k.to_lowercase() {
+                    f(i, end, l);
+                }
+            }
+        }
+        i = end;
+    }
+}
+
+/// Whether `c` is a skip character (it folds to nothing).
+#[inline]
+pub fn is_skip(c: char) -> bool {
+    let cp = c as u32;
+    if cp < 0x10000 {
+        fold_table().bmp[cp as usize] == SKIP
+    } else {
+        !c.is_alphanumeric()
+    }
+}
+
+/// Appends the normalised characters of `text` (as code points) to `out`.
+pub fn fold_chars_into(text: &str, out: &mut Vec<u32>) {
+    for_each_folded(text, |_, _, c| out.push(u32::from(c)));
+}
+
+/// Byte length of the normalised form of `text`.
+pub fn folded_len(text: &str) -> usize {
+    let mut n = 0;
+    for_each_folded(text, |_, _, c| n += c.len_utf8());
+    n
 }
 
 /// Normalises a lexicon term or allow-list phrase (same fold as the text).
@@ -500,6 +539,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The streaming fold gives the same characters, each with the original character it comes
+    /// from, as the normalised copy and its offset map.
+    #[test]
+    fn streaming_fold_matches_the_normalised_copy() {
+        let pieces = [
+            "中", "國", "ａ", "Ｂ", "b", "Z", "9", "①", "⑩", "㈠", " ", "，", "\u{200B}", "😀",
+            "𠀀", "𝐀", "ﬁ", "é", "Ä", "说", "ＡＩ", "·", "\n",
+        ];
+        let mut rng = StdRng::seed_from_u64(78);
+        for _ in 0..1000 {
+            let original: String = (0..rng.gen_range(0..30))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let n = normalize(&original);
+            let mut text = String::new();
+            let mut spans = Vec::new();
+            for_each_folded(&original, |s, e, c| {
+                spans.push((text.len(), s, e));
+                text.push(c);
+            });
+            assert_eq!(text, n.text, "{original:?}");
+            assert_eq!(folded_len(&original), n.text.len());
+            for (k, s, e) in spans {
+                let c = text[k..].chars().next().unwrap_or('\0');
+                assert_eq!(
+                    n.span(&original, k, k + c.len_utf8()),
+                    (s, e),
+                    "{original:?} at {k}"
+                );
+            }
+        }
+        assert!(is_skip('，') && is_skip('😀') && !is_skip('中') && !is_skip('Ａ'));
     }
 
     #[test]

@@ -499,7 +499,7 @@ fn classifier_conclusion(
             ));
         }
     }
-    details.push(("8.2 classifier".into(), d));
+    details.push(("8.4 classifier".into(), d));
     (
         if covered == 31 {
             Conclusion::Conforms
@@ -566,7 +566,7 @@ fn bank_conclusion(
             e.push(line);
         }
     }
-    details.push(("8.3–8.4 test banks".into(), all_lines));
+    details.push(("8.2–8.3 test banks".into(), all_lines));
     if e.is_empty() {
         return (
             Conclusion::NonConforming,
