@@ -282,6 +282,86 @@ fn exif_orientation_icc_and_jpeg_quality_survive_and_the_label_is_upright() {
     }
 }
 
+/// ImageMagick's `identify` fields of a JPEG: (quality, sampling factor).
+fn identify_jpeg(file: &Path) -> (String, String) {
+    let out = tool(
+        "identify",
+        &[
+            "-format",
+            "%Q %[jpeg:sampling-factor]",
+            &file.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    let (q, sf) = t.trim().split_once(' ').expect("two fields");
+    (q.to_string(), sf.to_string())
+}
+
+#[test]
+fn labelled_jpeg_keeps_quality_and_subsampling_and_stays_about_the_input_size() {
+    let s = Scratch::new();
+    for (q, sf) in [("75", "2x2"), ("92", "1x1")] {
+        // libjpeg (through ImageMagick) with its optimised Huffman tables, as cameras and
+        // editors write them.
+        let input = s.path(&format!("in-q{q}-{sf}.jpg"));
+        let made = tool(
+            "convert",
+            &[
+                "-size",
+                "800x600",
+                "-seed",
+                "3",
+                "plasma:fractal",
+                "-quality",
+                q,
+                "-sampling-factor",
+                sf,
+                &input.display().to_string(),
+            ],
+        );
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let out = s.path(&format!("out-q{q}-{sf}.jpg"));
+        let o = label_json(&s, &input, &out, &["--no-watermark"]);
+        assert_eq!(o["explicit"]["status"], "applied");
+        let (in_q, in_sf) = identify_jpeg(&input);
+        assert_eq!(identify_jpeg(&out), (in_q, in_sf), "q{q} {sf}");
+        let (a, b) = (
+            std::fs::metadata(&input).expect("size").len(),
+            std::fs::metadata(&out).expect("size").len(),
+        );
+        // The label's plate and glyph edges cost a few per cent; the re-encode itself no more.
+        assert!(
+            b * 100 <= a * 108,
+            "q{q} {sf}: {a} bytes in, {b} bytes out ({:.3}×)",
+            b as f64 / a as f64
+        );
+        assert_ffmpeg_decodes(&out);
+        // libjpeg (ImageMagick) and zune-jpeg (the image crate) decode the same picture: the
+        // rewritten Huffman tables are read alike by both.
+        let png = s.path(&format!("out-q{q}-{sf}.png"));
+        let conv = tool(
+            "convert",
+            &[&out.display().to_string(), &png.display().to_string()],
+        );
+        assert!(conv.status.success(), "{}", text(&conv.stderr));
+        let by_libjpeg = image::open(&png).expect("png").to_rgb8();
+        let by_zune = image::open(&out).expect("jpeg").to_rgb8();
+        let diff: u64 = by_libjpeg
+            .as_raw()
+            .iter()
+            .zip(by_zune.as_raw())
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        let mean = diff as f64 / by_zune.as_raw().len() as f64;
+        assert!(
+            mean < 1.5,
+            "q{q} {sf}: decoders differ by {mean:.2} per sample"
+        );
+        check_label(&by_zune, &o["explicit_label"], &format!("q{q} {sf}"));
+    }
+}
+
 #[test]
 fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
     let s = Scratch::new();

@@ -262,8 +262,8 @@ fn label_jpeg(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
     );
     let mut out = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
-    // Standard Huffman tables: jpeg-encoder 0.7's optimised tables decode differently in
-    // zune-jpeg (the image crate's decoder) than in libjpeg/ffmpeg, so they are not used.
+    // Standard Huffman tables here, optimised afterwards by our own pass (see jpeg_huffman):
+    // jpeg-encoder's optimised files have one scan per component, which zune-jpeg misdecodes.
     if let Some((hs, vs)) = header.chroma_subsampling() {
         match jpeg_encoder::SamplingFactor::from_factors(hs, vs) {
             Some(s) => enc.set_sampling_factor(s),
@@ -288,6 +288,11 @@ fn label_jpeg(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
     };
     enc.encode(&px.data, w, h, colour)
         .map_err(|e| ExplicitError::Image(format!("cannot encode the JPEG image: {e}")))?;
+    // Tables built for this image keep the output about as small as an optimised input.
+    match crate::jpeg_huffman::optimise_huffman(&out) {
+        Ok(optimised) => out = optimised,
+        Err(e) => notes.push(format!("standard Huffman tables kept: {e}")),
+    }
     Ok(EditedImage {
         bytes: out,
         placement,

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod docx;
 pub mod font;
 pub mod image_file;
+pub mod jpeg_huffman;
 pub mod jpeg_quality;
 pub mod overlay;
 pub mod pdf_stamp;
