@@ -362,6 +362,85 @@ fn labelled_jpeg_keeps_quality_and_subsampling_and_stays_about_the_input_size() 
     }
 }
 
+/// The format webpinfo reports for a WebP file: "Lossy" or "Lossless".
+fn webp_format(file: &Path) -> String {
+    let out = tool("webpinfo", &[&file.display().to_string()]);
+    assert!(out.status.success(), "webpinfo: {}", text(&out.stdout));
+    let t = text(&out.stdout);
+    assert!(t.contains("No error detected."), "webpinfo: {t}");
+    t.lines()
+        .find_map(|l| l.trim().strip_prefix("Format: "))
+        .and_then(|f| f.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn lossy_webp_stays_lossy_at_its_quality_and_lossless_stays_lossless() {
+    let s = Scratch::new();
+    let png = s.path("src.png");
+    let made = tool(
+        "convert",
+        &[
+            "-size",
+            "640x480",
+            "-seed",
+            "5",
+            "plasma:fractal",
+            &png.display().to_string(),
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    for (kind, args) in [("q60", &["-q", "60"][..]), ("lossless", &["-lossless"][..])] {
+        let input = s.path(&format!("in-{kind}.webp"));
+        let mut cwebp = vec!["-quiet"];
+        cwebp.extend_from_slice(args);
+        let (src, dst) = (png.display().to_string(), input.display().to_string());
+        cwebp.extend_from_slice(&[&src, "-o", &dst]);
+        let made = tool("cwebp", &cwebp);
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let out = s.path(&format!("out-{kind}.webp"));
+        let o = label_json(&s, &input, &out, &["--no-watermark"]);
+        assert_eq!(o["explicit"]["status"], "applied");
+        assert_eq!(webp_format(&out), webp_format(&input), "{kind}");
+        assert_ffmpeg_decodes(&out);
+        assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
+        let (a, b) = (
+            std::fs::metadata(&input).expect("size").len(),
+            std::fs::metadata(&out).expect("size").len(),
+        );
+        if kind == "q60" {
+            let q = o["explicit_label"]["webp_quality"].as_u64().unwrap_or(0);
+            assert!(
+                q.abs_diff(60) <= 8,
+                "estimated WebP quality {q} for a q60 input"
+            );
+            assert!(b * 100 <= a * 110, "lossy: {a} bytes in, {b} bytes out");
+        } else {
+            assert!(o["explicit_label"]["webp_quality"].is_null());
+            // Every pixel outside the label is exactly the input's.
+            let before = image::open(&input).expect("in").to_rgb8();
+            let after = image::open(&out).expect("out").to_rgb8();
+            let plate = &o["explicit_label"]["placement"]["plate"];
+            let g = |k: &str| plate[k].as_u64().unwrap_or(0) as u32;
+            let (px, py, pw, ph) = (g("x"), g("y"), g("width"), g("height"));
+            let changed = before
+                .enumerate_pixels()
+                .filter(|(x, y, p)| {
+                    let inside = (px..px + pw).contains(x) && (py..py + ph).contains(y);
+                    !inside && after.get_pixel(*x, *y) != *p
+                })
+                .count();
+            assert_eq!(
+                changed, 0,
+                "lossless output changed pixels outside the label"
+            );
+        }
+        let img = image::open(&out).expect("decode").to_rgb8();
+        check_label(&img, &o["explicit_label"], kind);
+    }
+}
+
 #[test]
 fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
     let s = Scratch::new();
