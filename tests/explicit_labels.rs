@@ -442,7 +442,7 @@ fn lossy_webp_stays_lossy_at_its_quality_and_lossless_stays_lossless() {
 }
 
 #[test]
-fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
+fn rgb_and_ycbcr_tiffs_are_labelled_and_read_like_ffmpeg_reads_them() {
     let s = Scratch::new();
     let tif = s.path("in.tif");
     picture(300, 200).save(&tif).expect("tiff");
@@ -453,10 +453,96 @@ fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
     assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
     let img = image::open(&out).expect("decode").to_rgb8();
     check_label(&img, &o["explicit_label"], "TIFF");
-    // The bundled sample is YCbCr, which the decoder lacks: metadata only, said plainly.
-    let o = label_json(&s, &sample("image.tif"), &s.path("ycbcr.tif"), &[]);
-    assert_eq!(o["explicit"]["status"], "unavailable");
-    assert_eq!(o["metadata"]["status"], "applied");
+    // YCbCr TIFFs (which the image crate refuses) as ffmpeg writes them, and the bundled
+    // sample: labelled, and outside the label the pixels match ffmpeg's own decode.
+    let src = s.path("src.png");
+    picture(300, 200).save(&src).expect("png");
+    let mut inputs = vec![(sample("image.tif"), "sample".to_string())];
+    for (pix, algo) in [
+        ("yuv420p", "deflate"),
+        ("yuv422p", "lzw"),
+        ("yuv444p", "raw"),
+        ("yuv411p", "packbits"),
+    ] {
+        let f = s.path(&format!("{pix}-{algo}.tif"));
+        let made = tool(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                &src.display().to_string(),
+                "-pix_fmt",
+                pix,
+                "-compression_algo",
+                algo,
+                &f.display().to_string(),
+            ],
+        );
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        inputs.push((f, format!("{pix} {algo}")));
+    }
+    for (input, what) in inputs {
+        let out = s.path("ycbcr-out.tif");
+        let o = label_json(&s, &input, &out, &[]);
+        assert_eq!(o["explicit"]["status"], "applied", "{what}: {o}");
+        let reference = s.path("reference.png");
+        let conv = tool(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                &input.display().to_string(),
+                "-pix_fmt",
+                "rgb24",
+                &reference.display().to_string(),
+            ],
+        );
+        assert!(conv.status.success(), "{}", text(&conv.stderr));
+        let by_ffmpeg = image::open(&reference).expect("reference").to_rgb8();
+        let ours = image::open(&out).expect("output").to_rgb8();
+        assert_eq!(ours.dimensions(), by_ffmpeg.dimensions(), "{what}");
+        let plate = &o["explicit_label"]["placement"]["plate"];
+        let g = |k: &str| plate[k].as_u64().unwrap_or(0) as u32;
+        let (px, py, pw, ph) = (g("x"), g("y"), g("width"), g("height"));
+        let outside = |x: u32, y: u32| !((px..px + pw).contains(&x) && (py..py + ph).contains(&y));
+        let mean_diff = |a: &image::RgbImage, b: &image::RgbImage| {
+            let (mut sum, mut n) = (0u64, 0u64);
+            for (x, y, p) in a.enumerate_pixels().filter(|(x, y, _)| outside(*x, *y)) {
+                let q = b.get_pixel(x, y);
+                sum +=
+                    p.0.iter()
+                        .zip(q.0)
+                        .map(|(a, b)| u64::from(a.abs_diff(b)))
+                        .sum::<u64>();
+                n += 3;
+            }
+            sum as f64 / n as f64
+        };
+        let vs_ffmpeg = mean_diff(&ours, &by_ffmpeg);
+        if what == "sample" {
+            assert!(
+                vs_ffmpeg < 3.0,
+                "{what}: {vs_ffmpeg:.2} per sample from ffmpeg's decode"
+            );
+        } else {
+            // Against the picture the TIFF was made from, our decode is as close as ffmpeg's
+            // (ffmpeg interpolates chroma, we replicate it as TIFF 6.0 §21 describes).
+            let original = image::open(&src).expect("source").to_rgb8();
+            let (ours_err, ffmpeg_err) = (
+                mean_diff(&ours, &original),
+                mean_diff(&by_ffmpeg, &original),
+            );
+            assert!(
+                ours_err <= ffmpeg_err * 1.25 + 0.5,
+                "{what}: ours {ours_err:.2}, ffmpeg {ffmpeg_err:.2} per sample from the source"
+            );
+        }
+        check_label(&ours, &o["explicit_label"], &what);
+    }
 }
 
 #[test]

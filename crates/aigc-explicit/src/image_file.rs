@@ -594,14 +594,24 @@ fn label_gif(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expli
 }
 
 fn label_tiff(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
-    let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(input))
-        .map_err(decode_err(Format::Tiff))?;
-    let orientation = decoder.orientation().map_err(decode_err(Format::Tiff))?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Tiff))?;
     let mut notes = vec![
         "TIFF tags other than the image structure (ICC, EXIF, orientation) are not carried over"
             .into(),
     ];
+    let (mut img, orientation) = if crate::tiff_ycbcr::is_plain_ycbcr(input) {
+        let (w, h, rgb) = crate::tiff_ycbcr::read_rgb(input)?;
+        let img = image::RgbImage::from_raw(w, h, rgb)
+            .ok_or_else(|| ExplicitError::Image("TIFF pixel buffer size".into()))?;
+        notes.push("YCbCr pixels converted to RGB".into());
+        let orientation = crate::tiff_ycbcr::orientation(input);
+        (DynamicImage::ImageRgb8(img), orientation)
+    } else {
+        let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(input))
+            .map_err(decode_err(Format::Tiff))?;
+        let orientation = decoder.orientation().map_err(decode_err(Format::Tiff))?;
+        let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Tiff))?;
+        (img, orientation)
+    };
     // The orientation tag is not written back, so turn the pixels upright instead.
     if orientation != image::metadata::Orientation::NoTransforms {
         img.apply_orientation(orientation);

@@ -16,6 +16,7 @@ pub mod jpeg_quality;
 pub mod overlay;
 pub mod pdf_stamp;
 pub mod text;
+pub mod tiff_ycbcr;
 pub mod webp_quality;
 pub mod wording;
 
