@@ -11,7 +11,7 @@ mod symphonia_decode;
 mod wav;
 mod writer;
 
-pub use wav::{WavFormat, WavWriter};
+pub use wav::{RiffChunk, WavFormat, WavWriter, read_extra_chunks};
 pub use writer::{AacContainer, AudioWriter, OpusContainer, OutputFormat, WriteSummary};
 
 /// Lowest sample rate accepted (telephone audio).
