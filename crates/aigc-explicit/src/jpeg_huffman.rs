@@ -540,7 +540,7 @@ mod tests {
                     let t = ((x * 13 + y * 7) ^ (x * y / 5)) % 32;
                     [
                         (x * 255 / w.max(1)) as u8,
-                        ((y * 200 / h.max(1)) as u32 + t) as u8,
+                        (y * 200 / h.max(1) + t) as u8,
                         ((x + y) * 3 % 256) as u8,
                     ]
                 })

@@ -278,3 +278,73 @@ fn append_chunks(file: &Path, chunks: &[RiffChunk]) -> std::io::Result<()> {
     f.write_all(&riff_size.to_le_bytes())?;
     f.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cue_and_smpl_positions_move_past_insertions_but_not_an_end_insertion() {
+        let mut cue = RiffChunk {
+            id: *b"cue ",
+            data: 2u32.to_le_bytes().to_vec(),
+        };
+        for (name, pos) in [(1u32, 0u32), (2, 5000)] {
+            for v in [name, pos, u32::from_le_bytes(*b"data"), 0, 0, pos] {
+                cue.data.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        // 100 frames at the start, 7 at frame 4000, 9 at the end (10 000).
+        cue.shift_sample_positions(&[(0, 100), (4000, 7), (10_000, 9)], 10_000);
+        let word = |d: &[u8], i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+        assert_eq!((word(&cue.data, 8), word(&cue.data, 24)), (100, 100));
+        assert_eq!((word(&cue.data, 32), word(&cue.data, 48)), (5107, 5107));
+
+        let mut smpl = RiffChunk {
+            id: *b"smpl",
+            data: vec![0; 36],
+        };
+        smpl.data[28..32].copy_from_slice(&1u32.to_le_bytes());
+        for v in [0u32, 0, 3000, 6000, 0, 0] {
+            smpl.data.extend_from_slice(&v.to_le_bytes());
+        }
+        smpl.shift_sample_positions(&[(4000, 50)], 10_000);
+        assert_eq!((word(&smpl.data, 44), word(&smpl.data, 48)), (3000, 6050));
+        // Other chunks are left alone.
+        let mut info = RiffChunk {
+            id: *b"LIST",
+            data: b"INFOICMT\x04\0\0\0abcd".to_vec(),
+        };
+        let before = info.clone();
+        info.shift_sample_positions(&[(0, 100)], 10_000);
+        assert_eq!(info, before);
+    }
+
+    #[test]
+    fn kept_chunks_are_appended_and_read_back_with_a_valid_riff_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.wav");
+        let mut w = WavWriter::create(&path, 8000, 1, WavFormat::Int(8)).unwrap();
+        // An odd number of 8-bit samples leaves the data chunk odd-sized (padded).
+        w.write(&[0.1, -0.1, 0.2]).unwrap();
+        let chunks = vec![
+            RiffChunk {
+                id: *b"LIST",
+                data: b"INFOINAM\x03\0\0\0abc\0".to_vec(),
+            },
+            RiffChunk {
+                id: *b"iXML",
+                data: b"<x/>".to_vec(),
+            },
+        ];
+        w.keep_chunks(chunks.clone());
+        w.finish().unwrap();
+        let b = std::fs::read(&path).unwrap();
+        let riff = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        assert_eq!(riff + 8, b.len());
+        assert_eq!(read_extra_chunks(&path).unwrap(), chunks);
+        // hound still reads the audio.
+        let r = hound::WavReader::open(&path).unwrap();
+        assert_eq!(r.len(), 3);
+    }
+}
