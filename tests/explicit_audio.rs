@@ -526,3 +526,110 @@ fn relabelling_does_not_stack_a_second_rhythm() {
     assert_eq!(read_f32(&once), read_f32(&twice));
     assert!(o["kept_bytes"].as_u64().expect("kept") > 60_000, "{o}");
 }
+
+/// Top-level RIFF chunks of a WAV file: (id, payload).
+fn riff_chunks(b: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 12usize;
+    while let Some(h) = b.get(at..at + 8) {
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let Some(body) = b.get(at + 8..at + 8 + len) else {
+            break;
+        };
+        out.push(([h[0], h[1], h[2], h[3]], body.to_vec()));
+        at += 8 + len + (len & 1);
+    }
+    out
+}
+
+#[test]
+fn wav_chunks_are_kept_and_cue_points_move_past_the_prompt() {
+    let s = Scratch::new();
+    let tone = s.path("tone.wav");
+    make_wav(&tone, 44100, 2, 16, 3.0, &["sine", "440", "vol", "0.3"]);
+    // ffmpeg writes LIST/INFO (title, artist) and a bext chunk (description).
+    let input = s.path("tagged.wav");
+    let made = tool(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            &tone.display().to_string(),
+            "-c",
+            "copy",
+            "-write_bext",
+            "1",
+            "-metadata",
+            "title=Kept Title",
+            "-metadata",
+            "artist=Kept Artist",
+            "-metadata",
+            "description=Kept bext description",
+            &input.display().to_string(),
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    // Add a cue point at frame 22050 and an iXML chunk by hand (ffmpeg writes neither).
+    let mut bytes = std::fs::read(&input).expect("read");
+    let mut cue = 1u32.to_le_bytes().to_vec();
+    for v in [1u32, 22050, u32::from_le_bytes(*b"data"), 0, 0, 22050] {
+        cue.extend_from_slice(&v.to_le_bytes());
+    }
+    let ixml = b"<BWFXML><PROJECT>kept</PROJECT></BWFXML>".to_vec();
+    for (id, body) in [(b"cue ", &cue), (b"iXML", &ixml)] {
+        bytes.extend_from_slice(id);
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(body);
+    }
+    let riff = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+    std::fs::write(&input, &bytes).expect("write");
+
+    let out = s.path("out.wav");
+    let o = label(&s, &input, &out, &["--audio-prompt", "rhythm"]);
+    let report = &o["explicit_label"];
+    let kept: Vec<&str> = report["kept_chunks"]
+        .as_array()
+        .expect("kept_chunks")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for id in ["LIST", "bext", "cue", "iXML"] {
+        assert!(kept.contains(&id), "{id} not kept: {kept:?}");
+    }
+    // Independent read-back: exiftool sees the INFO tags, bext and iXML; ffprobe the tags.
+    let tags = common::exiftool_tags(&out);
+    let has = |k: &str, v: &str| {
+        tags.iter()
+            .any(|(kk, vv)| kk.ends_with(k) && vv.contains(v))
+    };
+    assert!(has(":Title", "Kept Title"), "{tags:?}");
+    assert!(has(":Artist", "Kept Artist"), "{tags:?}");
+    assert!(has(":Description", "Kept bext description"), "{tags:?}");
+    assert!(has(":BwfxmlProject", "kept"), "{tags:?}");
+    let probe_tags = common::ffprobe_tags(&out);
+    assert!(
+        probe_tags
+            .iter()
+            .any(|(k, v)| k == "title" && v == "Kept Title"),
+        "{probe_tags:?}"
+    );
+    // The cue point moved by exactly the inserted frames (output − input length).
+    let (in_frames, out_frames) = (read_f32(&input).len() / 2, read_f32(&out).len() / 2);
+    let added = (out_frames - in_frames) as u32;
+    assert!(added > 0);
+    let out_bytes = std::fs::read(&out).expect("read");
+    let chunks = riff_chunks(&out_bytes);
+    let (_, cue) = chunks
+        .iter()
+        .find(|(id, _)| id == b"cue ")
+        .expect("cue chunk");
+    let word = |i: usize| u32::from_le_bytes([cue[i], cue[i + 1], cue[i + 2], cue[i + 3]]);
+    assert_eq!((word(8), word(24)), (22050 + added, 22050 + added));
+    // Exactly one AIGC label chunk, and the RIFF size covers the whole file.
+    assert_eq!(chunks.iter().filter(|(id, _)| id == b"AIGC").count(), 1);
+    let riff = u32::from_le_bytes([out_bytes[4], out_bytes[5], out_bytes[6], out_bytes[7]]);
+    assert_eq!(riff as usize + 8, out_bytes.len());
+}

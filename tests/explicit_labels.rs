@@ -282,8 +282,167 @@ fn exif_orientation_icc_and_jpeg_quality_survive_and_the_label_is_upright() {
     }
 }
 
+/// ImageMagick's `identify` fields of a JPEG: (quality, sampling factor).
+fn identify_jpeg(file: &Path) -> (String, String) {
+    let out = tool(
+        "identify",
+        &[
+            "-format",
+            "%Q %[jpeg:sampling-factor]",
+            &file.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    let (q, sf) = t.trim().split_once(' ').expect("two fields");
+    (q.to_string(), sf.to_string())
+}
+
 #[test]
-fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
+fn labelled_jpeg_keeps_quality_and_subsampling_and_stays_about_the_input_size() {
+    let s = Scratch::new();
+    for (q, sf) in [("75", "2x2"), ("92", "1x1")] {
+        // libjpeg (through ImageMagick) with its optimised Huffman tables, as cameras and
+        // editors write them.
+        let input = s.path(&format!("in-q{q}-{sf}.jpg"));
+        let made = tool(
+            "convert",
+            &[
+                "-size",
+                "800x600",
+                "-seed",
+                "3",
+                "plasma:fractal",
+                "-quality",
+                q,
+                "-sampling-factor",
+                sf,
+                &input.display().to_string(),
+            ],
+        );
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let out = s.path(&format!("out-q{q}-{sf}.jpg"));
+        let o = label_json(&s, &input, &out, &["--no-watermark"]);
+        assert_eq!(o["explicit"]["status"], "applied");
+        let (in_q, in_sf) = identify_jpeg(&input);
+        assert_eq!(identify_jpeg(&out), (in_q, in_sf), "q{q} {sf}");
+        let (a, b) = (
+            std::fs::metadata(&input).expect("size").len(),
+            std::fs::metadata(&out).expect("size").len(),
+        );
+        // The label's plate and glyph edges cost a few per cent; the re-encode itself no more.
+        assert!(
+            b * 100 <= a * 108,
+            "q{q} {sf}: {a} bytes in, {b} bytes out ({:.3}×)",
+            b as f64 / a as f64
+        );
+        assert_ffmpeg_decodes(&out);
+        // libjpeg (ImageMagick) and zune-jpeg (the image crate) decode the same picture: the
+        // rewritten Huffman tables are read alike by both.
+        let png = s.path(&format!("out-q{q}-{sf}.png"));
+        let conv = tool(
+            "convert",
+            &[&out.display().to_string(), &png.display().to_string()],
+        );
+        assert!(conv.status.success(), "{}", text(&conv.stderr));
+        let by_libjpeg = image::open(&png).expect("png").to_rgb8();
+        let by_zune = image::open(&out).expect("jpeg").to_rgb8();
+        let diff: u64 = by_libjpeg
+            .as_raw()
+            .iter()
+            .zip(by_zune.as_raw())
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        let mean = diff as f64 / by_zune.as_raw().len() as f64;
+        assert!(
+            mean < 1.5,
+            "q{q} {sf}: decoders differ by {mean:.2} per sample"
+        );
+        check_label(&by_zune, &o["explicit_label"], &format!("q{q} {sf}"));
+    }
+}
+
+/// The format webpinfo reports for a WebP file: "Lossy" or "Lossless".
+fn webp_format(file: &Path) -> String {
+    let out = tool("webpinfo", &[&file.display().to_string()]);
+    assert!(out.status.success(), "webpinfo: {}", text(&out.stdout));
+    let t = text(&out.stdout);
+    assert!(t.contains("No error detected."), "webpinfo: {t}");
+    t.lines()
+        .find_map(|l| l.trim().strip_prefix("Format: "))
+        .and_then(|f| f.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn lossy_webp_stays_lossy_at_its_quality_and_lossless_stays_lossless() {
+    let s = Scratch::new();
+    let png = s.path("src.png");
+    let made = tool(
+        "convert",
+        &[
+            "-size",
+            "640x480",
+            "-seed",
+            "5",
+            "plasma:fractal",
+            &png.display().to_string(),
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    for (kind, args) in [("q60", &["-q", "60"][..]), ("lossless", &["-lossless"][..])] {
+        let input = s.path(&format!("in-{kind}.webp"));
+        let mut cwebp = vec!["-quiet"];
+        cwebp.extend_from_slice(args);
+        let (src, dst) = (png.display().to_string(), input.display().to_string());
+        cwebp.extend_from_slice(&[&src, "-o", &dst]);
+        let made = tool("cwebp", &cwebp);
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let out = s.path(&format!("out-{kind}.webp"));
+        let o = label_json(&s, &input, &out, &["--no-watermark"]);
+        assert_eq!(o["explicit"]["status"], "applied");
+        assert_eq!(webp_format(&out), webp_format(&input), "{kind}");
+        assert_ffmpeg_decodes(&out);
+        assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
+        let (a, b) = (
+            std::fs::metadata(&input).expect("size").len(),
+            std::fs::metadata(&out).expect("size").len(),
+        );
+        if kind == "q60" {
+            let q = o["explicit_label"]["webp_quality"].as_u64().unwrap_or(0);
+            assert!(
+                q.abs_diff(60) <= 8,
+                "estimated WebP quality {q} for a q60 input"
+            );
+            assert!(b * 100 <= a * 110, "lossy: {a} bytes in, {b} bytes out");
+        } else {
+            assert!(o["explicit_label"]["webp_quality"].is_null());
+            // Every pixel outside the label is exactly the input's.
+            let before = image::open(&input).expect("in").to_rgb8();
+            let after = image::open(&out).expect("out").to_rgb8();
+            let plate = &o["explicit_label"]["placement"]["plate"];
+            let g = |k: &str| plate[k].as_u64().unwrap_or(0) as u32;
+            let (px, py, pw, ph) = (g("x"), g("y"), g("width"), g("height"));
+            let changed = before
+                .enumerate_pixels()
+                .filter(|(x, y, p)| {
+                    let inside = (px..px + pw).contains(x) && (py..py + ph).contains(y);
+                    !inside && after.get_pixel(*x, *y) != *p
+                })
+                .count();
+            assert_eq!(
+                changed, 0,
+                "lossless output changed pixels outside the label"
+            );
+        }
+        let img = image::open(&out).expect("decode").to_rgb8();
+        check_label(&img, &o["explicit_label"], kind);
+    }
+}
+
+#[test]
+fn rgb_and_ycbcr_tiffs_are_labelled_and_read_like_ffmpeg_reads_them() {
     let s = Scratch::new();
     let tif = s.path("in.tif");
     picture(300, 200).save(&tif).expect("tiff");
@@ -294,10 +453,96 @@ fn rgb_tiff_is_labelled_and_ycbcr_tiff_reports_unavailable() {
     assert!(exif_value(&out, "XMP-TC260:Aigc").is_some_and(|v| v.contains(CODE)));
     let img = image::open(&out).expect("decode").to_rgb8();
     check_label(&img, &o["explicit_label"], "TIFF");
-    // The bundled sample is YCbCr, which the decoder lacks: metadata only, said plainly.
-    let o = label_json(&s, &sample("image.tif"), &s.path("ycbcr.tif"), &[]);
-    assert_eq!(o["explicit"]["status"], "unavailable");
-    assert_eq!(o["metadata"]["status"], "applied");
+    // YCbCr TIFFs (which the image crate refuses) as ffmpeg writes them, and the bundled
+    // sample: labelled, and outside the label the pixels match ffmpeg's own decode.
+    let src = s.path("src.png");
+    picture(300, 200).save(&src).expect("png");
+    let mut inputs = vec![(sample("image.tif"), "sample".to_string())];
+    for (pix, algo) in [
+        ("yuv420p", "deflate"),
+        ("yuv422p", "lzw"),
+        ("yuv444p", "raw"),
+        ("yuv411p", "packbits"),
+    ] {
+        let f = s.path(&format!("{pix}-{algo}.tif"));
+        let made = tool(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                &src.display().to_string(),
+                "-pix_fmt",
+                pix,
+                "-compression_algo",
+                algo,
+                &f.display().to_string(),
+            ],
+        );
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        inputs.push((f, format!("{pix} {algo}")));
+    }
+    for (input, what) in inputs {
+        let out = s.path("ycbcr-out.tif");
+        let o = label_json(&s, &input, &out, &[]);
+        assert_eq!(o["explicit"]["status"], "applied", "{what}: {o}");
+        let reference = s.path("reference.png");
+        let conv = tool(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                &input.display().to_string(),
+                "-pix_fmt",
+                "rgb24",
+                &reference.display().to_string(),
+            ],
+        );
+        assert!(conv.status.success(), "{}", text(&conv.stderr));
+        let by_ffmpeg = image::open(&reference).expect("reference").to_rgb8();
+        let ours = image::open(&out).expect("output").to_rgb8();
+        assert_eq!(ours.dimensions(), by_ffmpeg.dimensions(), "{what}");
+        let plate = &o["explicit_label"]["placement"]["plate"];
+        let g = |k: &str| plate[k].as_u64().unwrap_or(0) as u32;
+        let (px, py, pw, ph) = (g("x"), g("y"), g("width"), g("height"));
+        let outside = |x: u32, y: u32| !((px..px + pw).contains(&x) && (py..py + ph).contains(&y));
+        let mean_diff = |a: &image::RgbImage, b: &image::RgbImage| {
+            let (mut sum, mut n) = (0u64, 0u64);
+            for (x, y, p) in a.enumerate_pixels().filter(|(x, y, _)| outside(*x, *y)) {
+                let q = b.get_pixel(x, y);
+                sum +=
+                    p.0.iter()
+                        .zip(q.0)
+                        .map(|(a, b)| u64::from(a.abs_diff(b)))
+                        .sum::<u64>();
+                n += 3;
+            }
+            sum as f64 / n as f64
+        };
+        let vs_ffmpeg = mean_diff(&ours, &by_ffmpeg);
+        if what == "sample" {
+            assert!(
+                vs_ffmpeg < 3.0,
+                "{what}: {vs_ffmpeg:.2} per sample from ffmpeg's decode"
+            );
+        } else {
+            // Against the picture the TIFF was made from, our decode is as close as ffmpeg's
+            // (ffmpeg interpolates chroma, we replicate it as TIFF 6.0 §21 describes).
+            let original = image::open(&src).expect("source").to_rgb8();
+            let (ours_err, ffmpeg_err) = (
+                mean_diff(&ours, &original),
+                mean_diff(&by_ffmpeg, &original),
+            );
+            assert!(
+                ours_err <= ffmpeg_err * 1.25 + 0.5,
+                "{what}: ours {ours_err:.2}, ffmpeg {ffmpeg_err:.2} per sample from the source"
+            );
+        }
+        check_label(&ours, &o["explicit_label"], &what);
+    }
 }
 
 #[test]

@@ -171,6 +171,9 @@ pub struct AudioLabelReport {
     pub content_s: f64,
     /// Output length in seconds.
     pub output_s: f64,
+    /// WAV: the input's other RIFF chunks carried into the output (cue/smpl positions moved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_chunks: Vec<String>,
 }
 
 /// Gated mean-square loudness over 100 ms blocks (BS.1770 gating without K-weighting: the
@@ -396,6 +399,7 @@ pub fn label_audio_into<S: PcmSink>(
             prompt_peak_dbfs: None,
             content_s: total as f64 / rate_f,
             output_s: total as f64 / rate_f,
+            kept_chunks: Vec::new(),
         };
         return Ok((report, None));
     }
@@ -431,6 +435,21 @@ pub fn label_audio_into<S: PcmSink>(
             },
         })
         .collect();
+    // The input's other RIFF chunks (INFO tags, bext, iXML, cue points, …) go along with WAV
+    // output; cue and loop sample positions move past the inserted prompts.
+    let mut kept_chunks = Vec::new();
+    if sink.writes_wav() {
+        let mut chunks = aigc_media::audio::read_extra_chunks(input)?;
+        let inserts: Vec<(u64, u64)> = insertions
+            .iter()
+            .map(|i| (i.at_frame, span_frames))
+            .collect();
+        for c in &mut chunks {
+            c.shift_sample_positions(&inserts, total);
+        }
+        kept_chunks = chunks.iter().map(|c| c.name()).collect();
+        sink.keep_wav_chunks(chunks);
+    }
     let fade = if options.positions.contains(&AudioPosition::Middle) {
         (CUT_FADE_MS / 1000.0 * f64::from(rate)) as u64
     } else {
@@ -509,6 +528,7 @@ pub fn label_audio_into<S: PcmSink>(
         prompt_peak_dbfs: Some(amp_to_db(f64::from(prompt_peak))),
         content_s: total as f64 / rate_f,
         output_s: (total + span_frames * insertions.len() as u64) as f64 / rate_f,
+        kept_chunks,
     };
     Ok((report, Some(sink)))
 }

@@ -23,7 +23,10 @@ pub struct LabelledImage {
     pub orientation: u8,
     /// For JPEG: the quality estimated from the input and used for the output.
     pub jpeg_quality: Option<u8>,
-    /// What could not be kept exactly (e.g. lossy WebP written lossless).
+    /// For lossy WebP: the libwebp quality estimated from the input and used for the output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webp_quality: Option<u8>,
+    /// What could not be kept exactly (e.g. GIF re-quantised).
     pub notes: Vec<String>,
 }
 
@@ -67,6 +70,7 @@ pub fn label_image(
         frames: edited.frames,
         orientation: edited.orientation,
         jpeg_quality: edited.jpeg_quality,
+        webp_quality: edited.webp_quality,
         notes: edited.notes,
     })
 }
@@ -102,6 +106,8 @@ pub struct EditedImage {
     pub orientation: u8,
     /// For JPEG: the quality estimated from the input and used for the output.
     pub jpeg_quality: Option<u8>,
+    /// For lossy WebP: the libwebp quality estimated from the input and used for the output.
+    pub webp_quality: Option<u8>,
     /// What the re-encode could not keep exactly.
     pub notes: Vec<String>,
 }
@@ -262,8 +268,8 @@ fn label_jpeg(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
     );
     let mut out = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
-    // Standard Huffman tables: jpeg-encoder 0.7's optimised tables decode differently in
-    // zune-jpeg (the image crate's decoder) than in libjpeg/ffmpeg, so they are not used.
+    // Standard Huffman tables here, optimised afterwards by our own pass (see jpeg_huffman):
+    // jpeg-encoder's optimised files have one scan per component, which zune-jpeg misdecodes.
     if let Some((hs, vs)) = header.chroma_subsampling() {
         match jpeg_encoder::SamplingFactor::from_factors(hs, vs) {
             Some(s) => enc.set_sampling_factor(s),
@@ -288,12 +294,18 @@ fn label_jpeg(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
     };
     enc.encode(&px.data, w, h, colour)
         .map_err(|e| ExplicitError::Image(format!("cannot encode the JPEG image: {e}")))?;
+    // Tables built for this image keep the output about as small as an optimised input.
+    match crate::jpeg_huffman::optimise_huffman(&out) {
+        Ok(optimised) => out = optimised,
+        Err(e) => notes.push(format!("standard Huffman tables kept: {e}")),
+    }
     Ok(EditedImage {
         bytes: out,
         placement,
         frames: 1,
         orientation: orientation.exif(),
         jpeg_quality: Some(quality),
+        webp_quality: None,
         notes,
     })
 }
@@ -356,6 +368,7 @@ fn label_png(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expli
         frames: 1,
         orientation: orientation.exif(),
         jpeg_quality: None,
+        webp_quality: None,
         notes,
     })
 }
@@ -409,13 +422,20 @@ fn label_webp(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
     }
     let placement = edit.apply(&mut px, orientation)?;
     let input_chunks = webp_chunks(input);
-    if input_chunks.iter().any(|(t, _)| t == b"VP8 ") {
-        notes.push("lossy WebP re-encoded losslessly (the image crate writes VP8L only)".into());
-    }
-    let mut encoded = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut encoded)
-        .encode(&px.data, px.width, px.height, px.colour_type())
-        .map_err(encode_err(Format::WebP))?;
+    let lossy = input_chunks.iter().find(|(t, _)| t == b"VP8 ");
+    let mut webp_quality = None;
+    let encoded = match lossy {
+        // Lossy stays lossy at the input's estimated quality (libwebp); lossless stays lossless.
+        Some((_, vp8)) => {
+            let quality = crate::webp_quality::estimate_quality(vp8).unwrap_or_else(|| {
+                notes.push("WebP quality not readable from the VP8 header; 80 used".into());
+                80
+            });
+            webp_quality = Some(quality);
+            encode_webp(&px, Some(quality))?
+        }
+        None => encode_webp(&px, None)?,
+    };
     let extra: Vec<([u8; 4], &[u8])> = input_chunks
         .iter()
         .filter(|(t, _)| [b"ICCP", b"EXIF", b"XMP "].contains(&t))
@@ -428,6 +448,7 @@ fn label_webp(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
             frames: 1,
             orientation: orientation.exif(),
             jpeg_quality: None,
+            webp_quality,
             notes,
         });
     }
@@ -475,8 +496,40 @@ fn label_webp(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
         frames: 1,
         orientation: orientation.exif(),
         jpeg_quality: None,
+        webp_quality,
         notes,
     })
+}
+
+/// WebP through libwebp: lossy (VP8, plus a losslessly compressed alpha plane for RGBA) at
+/// `quality`, or lossless (VP8L, every pixel exact, also under transparency) when `None`.
+fn encode_webp(px: &Pixels, quality: Option<u8>) -> Result<Vec<u8>, ExplicitError> {
+    let layout = match px.layout {
+        PixelLayout::Rgb => webp::PixelLayout::Rgb,
+        PixelLayout::Rgba => webp::PixelLayout::Rgba,
+        PixelLayout::Luma => {
+            return Err(ExplicitError::Image(
+                "WebP encoding needs RGB or RGBA pixels".into(),
+            ));
+        }
+    };
+    let mut config = webp::WebPConfig::new()
+        .map_err(|()| ExplicitError::Image("libwebp rejected its default settings".into()))?;
+    match quality {
+        Some(q) => {
+            config.lossless = 0;
+            config.alpha_compression = 1;
+            config.quality = f32::from(q);
+        }
+        None => {
+            config.lossless = 1;
+            config.exact = 1;
+        }
+    }
+    webp::Encoder::new(&px.data, layout, px.width, px.height)
+        .encode_advanced(&config)
+        .map(|m| m.to_vec())
+        .map_err(|e| ExplicitError::Image(format!("cannot encode the WebP image: {e:?}")))
 }
 
 fn label_gif(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
@@ -535,19 +588,30 @@ fn label_gif(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expli
         frames: count,
         orientation: 1,
         jpeg_quality: None,
+        webp_quality: None,
         notes: vec!["GIF re-quantised per frame; comment and other extensions are not kept".into()],
     })
 }
 
 fn label_tiff(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, ExplicitError> {
-    let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(input))
-        .map_err(decode_err(Format::Tiff))?;
-    let orientation = decoder.orientation().map_err(decode_err(Format::Tiff))?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Tiff))?;
     let mut notes = vec![
         "TIFF tags other than the image structure (ICC, EXIF, orientation) are not carried over"
             .into(),
     ];
+    let (mut img, orientation) = if crate::tiff_ycbcr::is_plain_ycbcr(input) {
+        let (w, h, rgb) = crate::tiff_ycbcr::read_rgb(input)?;
+        let img = image::RgbImage::from_raw(w, h, rgb)
+            .ok_or_else(|| ExplicitError::Image("TIFF pixel buffer size".into()))?;
+        notes.push("YCbCr pixels converted to RGB".into());
+        let orientation = crate::tiff_ycbcr::orientation(input);
+        (DynamicImage::ImageRgb8(img), orientation)
+    } else {
+        let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(input))
+            .map_err(decode_err(Format::Tiff))?;
+        let orientation = decoder.orientation().map_err(decode_err(Format::Tiff))?;
+        let img = DynamicImage::from_decoder(decoder).map_err(decode_err(Format::Tiff))?;
+        (img, orientation)
+    };
     // The orientation tag is not written back, so turn the pixels upright instead.
     if orientation != image::metadata::Orientation::NoTransforms {
         img.apply_orientation(orientation);
@@ -565,6 +629,7 @@ fn label_tiff(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expl
         frames: 1,
         orientation: 1,
         jpeg_quality: None,
+        webp_quality: None,
         notes,
     })
 }
@@ -585,6 +650,7 @@ fn label_bmp(input: &[u8], edit: &mut Edit<'_, '_>) -> Result<EditedImage, Expli
         frames: 1,
         orientation: 1,
         jpeg_quality: None,
+        webp_quality: None,
         notes,
     })
 }

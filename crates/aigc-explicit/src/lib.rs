@@ -11,10 +11,13 @@ pub mod detect;
 pub mod docx;
 pub mod font;
 pub mod image_file;
+pub mod jpeg_huffman;
 pub mod jpeg_quality;
 pub mod overlay;
 pub mod pdf_stamp;
 pub mod text;
+pub mod tiff_ycbcr;
+pub mod webp_quality;
 pub mod wording;
 
 pub use overlay::{

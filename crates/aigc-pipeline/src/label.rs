@@ -108,6 +108,9 @@ pub enum ExplicitReport {
         orientation: u8,
         /// JPEG quality estimated from the input and used for the output.
         jpeg_quality: Option<u8>,
+        /// Lossy WebP: libwebp quality estimated from the input and used for the output.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        webp_quality: Option<u8>,
         /// What the re-encode could not keep exactly.
         notes: Vec<String>,
     },
@@ -422,6 +425,7 @@ pub(crate) fn apply_explicit(
             frames,
             orientation,
             jpeg_quality,
+            webp_quality,
             notes,
         } = match label_image(input, format, &options.image) {
             Ok(l) => l,
@@ -435,6 +439,7 @@ pub(crate) fn apply_explicit(
                 frames,
                 orientation,
                 jpeg_quality,
+                webp_quality,
                 notes,
             },
         )));

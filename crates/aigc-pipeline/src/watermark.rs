@@ -691,6 +691,7 @@ pub(crate) fn label_and_mark_image(
             frames: e.frames,
             orientation: e.orientation,
             jpeg_quality: e.jpeg_quality,
+            webp_quality: e.webp_quality,
             notes: e.notes.clone(),
         })
     };

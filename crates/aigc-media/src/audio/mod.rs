@@ -11,7 +11,7 @@ mod symphonia_decode;
 mod wav;
 mod writer;
 
-pub use wav::{WavFormat, WavWriter};
+pub use wav::{RiffChunk, WavFormat, WavWriter, read_extra_chunks};
 pub use writer::{AacContainer, AudioWriter, OpusContainer, OutputFormat, WriteSummary};
 
 /// Where decoded PCM goes: an [`AudioWriter`], or a stage that changes the samples on their way
@@ -19,11 +19,25 @@ pub use writer::{AacContainer, AudioWriter, OpusContainer, OutputFormat, WriteSu
 pub trait PcmSink {
     /// Takes interleaved samples.
     fn write(&mut self, samples: &[f32]) -> Result<(), MediaError>;
+
+    /// Whether the output is WAV (which carries the input's other RIFF chunks).
+    fn writes_wav(&self) -> bool;
+
+    /// Makes a WAV output carry `chunks` after its audio; `false` (nothing kept) otherwise.
+    fn keep_wav_chunks(&mut self, chunks: Vec<RiffChunk>) -> bool;
 }
 
 impl PcmSink for AudioWriter {
     fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
         AudioWriter::write(self, samples)
+    }
+
+    fn writes_wav(&self) -> bool {
+        matches!(self.format(), OutputFormat::Wav(_))
+    }
+
+    fn keep_wav_chunks(&mut self, chunks: Vec<RiffChunk>) -> bool {
+        AudioWriter::keep_wav_chunks(self, chunks)
     }
 }
 

@@ -467,6 +467,18 @@ impl AudioWriter {
         }
     }
 
+    /// Makes a WAV output carry `chunks` after its audio; `false` (and nothing kept) for
+    /// other formats.
+    pub fn keep_wav_chunks(&mut self, chunks: Vec<super::wav::RiffChunk>) -> bool {
+        match &mut self.inner {
+            Inner::Wav(w) => {
+                w.keep_chunks(chunks);
+                true
+            }
+            Inner::Encoded(_) => false,
+        }
+    }
+
     /// Flushes the encoder, finalises the container and renames the file into place.
     pub fn finish(self) -> Result<WriteSummary, MediaError> {
         let encoder_delay = match self.inner {

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use aigc_media::audio::{AudioReader, AudioWriter, MediaError, OutputFormat, PcmSink};
+use aigc_media::audio::{
+    AudioReader, AudioWriter, MediaError, OutputFormat, PcmSink, RiffChunk, read_extra_chunks,
+};
 use serde::Serialize;
 
 use super::detect::{AudioDetection, AudioDetector, AudioLocator, DetectOptions};
@@ -82,6 +84,10 @@ pub fn embed_file_as(
         writer.full_scale(),
     );
     let mut sink = MarkingSink::new(embedder, writer);
+    // A WAV keeps the input's other RIFF chunks (tags, bext, cue points: no sample moves here).
+    if sink.writes_wav() {
+        sink.keep_wav_chunks(read_extra_chunks(input)?);
+    }
     while let Some(block) = reader.next_block()? {
         sink.write(block)?;
     }
@@ -129,6 +135,14 @@ impl<S: PcmSink> PcmSink for MarkingSink<S> {
     fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
         let marked = self.embedder.process(samples);
         self.inner.write(marked)
+    }
+
+    fn writes_wav(&self) -> bool {
+        self.inner.writes_wav()
+    }
+
+    fn keep_wav_chunks(&mut self, chunks: Vec<RiffChunk>) -> bool {
+        self.inner.keep_wav_chunks(chunks)
     }
 }
 
