@@ -9,7 +9,8 @@
 #   WORK_DIR    scratch space and venv (default: /tmp/iwm-compare)
 # Environment: AIGC_MARK = our binary (default: target/release/aigc-mark, or
 #   $CARGO_TARGET_DIR/release/aigc-mark); OURS_JSON = an existing `robustness --json` report of
-#   the same PNG corpus (skips our run); LIMIT = use only the first N images.
+#   the same PNG corpus (skips our run), or "skip" for the peers' columns alone; LIMIT = use only
+#   the first N images.
 #
 # Every image is first converted to PNG so both sides start from the same lossless pixels. Each
 # peer carries 64 bits (8 random bytes per image, as many data bits as our payload); a pass is
@@ -41,7 +42,10 @@ for f in "$corpus"/*; do
 done
 
 ours="${OURS_JSON:-}"
-if [ -z "$ours" ]; then
+if [ "$ours" = skip ]; then
+  ours="$work/no-ours.json"
+  echo '{}' > "$ours"
+elif [ -z "$ours" ]; then
   bin="${AIGC_MARK:-${CARGO_TARGET_DIR:-$here/target}/release/aigc-mark}"
   [ -x "$bin" ] || { echo "build it first: cargo build --release (or set AIGC_MARK)" >&2; exit 2; }
   ours="$work/ours.json"
