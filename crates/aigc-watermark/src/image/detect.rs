@@ -127,17 +127,8 @@ pub fn detect_luma_with(
     check_plane(data.len(), width, height, stride, MIN_DETECT_SIDE)?;
     let y = to_f32(data, width, height, stride);
     let layout = tile::ChipLayout::new(key);
-    let pilot = tile::render(&layout.chips(None));
     let mut planner = FftPlanner::<f32>::new();
-    let mut pilot_spectrum: Vec<Complex<f32>> =
-        pilot.iter().map(|&v| Complex::new(v, 0.0)).collect();
-    fft2(
-        &mut planner,
-        &mut pilot_spectrum,
-        tile::PERIOD,
-        tile::PERIOD,
-        false,
-    );
+    let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
 
     let identity = Similarity {
         scale: 1.0,
@@ -324,6 +315,41 @@ fn polish(folder: &mut Folder<'_>, start: &Fold, window: usize, folds: &mut usiz
     }
     *folds += spent;
     best
+}
+
+/// The spectrum of the key's pilot tile (the cross-correlation reference of every fold).
+fn pilot_spectrum(planner: &mut FftPlanner<f32>, layout: &tile::ChipLayout) -> Vec<Complex<f32>> {
+    let pilot = tile::render(&layout.chips(None));
+    let mut spectrum: Vec<Complex<f32>> = pilot.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    fft2(planner, &mut spectrum, tile::PERIOD, tile::PERIOD, false);
+    spectrum
+}
+
+/// Test access to the polish: folds the plane `y` (w×h) under `start` on the search window,
+/// polishes it, and returns (pilot z at `start`, polished z, polished transform).
+#[cfg(test)]
+pub(super) fn polish_from(
+    y: &[u8],
+    w: usize,
+    h: usize,
+    key: &WatermarkKey,
+    start: Similarity,
+) -> (f64, f64, Similarity) {
+    let y = to_f32(y, w, h, w);
+    let layout = tile::ChipLayout::new(key);
+    let mut planner = FftPlanner::<f32>::new();
+    let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
+    let mut folder = Folder {
+        planner: &mut planner,
+        y: &y,
+        w,
+        h,
+        pilot_spectrum: &pilot_spectrum,
+    };
+    let first = folder.fold(start, SEARCH_WINDOW);
+    let mut folds = 0;
+    let polished = polish(&mut folder, &first, SEARCH_WINDOW, &mut folds);
+    (first.z, polished.z, polished.transform)
 }
 
 /// One folded tile under one transform hypothesis.
