@@ -142,6 +142,39 @@ tried = {m: [0] * len(A) for m in methods}
 psnr = {m: [] for m in methods}
 embed_ms = {m: [] for m in methods}
 detect_ms = {m: [] for m in methods}
+with open(ours_path) as f:
+    ours = json.load(f)
+rows = {r["attack"]: r for r in ours.get("attacks", [])}
+def cell(p, t):
+    return f"{p}/{t} ({100 * p / t:.0f} %)" if t else "–"
+def report(images, out):
+    def say(*a):
+        print(*a, file=out)
+    say(f"Images: {images} (PNG copies of the corpus); pass = all 64 data bits back.\n")
+    say("| attack | target | ours (aigc-mark) | dwtDct | dwtDctSvd | raw BER dwtDct / dwtDctSvd |")
+    say("|---|---|---|---|---|---|")
+    for k, (name, target, _) in enumerate(A):
+        r = rows.get(name)
+        o = cell(r["passed"], r["tried"]) if r else "–"
+        b = " / ".join(f"{ber[m][k] / tried[m][k]:.3f}" if tried[m][k] else "–" for m in methods)
+        say(f"| {name} | {target} | {o} | {cell(passed['dwtDct'][k], tried['dwtDct'][k])} | "
+              f"{cell(passed['dwtDctSvd'][k], tried['dwtDctSvd'][k])} | {b} |")
+    def med(v):
+        return f"{sorted(v)[len(v) // 2]:.1f}" if v else "–"
+    ours_psnr = [f["quality_db"] for f in ours.get("files", []) if f.get("quality_db")]
+    ours_embed = [f["embed_ms"] for f in ours.get("files", []) if f.get("quality_db")]
+    say()
+    say("| | ours | dwtDct | dwtDctSvd |")
+    say("|---|---|---|---|")
+    say(f"| median PSNR(Y) dB | {med(ours_psnr)} | {med(psnr['dwtDct'])} | {med(psnr['dwtDctSvd'])} |")
+    say(f"| median embed ms (ours: decode+encode included) | {med(ours_embed)} | {med(embed_ms['dwtDct'])} | {med(embed_ms['dwtDctSvd'])} |")
+    say(f"| median detect ms | – | {med(detect_ms['dwtDct'])} | {med(detect_ms['dwtDctSvd'])} |")
+    say(f"| false positives on unmarked | {ours.get('unmarked_false')}/{ours.get('unmarked_runs')} | no presence test | no presence test |")
+
+
+# Marked images done so far: WORK/table.md holds the table after each one (a partial
+# result if the run is stopped).
+done = 0
 rng = np.random.default_rng(2026)
 for path in pngs:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -181,30 +214,9 @@ for path in pngs:
             ber[m][k] += errors / 64
             passed[m][k] += errors == 0
     print(f"{os.path.basename(path)} {w}×{h} done", file=sys.stderr)
+    done += 1
+    with open(os.path.join(work, "table.md"), "w") as partial:
+        report(done, partial)
 
-with open(ours_path) as f:
-    ours = json.load(f)
-rows = {r["attack"]: r for r in ours.get("attacks", [])}
-def cell(p, t):
-    return f"{p}/{t} ({100 * p / t:.0f} %)" if t else "–"
-print(f"Images: {len(pngs)} (PNG copies of the corpus); pass = all 64 data bits back.\n")
-print("| attack | target | ours (aigc-mark) | dwtDct | dwtDctSvd | raw BER dwtDct / dwtDctSvd |")
-print("|---|---|---|---|---|---|")
-for k, (name, target, _) in enumerate(A):
-    r = rows.get(name)
-    o = cell(r["passed"], r["tried"]) if r else "–"
-    b = " / ".join(f"{ber[m][k] / tried[m][k]:.3f}" if tried[m][k] else "–" for m in methods)
-    print(f"| {name} | {target} | {o} | {cell(passed['dwtDct'][k], tried['dwtDct'][k])} | "
-          f"{cell(passed['dwtDctSvd'][k], tried['dwtDctSvd'][k])} | {b} |")
-def med(v):
-    return f"{sorted(v)[len(v) // 2]:.1f}" if v else "–"
-ours_psnr = [f["quality_db"] for f in ours.get("files", []) if f.get("quality_db")]
-ours_embed = [f["embed_ms"] for f in ours.get("files", []) if f.get("quality_db")]
-print()
-print("| | ours | dwtDct | dwtDctSvd |")
-print("|---|---|---|---|")
-print(f"| median PSNR(Y) dB | {med(ours_psnr)} | {med(psnr['dwtDct'])} | {med(psnr['dwtDctSvd'])} |")
-print(f"| median embed ms (ours: decode+encode included) | {med(ours_embed)} | {med(embed_ms['dwtDct'])} | {med(embed_ms['dwtDctSvd'])} |")
-print(f"| median detect ms | – | {med(detect_ms['dwtDct'])} | {med(detect_ms['dwtDctSvd'])} |")
-print(f"| false positives on unmarked | {ours.get('unmarked_false')}/{ours.get('unmarked_runs')} | no presence test | no presence test |")
+report(done, sys.stdout)
 PY
