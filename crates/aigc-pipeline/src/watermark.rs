@@ -11,7 +11,7 @@ use aigc_explicit::{ExplicitError, LabelSpec, PixelLayout};
 use aigc_ledger::{Ledger, LedgerEntry};
 use aigc_media::MediaError;
 use aigc_watermark::audio::{AudioDetection, AudioWatermarkError, DEFAULT_STRENGTH, EmbedStats};
-use aigc_watermark::image::{EmbedOptions, ImageDetection, ImageMarkError};
+use aigc_watermark::image::{DetectOptions, EmbedOptions, ImageDetection, ImageMarkError};
 use aigc_watermark::{CODED_BITS, NamedKey, Payload, WatermarkKey};
 use serde::Serialize;
 use std::path::Path;
@@ -256,7 +256,9 @@ pub fn mark_image(
     let edited = edit_image(input, format, spec, Some(&mut step))?;
     let mark = match failure {
         Some(reason) => Err(reason),
-        None => match detect_image_bytes(&edited.bytes, &key.key) {
+        // The output has the input's geometry: the read-back checks the unscaled grid only
+        // (no scale/rotation search, a third of the detector's time).
+        None => match read_back_image(&edited.bytes, &key.key) {
             Ok(d) if d.payload == Some(payload) => Ok(EmbedSummary {
                 modality: Modality::Image,
                 payload: payload.to_hex(),
@@ -285,10 +287,28 @@ pub fn mark_image(
 
 /// Decodes an image file (first frame) into its luminance plane and searches it for `key`'s mark.
 pub fn detect_image_bytes(bytes: &[u8], key: &WatermarkKey) -> Result<ImageDetection, String> {
+    detect_image_with(bytes, key, &DetectOptions::default())
+}
+
+/// Reads the mark back from an image just marked and encoded (same geometry: no search).
+fn read_back_image(bytes: &[u8], key: &WatermarkKey) -> Result<ImageDetection, String> {
+    let options = DetectOptions {
+        geometric_search: false,
+    };
+    detect_image_with(bytes, key, &options)
+}
+
+/// Decodes an image file (first frame) into its luminance plane and searches it as `options` say.
+fn detect_image_with(
+    bytes: &[u8],
+    key: &WatermarkKey,
+    options: &DetectOptions,
+) -> Result<ImageDetection, String> {
     let img = image::load_from_memory(bytes).map_err(|e| format!("cannot decode: {e}"))?;
     let luma = img.to_luma8();
     let (w, h) = (luma.width() as usize, luma.height() as usize);
-    aigc_watermark::image::detect_luma(luma.as_raw(), w, h, w, key).map_err(|e| e.to_string())
+    aigc_watermark::image::detect_luma_with(luma.as_raw(), w, h, w, key, options)
+        .map_err(|e| e.to_string())
 }
 
 /// Marks the audio file `input` into `output` (WAV in this version) and checks that the

@@ -54,19 +54,22 @@ pub fn embed_luma(
     let layout = tile::ChipLayout::new(key);
     let coded = encode_payload(payload, key);
     let pattern = tile::render_mark(&layout.chips(Some(&coded)), &tile::sync_peaks(key));
-    let mask = texture_mask(data, width, height, stride);
+    let (mut mask, inv_median) = texture_measure(data, width, height, stride);
 
-    // Gain from the target MSE: mean((g·m·w)²) = MSE.
+    // Finish the mask (normalise, clip, fade near black and white) and take the pattern's
+    // energy under it in the same pass: mean((g·m·w)²) = MSE sets the gain.
     let n = (width * height) as f64;
     let energy: f64 = mask
-        .par_chunks(width)
+        .par_chunks_mut(width)
+        .zip(data.par_chunks(stride))
         .enumerate()
-        .map(|(row, m)| {
+        .map(|(row, (m, px))| {
             let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
             let mut e = 0.0f32;
-            for mc in m.chunks(tile::PERIOD) {
-                for (mv, tv) in mc.iter().zip(trow) {
-                    let v = mv * tv;
+            for (mc, pc) in m.chunks_mut(tile::PERIOD).zip(px.chunks(tile::PERIOD)) {
+                for ((mv, &p), tv) in mc.iter_mut().zip(pc).zip(trow) {
+                    *mv = finish_mask(*mv, inv_median, p);
+                    let v = *mv * tv;
                     e += v * v;
                 }
             }
@@ -95,7 +98,8 @@ pub fn embed_luma(
             {
                 for ((px, mv), tv) in px_chunk.iter_mut().zip(m_chunk).zip(trow) {
                     let old = *px;
-                    let new = (f32::from(old) + g * mv * tv).round().clamp(0.0, 255.0) as u8;
+                    // Clamped first, so adding ½ and truncating rounds (no libm call).
+                    let new = ((f32::from(old) + g * mv * tv).clamp(0.0, 255.0) + 0.5) as u8;
                     let e = u64::from(new.abs_diff(old));
                     err += e * e;
                     *px = new;
@@ -118,15 +122,27 @@ pub fn embed_luma(
     })
 }
 
+/// 1/n for the pixel counts of a 5×5 window clipped at the borders (a multiply, not a division,
+/// per pixel).
+const INV_COUNT: [f32; 26] = {
+    let mut t = [0.0f32; 26];
+    let mut n = 1;
+    while n < 26 {
+        t[n] = 1.0 / n as f32;
+        n += 1;
+    }
+    t
+};
+
 /// Bins of the histogram that finds the median of the texture measure (range 0..MASK_RANGE).
 const MASK_BINS: usize = 4096;
 /// Upper end of the texture measure ⁴√variance (⁴√(127.5²) ≈ 11.3).
 const MASK_RANGE: f32 = 12.0;
 
-/// Perceptual weight per pixel: √(local std over 5×5) normalised to its median, clipped to
-/// [0.2, 2.5], and faded near black and white where the mark would clip. Flat areas get little
-/// mark. Exact integer window sums straight from the u8 plane, parallel over bands of rows.
-fn texture_mask(data: &[u8], w: usize, h: usize, stride: usize) -> Vec<f32> {
+/// Texture measure per pixel, √(local std over 5×5), and 1 / its median: the raw material of
+/// the perceptual weight ([`finish_mask`]); flat areas get little mark. Exact integer window
+/// sums straight from the u8 plane, parallel over bands of rows.
+fn texture_measure(data: &[u8], w: usize, h: usize, stride: usize) -> (Vec<f32>, f32) {
     const R: usize = 2;
     const BAND: usize = 32;
     let mut m = vec![0.0f32; w * h];
@@ -157,7 +173,7 @@ fn texture_mask(data: &[u8], w: usize, h: usize, stride: usize) -> Vec<f32> {
                     let n = ((x + R + 1).min(w) - x.saturating_sub(R)) as i64 * rows;
                     // n²·variance, exact.
                     let var_n2 = (n * sq - s * s) as f32;
-                    let t = (var_n2.sqrt() / n as f32).sqrt();
+                    let t = (var_n2.sqrt() * INV_COUNT[n as usize]).sqrt();
                     *mv = t;
                     hist[((t * scale) as usize).min(MASK_BINS - 1)] += 1;
                     if x + R + 1 < w {
@@ -202,14 +218,14 @@ fn texture_mask(data: &[u8], w: usize, h: usize, stride: usize) -> Vec<f32> {
         }
     }
     let inv_median = 1.0 / ((median_bin as f32 + 0.5) * (MASK_RANGE / MASK_BINS as f32)).max(1.0);
-    m.par_chunks_mut(w)
-        .zip(data.par_chunks(stride))
-        .for_each(|(mr, yr)| {
-            for (v, &px) in mr.iter_mut().zip(yr) {
-                let px = f32::from(px);
-                let edge = (px.min(255.0 - px) * (1.0 / 12.0)).clamp(0.1, 1.0);
-                *v = (*v * inv_median).clamp(0.2, 2.5) * edge;
-            }
-        });
-    m
+    (m, inv_median)
+}
+
+/// The perceptual weight of a pixel from its texture measure `t` and value `px`: `t` over its
+/// median, clipped to [0.2, 2.5], faded near black and white where the mark would clip.
+#[inline]
+fn finish_mask(t: f32, inv_median: f32, px: u8) -> f32 {
+    let px = f32::from(px);
+    let edge = (px.min(255.0 - px) * (1.0 / 12.0)).clamp(0.1, 1.0);
+    (t * inv_median).clamp(0.2, 2.5) * edge
 }

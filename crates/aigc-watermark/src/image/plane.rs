@@ -13,73 +13,90 @@ const BAND: usize = 64;
 pub(crate) fn box_moments(src: &[f32], w: usize, h: usize, r: usize) -> (Vec<f32>, Vec<f32>) {
     let mut mean = vec![0.0f32; w * h];
     let mut mean_sq = vec![0.0f32; w * h];
-    mean.par_chunks_mut(w * BAND)
-        .zip(mean_sq.par_chunks_mut(w * BAND))
-        .enumerate()
-        .for_each(|(band, (m_out, q_out))| {
-            let y_start = band * BAND;
-            let mut col = vec![0.0f64; w];
-            let mut col_sq = vec![0.0f64; w];
-            for yy in y_start.saturating_sub(r)..(y_start + r + 1).min(h) {
-                for ((c, q), &v) in col
-                    .iter_mut()
-                    .zip(col_sq.iter_mut())
-                    .zip(&src[yy * w..][..w])
-                {
-                    *c += f64::from(v);
-                    *q += f64::from(v) * f64::from(v);
-                }
-            }
-            for (i, (m_row, q_row)) in m_out.chunks_mut(w).zip(q_out.chunks_mut(w)).enumerate() {
-                let y = y_start + i;
-                let rows = ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
-                row_means(&col, &col_sq, r, rows, m_row, q_row);
-                if y + r + 1 < h {
-                    let add = &src[(y + r + 1) * w..][..w];
-                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(add) {
-                        *c += f64::from(v);
-                        *q += f64::from(v) * f64::from(v);
-                    }
-                }
-                if y >= r {
-                    let sub = &src[(y - r) * w..][..w];
-                    for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(sub) {
-                        *c -= f64::from(v);
-                        *q -= f64::from(v) * f64::from(v);
-                    }
-                }
-            }
-        });
+    box_pass::<true>(src, w, h, r, &mut mean, &mut mean_sq);
     (mean, mean_sq)
-}
-
-/// Horizontal running window over column sums; writes means (divided by the window's count).
-fn row_means(col: &[f64], col_sq: &[f64], r: usize, rows: f64, m: &mut [f32], q: &mut [f32]) {
-    let w = col.len();
-    let (mut s, mut sq) = (0.0f64, 0.0f64);
-    for x in 0..(r + 1).min(w) {
-        s += col[x];
-        sq += col_sq[x];
-    }
-    for x in 0..w {
-        let n = ((x + r + 1).min(w) - x.saturating_sub(r)) as f64 * rows;
-        m[x] = (s / n) as f32;
-        // Running sums can drift a hair below zero where the plane is flat.
-        q[x] = (sq / n).max(0.0) as f32;
-        if x + r + 1 < w {
-            s += col[x + r + 1];
-            sq += col_sq[x + r + 1];
-        }
-        if x >= r {
-            s -= col[x - r];
-            sq -= col_sq[x - r];
-        }
-    }
 }
 
 /// Box mean of `src` over a (2r+1)² window clamped at the borders.
 pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    box_moments(src, w, h, r).0
+    let mut mean = vec![0.0f32; w * h];
+    box_pass::<false>(src, w, h, r, &mut mean, &mut []);
+    mean
+}
+
+/// The box filter behind [`box_moments`] and [`box_mean`]; squares only when `SQ`.
+fn box_pass<const SQ: bool>(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    r: usize,
+    mean: &mut [f32],
+    mean_sq: &mut [f32],
+) {
+    // 1 / (window columns inside the plane) per column: a multiply per sample, not a division.
+    let inv_cols: Vec<f64> = (0..w)
+        .map(|x| 1.0 / ((x + r + 1).min(w) - x.saturating_sub(r)) as f64)
+        .collect();
+    let band = |band: usize, m_out: &mut [f32], q_out: &mut [f32]| {
+        let y_start = band * BAND;
+        let mut col = vec![0.0f64; w];
+        let mut col_sq = vec![0.0f64; if SQ { w } else { 0 }];
+        let add = |col: &mut [f64], col_sq: &mut [f64], row: &[f32], sign: f64| {
+            for (c, &v) in col.iter_mut().zip(row) {
+                *c += sign * f64::from(v);
+            }
+            if SQ {
+                for (q, &v) in col_sq.iter_mut().zip(row) {
+                    *q += sign * f64::from(v) * f64::from(v);
+                }
+            }
+        };
+        for yy in y_start.saturating_sub(r)..(y_start + r + 1).min(h) {
+            add(&mut col, &mut col_sq, &src[yy * w..][..w], 1.0);
+        }
+        for i in 0..m_out.len() / w {
+            let y = y_start + i;
+            let inv_rows = 1.0 / ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
+            row_means(&col, &inv_cols, inv_rows, r, &mut m_out[i * w..][..w]);
+            if SQ {
+                let q_row = &mut q_out[i * w..][..w];
+                row_means(&col_sq, &inv_cols, inv_rows, r, q_row);
+                // Running sums can drift a hair below zero where the plane is flat.
+                q_row.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            if y + r + 1 < h {
+                add(&mut col, &mut col_sq, &src[(y + r + 1) * w..][..w], 1.0);
+            }
+            if y >= r {
+                add(&mut col, &mut col_sq, &src[(y - r) * w..][..w], -1.0);
+            }
+        }
+    };
+    if SQ {
+        mean.par_chunks_mut(w * BAND)
+            .zip(mean_sq.par_chunks_mut(w * BAND))
+            .enumerate()
+            .for_each(|(i, (m, q))| band(i, m, q));
+    } else {
+        mean.par_chunks_mut(w * BAND)
+            .enumerate()
+            .for_each(|(i, m)| band(i, m, &mut []));
+    }
+}
+
+/// Horizontal running window over the column sums `col`; writes the means.
+fn row_means(col: &[f64], inv_cols: &[f64], inv_rows: f64, r: usize, out: &mut [f32]) {
+    let w = col.len();
+    let mut s: f64 = col[..(r + 1).min(w)].iter().sum();
+    for x in 0..w {
+        out[x] = (s * inv_cols[x] * inv_rows) as f32;
+        if x + r + 1 < w {
+            s += col[x + r + 1];
+        }
+        if x >= r {
+            s -= col[x - r];
+        }
+    }
 }
 
 /// High-pass and locally normalise a plane: residual from a 5×5 mean, divided by its local RMS
@@ -98,8 +115,9 @@ pub(crate) fn whiten(src: &[f32], w: usize, h: usize) -> Vec<f32> {
 pub(crate) fn bilinear(src: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
-    let x0 = x.floor() as usize;
-    let y0 = y.floor() as usize;
+    // Non-negative after the clamp: truncation is the floor (and needs no libm call).
+    let x0 = x as usize;
+    let y0 = y as usize;
     let x1 = (x0 + 1).min(w - 1);
     let y1 = (y0 + 1).min(h - 1);
     let fx = x - x0 as f32;
@@ -119,9 +137,9 @@ pub(crate) struct Similarity {
 }
 
 /// A region of the marked grid resampled from the suspect plane.
-pub(crate) struct Resampled {
-    /// Samples, `width` × `height`.
-    pub data: Vec<f32>,
+pub(crate) struct Resampled<'a> {
+    /// Samples, `width` × `height` (the suspect plane itself under the identity: no copy).
+    pub data: std::borrow::Cow<'a, [f32]>,
     pub width: usize,
     pub height: usize,
     /// Position of the region in the virtual marked plane (so folding keeps absolute phase).
@@ -136,13 +154,13 @@ pub(crate) struct Resampled {
 /// X maps to C_s + scale·R(rotation)·(X − C_m) with C_s, C_m the plane centres, so the identity
 /// maps every pixel to itself. Only a centred region of at most `max_side`² marked pixels is
 /// produced.
-pub(crate) fn resample(
-    src: &[f32],
+pub(crate) fn resample<'a>(
+    src: &'a [f32],
     w: usize,
     h: usize,
     t: Similarity,
     max_side: usize,
-) -> Resampled {
+) -> Resampled<'a> {
     let full_w = ((w as f64 / t.scale).floor() as usize).max(1);
     let full_h = ((h as f64 / t.scale).floor() as usize).max(1);
     let (nw, nh) = (full_w.min(max_side), full_h.min(max_side));
@@ -150,7 +168,7 @@ pub(crate) fn resample(
     let complete = (nw, nh) == (full_w, full_h);
     if t.scale == 1.0 && t.rotation == 0.0 && complete {
         return Resampled {
-            data: src.to_vec(),
+            data: std::borrow::Cow::Borrowed(src),
             width: w,
             height: h,
             origin: (0, 0),
@@ -178,7 +196,7 @@ pub(crate) fn resample(
             }
         });
     Resampled {
-        data,
+        data: std::borrow::Cow::Owned(data),
         width: nw,
         height: nh,
         origin: (ox, oy),
@@ -206,7 +224,7 @@ mod tests {
         };
         let r = resample(&src, 6, 5, t, usize::MAX);
         assert_eq!((r.width, r.height, r.origin), (6, 5, (0, 0)));
-        assert_eq!(r.data, src);
+        assert_eq!(&r.data[..], &src[..]);
         // A tiny rotation takes the slow path and still lands on the same pixels near the centre.
         let t = Similarity {
             scale: 1.0,

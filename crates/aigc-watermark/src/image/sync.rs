@@ -15,13 +15,17 @@ pub(crate) const MIN_SCALE: f64 = 0.3;
 pub(crate) const MAX_SCALE: f64 = 2.2;
 /// Rotation range searched, in degrees either way.
 pub(crate) const MAX_ROTATION_DEG: f64 = 6.0;
-/// Candidates handed to the pilot fold.
-const CANDIDATES: usize = 4;
+/// Candidates handed to the pilot fold: the grid score alone often ranks a host-texture
+/// coincidence above the true transform (text, regular patterns, heavy compression), while the
+/// pilot correlation of a fold separates them clearly, so several are kept and the pilot decides
+/// (each one folded counts in the detector's hypothesis correction).
+const CANDIDATES: usize = 10;
 /// Grid step in bins at the outermost template peak (half a bin: a peak is never missed).
 const STEP_BINS: f64 = 0.5;
 /// Ceiling on a normalised spectral bin in the grid score: a strong host peak counts like a
-/// template peak but no more.
-const SCORE_CLIP: f64 = 25.0;
+/// faint template peak but no more, so two or three host peaks cannot outscore the template's
+/// sixteen.
+const SCORE_CLIP: f64 = 8.0;
 /// Normalised power a measured peak needs to enter the least-squares fit.
 const FIT_MIN_POWER: f64 = 6.0;
 /// Spectrum sizes tried, largest first (the FFT cost grows with the square).

@@ -263,6 +263,29 @@ fn survives_upscale_and_offcentre_crop_after_downscale() {
 }
 
 #[test]
+fn polish_recovers_a_transform_a_little_off() {
+    // 80 % downscale, and a start 0.8 % too large and 0.4° rotated: about 2 px off at the
+    // window's edge, as the template fit of a small compressed image can be.
+    let (img, _) = marked(0);
+    let small = 410;
+    let attacked = resize(&img, SIDE, SIDE, small, small);
+    let truth = small as f64 / SIDE as f64;
+    let start = plane::Similarity {
+        scale: truth * 1.008,
+        rotation: 0.4f64.to_radians(),
+    };
+    let (z0, z1, t) = detect::polish_from(&attacked, small, small, &key(7), start);
+    eprintln!(
+        "start z {z0:.2} → polished z {z1:.2}, scale {:.5} (truth {truth:.5}), rotation {:.3}°",
+        t.scale,
+        t.rotation.to_degrees()
+    );
+    assert!(z1 > z0 + 1.0, "z {z0} → {z1}");
+    assert!((t.scale / truth - 1.0).abs() < 0.004, "scale {}", t.scale);
+    assert!(t.rotation.to_degrees().abs() < 0.2, "{}", t.rotation);
+}
+
+#[test]
 fn without_geometric_search_the_unscaled_grid_still_decodes() {
     let (img, _) = marked(2);
     let options = DetectOptions {

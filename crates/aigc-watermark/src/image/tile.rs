@@ -73,12 +73,24 @@ pub(crate) fn sync_peaks(key: &WatermarkKey) -> Vec<SyncPeak> {
 pub(crate) fn render_sync(peaks: &[SyncPeak]) -> Vec<f32> {
     let mut t = vec![0.0f32; PERIOD * PERIOD];
     let w = std::f32::consts::TAU / PERIOD as f32;
+    let n = PERIOD as i32;
+    let mut wave = [0.0f32; PERIOD];
     for p in peaks {
+        // Integer phase index keeps the sinusoid exactly periodic in the tile; one period of
+        // cosines per peak is all the tile needs.
+        for (k, v) in wave.iter_mut().enumerate() {
+            *v = (w * k as f32 + p.phase).cos();
+        }
         for y in 0..PERIOD {
-            for x in 0..PERIOD {
-                // Integer phase index keeps the sinusoid exactly periodic in the tile.
-                let k = (p.a * x as i32 + p.b * y as i32).rem_euclid(PERIOD as i32);
-                t[y * PERIOD + x] += (w * k as f32 + p.phase).cos();
+            let row = &mut t[y * PERIOD..][..PERIOD];
+            let mut k = (p.b * y as i32).rem_euclid(n);
+            let step = p.a.rem_euclid(n);
+            for v in row.iter_mut() {
+                *v += wave[k as usize];
+                k += step;
+                if k >= n {
+                    k -= n;
+                }
             }
         }
     }
