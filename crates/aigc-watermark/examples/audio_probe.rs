@@ -115,6 +115,7 @@ fn main() {
         DetectOptions::exact_speed()
     };
     let mut ok_total = 0;
+    let mut present = 0usize;
     let mut runs = 0;
     for f in &a.files {
         let (rate, ch, samples) = match read_all(f) {
@@ -177,18 +178,22 @@ fn main() {
             if good {
                 ok += 1;
             }
+            if det.present {
+                present += 1;
+            }
             line += &format!(
-                " | {snr:4.1}dB z{:5.1} e{:3} {}",
+                " | {snr:4.1}dB z{:5.1} e{:3} {}{}",
                 det.z,
                 det.bit_errors.map_or(-1, |e| e as i64),
-                if good { "OK" } else { "--" }
+                if good { "OK" } else { "--" },
+                if det.present { "" } else { " (absent)" }
             );
         }
         ok_total += ok;
         runs += usize::from(a.keys);
         println!("{line} | {ok}/{}", a.keys);
     }
-    println!("total {ok_total}/{runs}");
+    println!("total {ok_total}/{runs} payloads, {present}/{runs} declared present");
     println!(
         "one-core CPU time: embed {:.0}x real time, detect {:.0}x real time ({})",
         embed_s / embed_cpu.max(1e-9),
