@@ -331,22 +331,25 @@ const ALLOCATION_EXPONENT: f32 = 0.5;
 /// detector reads relative changes (log magnitudes), so weak bands carry the most per unit of
 /// energy.
 pub(crate) fn band_amplitudes(power: &[f32; BANDS], strength: f32, budget: f32) -> [f32; BANDS] {
+    // A silent band (power 0) costs nothing at any amplitude.
+    let amplitude = |lambda: f32, p: f32| {
+        if p > 0.0 {
+            (lambda * p.powf(-ALLOCATION_EXPONENT)).min(strength)
+        } else {
+            strength
+        }
+    };
     let cost = |lambda: f32| -> f32 {
         power
             .iter()
-            .map(|&p| {
-                let a = if p > 0.0 {
-                    (lambda * p.powf(-ALLOCATION_EXPONENT)).min(strength)
-                } else {
-                    strength
-                };
-                a * a * p
-            })
+            .map(|&p| amplitude(lambda, p).powi(2) * p)
             .sum()
     };
-    let full = [strength; BANDS];
-    if cost(f32::INFINITY) <= budget || budget <= 0.0 {
-        return if budget <= 0.0 { [0.0; BANDS] } else { full };
+    if budget <= 0.0 {
+        return [0.0; BANDS];
+    }
+    if cost(f32::INFINITY) <= budget {
+        return [strength; BANDS];
     }
     // Bisection on log λ between a λ that spends nothing and one that saturates every band.
     let (mut lo, mut hi) = (-60.0f32, 60.0f32);
@@ -358,14 +361,5 @@ pub(crate) fn band_amplitudes(power: &[f32; BANDS], strength: f32, budget: f32) 
             lo = mid;
         }
     }
-    let lambda = lo.exp();
-    let mut a = [0.0f32; BANDS];
-    for (x, &p) in a.iter_mut().zip(power) {
-        *x = if p > 0.0 {
-            (lambda * p.powf(-ALLOCATION_EXPONENT)).min(strength)
-        } else {
-            strength
-        };
-    }
-    a
+    power.map(|p| amplitude(lo.exp(), p))
 }
