@@ -13,6 +13,7 @@ pub mod parse;
 pub mod problem;
 pub mod provider;
 pub mod record;
+pub mod secret_file;
 
 pub use format::{Format, FormatFamily, sniff};
 pub use label::Label;

@@ -115,7 +115,8 @@ impl KeyFile {
         let public = Self::from_public(&key.public_key(), provider);
         let secret_path = dir.join(format!("{}.key.json", secret.key_id));
         let public_path = dir.join(format!("{}.pub.json", secret.key_id));
-        write_private(&secret_path, &to_json(&secret)).map_err(io(&secret_path))?;
+        aigc_core::secret_file::write_new_secret_file(&secret_path, &to_json(&secret))
+            .map_err(io(&secret_path))?;
         std::fs::write(&public_path, to_json(&public)).map_err(io(&public_path))?;
         Ok((secret_path, public_path))
     }
@@ -124,23 +125,6 @@ impl KeyFile {
 fn to_json(f: &KeyFile) -> String {
     // Serialising a struct of strings cannot fail.
     serde_json::to_string_pretty(f).unwrap_or_default() + "\n"
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
 }
 
 /// The per-user key directory: `$AIGC_MARK_HOME/keys`, else `$XDG_CONFIG_HOME/aigc-mark/keys`,

@@ -186,7 +186,7 @@ impl WatermarkKeyFile {
         let file = Self::new(&key, name, provider);
         // A struct of strings always serialises.
         let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
-        match write_private(&path, &text) {
+        match aigc_core::secret_file::write_new_secret_file(&path, &text) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(KeyFileError::Exists(path.display().to_string()));
@@ -201,29 +201,6 @@ impl WatermarkKeyFile {
             path,
         })
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }
 
 /// Every watermark key file in `dir`, sorted by name (a missing directory has none); files that
