@@ -62,6 +62,22 @@ impl DetectOptions {
     }
 }
 
+/// What a detection established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetectionMode {
+    /// The full 64-bit payload decoded and its keyed check passed.
+    Payload,
+    /// Short-excerpt mode: the mark is present (the sync correlation's corrected false-positive
+    /// probability is at most the target) but the payload did not decode. This is what a 5 s
+    /// clip usually gives: half a block holds about ten cells per coded chip, too few for the
+    /// code, while the sync pattern alone still decides presence with an analytic
+    /// false-positive probability. No payload bit is reported in this mode.
+    PresenceOnly,
+    /// No mark found.
+    Absent,
+}
+
 /// A stretch of the stream where the mark was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MarkedSpan {
@@ -98,6 +114,20 @@ pub struct AudioDetection {
     pub seconds: f64,
     /// Segments (9.3 s each, the last one may be shorter) scored.
     pub segments: usize,
+}
+
+impl AudioDetection {
+    /// Which mode the verdict is in: the full payload, presence only (the short-excerpt mode,
+    /// chosen automatically when the payload does not decode), or nothing.
+    pub fn mode(&self) -> DetectionMode {
+        if self.payload.is_some() {
+            DetectionMode::Payload
+        } else if self.present {
+            DetectionMode::PresenceOnly
+        } else {
+            DetectionMode::Absent
+        }
+    }
 }
 
 /// Frames quieter than this mean square (−80 dBFS) are skipped.
