@@ -1210,6 +1210,21 @@ impl RobustnessReport {
             "\n{met} of {} attacks meet their target. BER is over the files whose payload decoded.",
             self.attacks.len()
         );
+        // Presence without a payload is the audio detector's short-excerpt mode (5 s clips):
+        // not a pass, but reported so the table shows what such excerpts still give.
+        let presence_only: Vec<String> = self
+            .attacks
+            .iter()
+            .filter(|r| r.present_without_payload > 0)
+            .map(|r| format!("{} {}/{}", r.attack, r.present_without_payload, r.tried))
+            .collect();
+        if !presence_only.is_empty() {
+            let _ = writeln!(
+                s,
+                "Mark found without its payload (presence test only; the audio short-excerpt mode): {}.",
+                presence_only.join(", ")
+            );
+        }
         let what = match self.modality {
             Modality::Image => "PSNR(Y)",
             Modality::Audio => "SNR",

@@ -23,6 +23,7 @@ struct Args {
     search: bool,
     wrong_key: bool,
     strength: f32,
+    pcm16: bool,
     files: Vec<PathBuf>,
 }
 
@@ -34,6 +35,7 @@ fn parse_args() -> Args {
         search: false,
         wrong_key: false,
         strength: DEFAULT_STRENGTH,
+        pcm16: false,
         files: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -49,6 +51,9 @@ fn parse_args() -> Args {
             }
             "--attack" => a.attack = it.next(),
             "--search" => a.search = true,
+            // Round the marked signal to 16-bit PCM first (what `embed_file` writes for a
+            // 16-bit input), so attacks see the quantisation the robustness run sees.
+            "--pcm16" => a.pcm16 = true,
             // Detect under another key than the one marked with (the null hypothesis).
             "--wrong-key" => a.wrong_key = true,
             _ => a.files.push(PathBuf::from(s)),
@@ -141,6 +146,11 @@ fn main() {
             embed_cpu += thread_cpu() - t0;
             embed_s += (samples.len() / ch) as f64 / f64::from(rate);
             let snr = e.stats().snr_db();
+            if a.pcm16 {
+                for v in &mut marked {
+                    *v = (*v * 32768.0).round().clamp(-32768.0, 32767.0) / 32768.0;
+                }
+            }
             let (r2, c2, attacked) = match &a.attack {
                 Some(how) => match attack(rate, ch, &marked, how) {
                     Ok(v) => v,

@@ -62,6 +62,22 @@ impl DetectOptions {
     }
 }
 
+/// What a detection established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetectionMode {
+    /// The full 64-bit payload decoded and its keyed check passed.
+    Payload,
+    /// Short-excerpt mode: the mark is present (the sync correlation's corrected false-positive
+    /// probability is at most the target) but the payload did not decode. This is what a 5 s
+    /// clip usually gives: half a block holds about ten cells per coded chip, too few for the
+    /// code, while the sync pattern alone still decides presence with an analytic
+    /// false-positive probability. No payload bit is reported in this mode.
+    PresenceOnly,
+    /// No mark found.
+    Absent,
+}
+
 /// A stretch of the stream where the mark was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MarkedSpan {
@@ -100,6 +116,20 @@ pub struct AudioDetection {
     pub segments: usize,
 }
 
+impl AudioDetection {
+    /// Which mode the verdict is in: the full payload, presence only (the short-excerpt mode,
+    /// chosen automatically when the payload does not decode), or nothing.
+    pub fn mode(&self) -> DetectionMode {
+        if self.payload.is_some() {
+            DetectionMode::Payload
+        } else if self.present {
+            DetectionMode::PresenceOnly
+        } else {
+            DetectionMode::Absent
+        }
+    }
+}
+
 /// Frames quieter than this mean square (−80 dBFS) are skipped.
 const DETECT_GATE_MS: f32 = 1e-8;
 /// A cell value is clipped to ±this (log units) so a single outlier cannot dominate.
@@ -107,6 +137,14 @@ const CLIP: f32 = 2.5;
 /// Added to a frame's mean squared value before weighting by its inverse, so near-constant
 /// frames cannot dominate (log units squared).
 const RELIABILITY_FLOOR: f32 = 0.02;
+/// Weight of the newest analysis frame in the running band statistics (~1 s).
+const BAND_NOISE_WEIGHT: f32 = 1.0 / 172.0;
+/// Added to a band's squared value in its running noise share, so a band that is nearly
+/// constant for a while cannot take an unbounded weight (log units squared).
+const BAND_NOISE_FLOOR: f32 = 0.1 * RELIABILITY_FLOOR;
+/// Largest adjacent-band correlation used for the prediction from neighbouring bands.
+const MAX_BAND_CORR: f32 = 0.95;
+
 /// Analysis frames per frame (the analysis hop is a quarter frame).
 const QUARTERS: usize = SUB_OFFSETS;
 /// Rows of a folded block: one per quarter frame.
@@ -132,6 +170,11 @@ struct Analyzer {
     ring: VecDeque<Option<[f32; BANDS]>>,
     buf: Vec<Complex32>,
     scratch: Vec<Complex32>,
+    /// Per band: running mean of the band's squared value relative to its frame's spread (how
+    /// noisy the band is compared with the others).
+    band_noise: [f32; BANDS],
+    /// Running sums of the adjacent-band products and squares of the values.
+    band_corr: (f32, f32),
 }
 
 impl Analyzer {
@@ -149,6 +192,8 @@ impl Analyzer {
             ring: VecDeque::with_capacity(RING),
             buf: vec![Complex32::default(); n],
             scratch,
+            band_noise: [1.0; BANDS],
+            band_corr: (0.0, 0.0),
         }
     }
 
@@ -206,24 +251,67 @@ impl Analyzer {
                     for i in 0..BANDS {
                         x[i] = m[i] - 0.25 * (a[i] + b[i] + d[i] + e[i]);
                     }
-                    let mean = x.iter().sum::<f32>() / BANDS as f32;
-                    for v in &mut x {
-                        *v = (*v - mean).clamp(-CLIP, CLIP);
-                    }
-                    // Reliability weight: the host's frame-to-frame change (onsets, phoneme
-                    // boundaries) is the noise here, and it varies a lot between frames; a
-                    // frame counts in inverse proportion to its own spread (estimated from its
-                    // bands: the mark's share of it is small).
-                    let spread = x.iter().map(|v| v * v).sum::<f32>() / BANDS as f32;
-                    let w = 1.0 / (spread + RELIABILITY_FLOOR);
-                    for v in &mut x {
-                        *v *= w;
-                    }
+                    self.whiten_and_weight(&mut x);
                     let centre = self.next - c as u64;
                     on_value(self.start(centre), &x);
                 }
             }
             self.next += 1;
+        }
+    }
+
+    /// Turns a frame's time-differenced band values into weighted values whose host part is as
+    /// close to independent, equal-variance noise as the running statistics allow:
+    ///
+    /// 1. the frame's mean over bands is removed (loudness changes);
+    /// 2. the host's change is smooth across bands for speech (formant moves, broadband onsets)
+    ///    and independent for noise-like material: with the adjacent-band correlation `ρ`
+    ///    tracked over ~1 s, the interpolation from the two neighbouring bands
+    ///    (`2ρ/(1+ρ²)` × their mean, the best linear predictor for a first-order process) is
+    ///    subtracted. The mark's keyed signs are independent between bands, so it is kept;
+    /// 3. each value is divided by its expected variance: the frame's spread (onsets are noisy
+    ///    everywhere) times the band's running share of it (bands at the noise or quantisation
+    ///    floor of tonal material are noisy all the time, stable partials hardly at all). All
+    ///    estimates are relative, so a gain change of the whole file changes nothing.
+    ///
+    /// None of this depends on the key, so the sync correlation stays standard normal on
+    /// unmarked audio.
+    fn whiten_and_weight(&mut self, x: &mut [f32; BANDS]) {
+        let mean = x.iter().sum::<f32>() / BANDS as f32;
+        for v in x.iter_mut() {
+            *v -= mean;
+        }
+        let den: f32 = x.iter().map(|v| v * v).sum();
+        let num: f32 = x.windows(2).map(|w| w[0] * w[1]).sum();
+        let (cn, cd) = &mut self.band_corr;
+        *cn += BAND_NOISE_WEIGHT * (num - *cn);
+        *cd += BAND_NOISE_WEIGHT * (den - *cd);
+        let rho = if *cd > 0.0 {
+            (*cn / *cd).clamp(0.0, MAX_BAND_CORR)
+        } else {
+            0.0
+        };
+        let c = 2.0 * rho / (1.0 + rho * rho);
+        let src = *x;
+        for (b, v) in x.iter_mut().enumerate() {
+            let neighbours = match (b.checked_sub(1), src.get(b + 1)) {
+                (Some(l), Some(r)) => 0.5 * (src[l] + r),
+                (Some(l), None) => src[l],
+                (None, Some(r)) => *r,
+                (None, None) => 0.0,
+            };
+            *v = src[b] - c * neighbours;
+        }
+        let mean = x.iter().sum::<f32>() / BANDS as f32;
+        for v in x.iter_mut() {
+            *v = (*v - mean).clamp(-CLIP, CLIP);
+        }
+        let spread = x.iter().map(|v| v * v).sum::<f32>() / BANDS as f32 + RELIABILITY_FLOOR;
+        for (v, r) in x.iter_mut().zip(self.band_noise.iter_mut()) {
+            let raw = *v;
+            *v = raw / (spread * *r).max(1e-6);
+            // Updated after use: the band's weight does not depend on its own value.
+            *r += BAND_NOISE_WEIGHT * ((raw * raw + BAND_NOISE_FLOOR) / spread - *r);
         }
     }
 

@@ -28,7 +28,12 @@
 //!   analysis runs with frames scaled to that speed and a quarter-frame hop; a cell's value is
 //!   the band's mean log magnitude minus the same band in the frames one and two frames before
 //!   and after (removes the host's stationary spectrum), minus the frame's mean over bands
-//!   (removes loudness changes), weighted by the inverse of the frame's spread. Each value is
+//!   (removes loudness changes), minus a prediction from the two neighbouring bands scaled by
+//!   the running adjacent-band correlation (speech's formant moves and onsets are smooth across
+//!   bands, the keyed mark is not), and divided by its expected variance: the frame's spread
+//!   times the band's running share of it (bands at the noise or 16-bit quantisation floor of
+//!   tonal material count little, stable partials a lot). Every estimate is relative, so a gain
+//!   change does not move the statistic. Each value is
 //!   folded, for every fine speed hypothesis near the coarse one, into a block-long buffer at
 //!   quarter-frame resolution. Every 9.3 s segment, the normalised sync correlation `z` is
 //!   computed for every fine speed and quarter-frame phase; it is standard normal on unmarked
@@ -38,6 +43,13 @@
 //!   returned when its keyed check passes. Memory is a fixed number of block-long buffers,
 //!   whatever the stream's length. A second pass at the best hypothesis
 //!   scores 2-second windows to locate the mark in time.
+//! - **Short-excerpt mode.** The payload needs about 10 s: a 5 s clip holds half a block, about
+//!   ten cells per coded chip, too few for the code at 35 dB SNR. When the payload does not
+//!   decode but the sync correlation alone reaches the presence threshold (corrected
+//!   false-positive probability ≤ [`DetectOptions::max_false_positive`], 1e-6 by default), the
+//!   detection is in [`DetectionMode::PresenceOnly`]: the mark under this key is there, with
+//!   that analytic false-positive probability, but no payload bit is reported. The mode is
+//!   chosen automatically ([`AudioDetection::mode`]); nothing changes in the embedding.
 
 mod detect;
 mod embed;
@@ -45,7 +57,8 @@ mod file;
 mod layout;
 
 pub use detect::{
-    AudioDetection, AudioDetector, AudioLocator, DetectOptions, Hypothesis, MarkedSpan,
+    AudioDetection, AudioDetector, AudioLocator, DetectOptions, DetectionMode, Hypothesis,
+    MarkedSpan,
 };
 pub use embed::{AudioEmbedder, EmbedStats};
 pub use file::{

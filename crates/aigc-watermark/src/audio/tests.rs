@@ -240,3 +240,35 @@ fn a_long_stream_keeps_memory_fixed_and_unmarked_noise_is_never_detected() {
     assert!(r.segments >= 60, "{r:?}");
     assert!(!r.present && r.payload.is_none(), "{r:?}");
 }
+
+#[test]
+fn five_second_excerpt_falls_back_to_presence_only_with_its_false_positive_probability() {
+    let key = WatermarkKey::from_bytes([21; 32]);
+    let payload = Payload(0x0123_4567_89AB_CDEF);
+    let rate = 44_100;
+    let signal = music(rate, 2, 20.0, 5);
+    let (marked, _) = embed(&signal, rate, 2, &key, payload);
+    // 5 s from an offset that is not a whole number of frames into the second block.
+    let from = (11.37 * f64::from(rate)) as usize * 2;
+    let to = from + 5 * rate as usize * 2;
+    let d = detect(&marked[from..to], rate, 2, &key);
+    assert_ne!(d.mode(), DetectionMode::Absent, "{d:?}");
+    match d.mode() {
+        DetectionMode::Payload => assert_eq!(d.payload, Some(payload), "{d:?}"),
+        DetectionMode::PresenceOnly => {
+            assert!(d.payload.is_none(), "{d:?}");
+            assert!(d.false_positive_probability <= 1e-6, "{d:?}");
+        }
+        DetectionMode::Absent => unreachable!(),
+    }
+    // The same excerpt unmarked, and the marked one under another key: absent.
+    let un = detect(&signal[from..to], rate, 2, &key);
+    assert_eq!(un.mode(), DetectionMode::Absent, "{un:?}");
+    let wrong = detect(
+        &marked[from..to],
+        rate,
+        2,
+        &WatermarkKey::from_bytes([22; 32]),
+    );
+    assert_eq!(wrong.mode(), DetectionMode::Absent, "{wrong:?}");
+}
