@@ -478,10 +478,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(
-        args.first()
-            .ok_or("usage: image_robustness DIR [--quick] [--only N] [--attacks A,B] [--unmarked N]")?,
-    );
+    let dir = PathBuf::from(args.first().ok_or(
+        "usage: image_robustness DIR [--quick] [--only N] [--attacks A,B] [--unmarked N]",
+    )?);
     let quick = args.iter().any(|a| a == "--quick");
     let only: Option<usize> = args
         .iter()
