@@ -168,13 +168,17 @@ fn psnr_is_at_least_42_db_and_flat_areas_stay_clean() {
         assert!(measured >= 42.0, "PSNR {measured}");
         assert!((measured - report.psnr_db).abs() < 1e-9);
     }
-    // The flat band of the gradient image changes far less than the textured part.
+    // The flat band of the gradient image changes far less than the textured part: it carries
+    // only the amplitude floor (0.8 level RMS before rounding, ≈ 48 dB).
     let original = generated(1, SIDE, SIDE, 2);
     let (img, _) = marked(1);
     let band = SIDE * SIDE / 4;
     let flat = psnr(&original[..band], &img[..band]);
     let rest = psnr(&original[band..], &img[band..]);
-    assert!(flat > rest + 6.0, "flat {flat} dB, textured {rest} dB");
+    assert!(
+        flat >= 46.0 && flat > rest + 5.0,
+        "flat {flat} dB, textured {rest} dB"
+    );
 }
 
 /// Thin dark strokes on near-white paper (the case the amplitude floor exists for): almost every
