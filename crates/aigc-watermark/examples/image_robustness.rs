@@ -1,7 +1,8 @@
 //! Runs the spec's image attack table with the real ImageMagick 6 `convert` over a corpus made
 //! by `image_corpus`, and the false-positive count over its unmarked images.
 //!
-//! `cargo run --release -p aigc-watermark --example image_robustness -- DIR [--quick]`
+//! `cargo run --release -p aigc-watermark --example image_robustness -- DIR [--quick] [--only N]
+//! [--attacks A,B] [--unmarked N]`
 //! reads DIR/marked/*.png and DIR/unmarked/*.png, writes marked copies and attacked files under
 //! DIR/work/, and prints a markdown table: pass rate per attack (payload fully recovered and
 //! equal to the embedded one), mean raw bit error rate before correction (decoded images),
@@ -477,10 +478,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(
-        args.first()
-            .ok_or("usage: image_robustness DIR [--quick] [--only N]")?,
-    );
+    let dir = PathBuf::from(args.first().ok_or(
+        "usage: image_robustness DIR [--quick] [--only N] [--attacks A,B] [--unmarked N]",
+    )?);
     let quick = args.iter().any(|a| a == "--quick");
     let only: Option<usize> = args
         .iter()
@@ -490,9 +490,21 @@ fn main() -> Result<(), String> {
     let work = dir.join("work");
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let key = WatermarkKey::from_bytes(*b"aigc-mark image robustness key!!");
+    // `--attacks A,B`: only the attacks whose name contains one of the comma-separated parts
+    // (a development loop on the rows being worked on).
+    let wanted: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--attacks")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split(',').map(str::to_string).collect());
     let attacks: Vec<Attack> = attacks()
         .into_iter()
         .filter(|a| !quick || a.quick)
+        .filter(|a| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| w.iter().any(|part| a.name.contains(part.as_str())))
+        })
         .collect();
     let mut tallies: Vec<Tally> = attacks.iter().map(|_| Tally::default()).collect();
     let mut psnrs = Vec::new();
@@ -557,7 +569,12 @@ fn main() -> Result<(), String> {
     // False positives on the unmarked images.
     let unmarked = pngs(&dir.join("unmarked"))?;
     let (mut fp_present, mut fp_payload, mut max_z, mut fp_ms) = (0, 0, 0.0f64, Vec::new());
-    let limit = if quick { 100 } else { usize::MAX };
+    let unmarked_limit: Option<usize> = args
+        .iter()
+        .position(|a| a == "--unmarked")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
+    let limit = unmarked_limit.unwrap_or(if quick { 100 } else { usize::MAX });
     for path in unmarked.iter().take(limit) {
         let (ly, lw, lh) = load_luma(path)?;
         let t = Instant::now();
