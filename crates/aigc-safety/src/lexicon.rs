@@ -32,6 +32,7 @@
 //! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
 //! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
 
+use crate::anchored::{AnchoredMatcher, NO_CODE};
 use crate::normalize::{
     Normalized, folded_len, for_each_folded, is_han, is_skip, normalize_into, normalize_term,
 };
@@ -336,9 +337,8 @@ pub struct CompileStats {
 pub struct CompiledLexicon {
     entries: Vec<Entry>,
     patterns: Vec<PatternInfo>,
-    deny: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
-    /// Some automaton pattern contains an ASCII character (e.g. 「ai换脸」).
-    deny_has_ascii: bool,
+    /// Patterns holding a non-ASCII character (prefilter + anchored trie walk).
+    han: AnchoredMatcher,
     ascii: AsciiPatterns,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     /// Longest allowed phrase, in normalised characters (the window searched around a hit).
@@ -579,31 +579,17 @@ impl CompiledLexicon {
             }
         }
         stats.patterns = pats.len();
-        // Patterns with a non-ASCII character go into the automaton. Patterns made only of ASCII
-        // letters/digits (English, pinyin, initials) must start and end at word boundaries of the
-        // original text, so they are looked up per run of whole words instead (see
-        // `ascii_matches`): no mid-word matches, and the automaton stays small.
-        let with_ids: Vec<(&str, u32)> = pats
-            .iter()
-            .enumerate()
-            .filter(|(_, (p, _))| !p.is_ascii())
-            .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
-            .collect();
-        let deny_has_ascii = with_ids
-            .iter()
-            .any(|(p, _)| p.bytes().any(|b| b.is_ascii()));
-        let deny = if with_ids.is_empty() {
-            None
-        } else {
-            Some(
-                CharwiseDoubleArrayAhoCorasickBuilder::new()
-                    // All overlapping matches, one character at a time (the stepper needs the
-                    // standard kind); leftmost-longest is resolved over the few candidates.
-                    .match_kind(MatchKind::Standard)
-                    .build_with_values(with_ids.iter().copied())
-                    .map_err(|e| LexiconError::Build(e.to_string()))?,
-            )
-        };
+        // Patterns with a non-ASCII character go to the anchored matcher. Patterns made only of
+        // ASCII letters/digits (English, pinyin, initials) must start and end at word boundaries
+        // of the original text, so they are looked up per run of whole words instead (see
+        // `AsciiRun::flush`): no mid-word matches, and the matcher stays small.
+        let han = AnchoredMatcher::build(
+            pats.iter()
+                .enumerate()
+                .filter(|(_, (p, _))| !p.is_ascii())
+                .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?))),
+        )
+        .map_err(LexiconError::Build)?;
         let mut ascii = AsciiPatterns::with_prefixes(
             pats.iter()
                 .filter(|(p, _)| p.is_ascii())
@@ -641,8 +627,7 @@ impl CompiledLexicon {
         Ok(Self {
             entries: src.entries.clone(),
             patterns: pats.into_iter().map(|(_, i)| i).collect(),
-            deny,
-            deny_has_ascii,
+            han,
             ascii,
             allow,
             allow_max_chars: allow_norm
@@ -671,122 +656,99 @@ impl CompiledLexicon {
         scratch.cands.len()
     }
 
-    /// Counts all (overlapping) matches of the automaton alone in already normalised text
-    /// (benchmarks: the double-array automaton without folding, spans or selection).
-    pub fn count_automaton_matches(&self, normalised: &str) -> usize {
-        self.deny
-            .as_ref()
-            .map_or(0, |d| d.find_overlapping_iter(normalised).count())
-    }
-
-    /// Counts all (overlapping) matches of the automaton alone in already normalised text, fed
-    /// one character at a time through the stepper (benchmarks: the stepper's own cost).
-    pub fn count_stepper_matches(&self, normalised: &str) -> usize {
-        let Some(d) = self.deny.as_ref() else {
-            return 0;
-        };
-        let mut st = d.find_overlapping_stepper();
-        let mut n = 0;
-        for c in normalised.chars() {
-            st.consume(c);
-            n += st.matches().count();
-        }
-        n
+    /// Counts the normalised characters of `text` and the positions among them that pass the
+    /// prefilter of the non-ASCII patterns (benchmarks: how much the bit sets reject).
+    pub fn count_prefilter_passes(&self, text: &str, scratch: &mut Scratch) -> (usize, usize) {
+        let codes = &mut scratch.codes;
+        codes.clear();
+        for_each_folded(text, |_, _, c| codes.push(self.han.code(c)));
+        let folded = codes.len();
+        codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+        self.han.candidates(codes, &mut scratch.starts);
+        (folded, scratch.starts.len())
     }
 
     /// Heap bytes of the automata.
     pub fn heap_bytes(&self) -> usize {
-        self.deny.as_ref().map_or(0, |d| d.heap_bytes())
+        self.han.heap_bytes()
             + self.ascii.map.keys().map(|k| k.len() + 24).sum::<usize>()
             + self.ascii.prefixes.len() * 8
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
     /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: the text is
-    /// folded once by table lookup into an array of characters with their original spans (no
-    /// normalised string, no offset map); ASCII letters and digits are matched per run against
-    /// the whole-word patterns; the other characters go through the overlapping automaton one
-    /// transition each, and each match finds its first character by walking back its length.
+    /// folded once by table lookup; ASCII letters and digits are matched per run against the
+    /// whole-word patterns while folding; every normalised character becomes its code for the
+    /// non-ASCII patterns, whose prefilter then rejects almost every position, and the few
+    /// positions left get an anchored walk of the trie.
     fn scan(&self, text: &str, scratch: &mut Scratch) {
         let Scratch {
             cands,
-            folded,
+            codes,
+            offsets,
+            starts,
             ascii,
             ..
         } = scratch;
         cands.clear();
         ascii.clear();
-        folded.clear();
-        for_each_folded(text, |os, oe, c| folded.push((c, os, oe)));
-        if !self.ascii.map.is_empty() {
-            for &(c, os, oe) in folded.iter() {
+        codes.clear();
+        offsets.clear();
+        let han = &self.han;
+        let (use_han, use_words) = (!han.is_empty() && std::env::var_os("NOHAN").is_none(), !self.ascii.map.is_empty() && std::env::var_os("NOWORDS").is_none());
+        for_each_folded(text, |os, oe, c| {
+            if use_han {
+                codes.push(han.code(c));
+                offsets.push(os);
+            }
+            if use_words {
                 if c.is_ascii() {
                     ascii.push(text, os, oe, c);
                 } else if !ascii.text.is_empty() {
                     ascii.flush(self, cands);
                 }
             }
-            if !ascii.text.is_empty() {
-                ascii.flush(self, cands);
-            }
+        });
+        if !ascii.text.is_empty() {
+            ascii.flush(self, cands);
         }
         let words = cands.len();
-        if let Some(deny) = &self.deny {
-            // One streaming pass of the overlapping automaton over the folded characters (one
-            // transition per character); leftmost-longest is resolved afterwards.
-            let first = cands.len();
-            let skip_ascii = !self.deny_has_ascii;
-            let mut stepper = deny.find_overlapping_stepper();
-            let mut at_root = true;
-            for (k, &(c, _, oe)) in folded.iter().enumerate() {
-                if skip_ascii && c.is_ascii() {
-                    // No automaton pattern holds an ASCII character: no match crosses it.
-                    if !at_root {
-                        stepper = deny.find_overlapping_stepper();
-                        at_root = true;
-                    }
+        if use_han {
+            // Leftmost-longest, online: positions come in text order; at each original start
+            // only the longest match can be chosen (an expansion such as 「⑩」 gives several
+            // normalised characters one original start: the longest of the group wins).
+            let bytes = text.as_bytes();
+            codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+            han.candidates(codes, starts);
+            let mut end = 0;
+            let mut pending: Option<(usize, usize, u32)> = None;
+            for &k in starts.iter() {
+                let Some(&os) = offsets.get(k) else { break };
+                if let Some(p) = pending
+                    && p.0 != os
+                {
+                    cands.push(p);
+                    end = p.1;
+                    pending = None;
+                }
+                if os < end {
                     continue;
                 }
-                stepper.consume(c);
-                at_root = false;
-                for m in stepper.matches() {
-                    // Walk back over the pattern's characters to its first one.
-                    let mut bytes = m.end() - m.start();
-                    let mut j = k;
-                    while let Some(&(cj, _, _)) = folded.get(j) {
-                        bytes = bytes.saturating_sub(cj.len_utf8());
-                        if bytes == 0 || j == 0 {
-                            break;
-                        }
-                        j -= 1;
-                    }
-                    if let Some(&(_, os, _)) = folded.get(j) {
-                        cands.push((os, oe, m.value()));
-                    }
+                let Some((last, pattern)) = han.longest_at(codes, k) else {
+                    continue;
+                };
+                let Some(&lo) = offsets.get(last) else { continue };
+                let oe = lo + utf8_width(bytes.get(lo).copied().unwrap_or(0));
+                if pending.is_none_or(|p| oe > p.1) {
+                    pending = Some((os, oe, pattern));
                 }
             }
-            if cands.len() > first + 1 {
-                let found = cands.get_mut(first..).unwrap_or_default();
-                found.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
-                let mut end = 0;
-                let mut kept = first;
-                for i in first..cands.len() {
-                    let Some(&(s, e, v)) = cands.get(i) else {
-                        break;
-                    };
-                    if s >= end {
-                        end = e;
-                        if let Some(slot) = cands.get_mut(kept) {
-                            *slot = (s, e, v);
-                        }
-                        kept += 1;
-                    }
-                }
-                cands.truncate(kept);
+            if let Some(p) = pending {
+                cands.push(p);
             }
         }
         if words > 0 && cands.len() > words {
-            // Merge the whole-word and automaton candidates back into one leftmost-longest,
+            // Merge the whole-word and non-ASCII candidates back into one leftmost-longest,
             // non-overlapping list.
             cands.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
             let mut end = 0;
@@ -892,8 +854,12 @@ impl CompiledLexicon {
 pub struct Scratch {
     /// Candidates `(original start, original end, pattern)`.
     cands: Vec<(usize, usize, u32)>,
-    /// The normalised characters with the original span of each.
-    folded: Vec<(char, usize, usize)>,
+    /// The code of each normalised character for the non-ASCII patterns.
+    codes: Vec<u16>,
+    /// The original byte offset each normalised character comes from.
+    offsets: Vec<usize>,
+    /// Positions (indices into `codes`) that pass the prefilter.
+    starts: Vec<usize>,
     /// The current run of ASCII letters and digits.
     ascii: AsciiRun,
     /// The normalised window searched for allowed phrases.
@@ -980,6 +946,17 @@ impl AsciiRun {
             }
         }
         self.clear();
+    }
+}
+
+/// Byte length of the UTF-8 character starting with byte `lead`.
+#[inline(always)]
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0..0x80 => 1,
+        0x80..0xE0 => 2,
+        0xE0..0xF0 => 3,
+        _ => 4,
     }
 }
 

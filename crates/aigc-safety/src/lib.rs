@@ -26,6 +26,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod anchored;
 pub mod bank;
 pub mod chat;
 pub mod check;

@@ -1,0 +1,449 @@
+//! The matcher for lexicon patterns that hold a non-ASCII character (Chinese entries, their
+//! homophone / look-alike variants, mixed patterns such as 「ai换脸」).
+//!
+//! An Aho-Corasick automaton over 50 000+ such patterns takes one transition into a table of
+//! several megabytes per character of text, and nearly every one misses the cache. Lexicon
+//! terms are rare in ordinary text, so this matcher asks a cheap question first (the idea of
+//! Hyperscan's literal prefilters):
+//!
+//! 1. every normalised character of the lexicon gets a small dense **code** (0 for characters no
+//!    pattern holds: no match can cross them);
+//! 2. bit sets of what patterns *start* with, small enough to stay in the L2 cache: the single
+//!    characters that are whole patterns, the first two codes of two-character patterns and the
+//!    first three codes of longer ones (hashed). One branch-free pass over the codes tests every
+//!    position (the loads are independent, so their latencies overlap) and keeps the few that
+//!    pass;
+//! 3. at those positions, the code sequences of every pattern length that occurs are hashed
+//!    and looked up in one open-addressing table (again independent loads, instead of a trie
+//!    walk's chain of dependent cache misses); the longest pattern that verifies wins.
+//!
+//! Leftmost-longest selection over these per-position longest matches is the same as over all
+//! overlapping matches (at each start only the longest can be chosen), so the result equals
+//! normalising the text and running a leftmost-longest Aho-Corasick search on it.
+
+use std::collections::HashMap;
+
+/// Code of a character that no pattern holds.
+pub(crate) const NO_CODE: u16 = 0;
+/// An empty slot of the group table.
+const EMPTY: u32 = u32::MAX;
+
+/// A bit set of keys `(first code, rest)`, one hashed row per first code, sized by the number
+/// of keys in it. Text is dominated by its frequent characters, and a frequent character's row
+/// is one compact block that stays in the cache, where one set hashed over all keys would
+/// touch a cache line anywhere in it for every position.
+#[derive(Debug, Default)]
+struct RowFilter {
+    /// Per first code: `(first bit of its row, row length - 1)`; codes without keys point at
+    /// bit 0, which is never set.
+    rows: Vec<(u32, u32)>,
+    words: Vec<u64>,
+}
+
+/// Bits per key in a row: under 2 % false positives.
+const BITS_PER_KEY: usize = 64;
+/// Longest row, in bits.
+const MAX_ROW_BITS: usize = 1 << 24;
+
+impl RowFilter {
+    fn build(alphabet: usize, keys: &[(u16, u64)]) -> Self {
+        let mut per_row = vec![0usize; alphabet];
+        for &(a, _) in keys {
+            if let Some(n) = per_row.get_mut(usize::from(a)) {
+                *n += 1;
+            }
+        }
+        let mut rows = vec![(0u32, 0u32); alphabet];
+        // The first word stays zero: rows without keys test bit 0.
+        let mut next = 64usize;
+        for (row, &n) in rows.iter_mut().zip(&per_row) {
+            if n > 0 {
+                let len = n
+                    .saturating_mul(BITS_PER_KEY)
+                    .next_power_of_two()
+                    .clamp(64, MAX_ROW_BITS);
+                *row = (
+                    u32::try_from(next).unwrap_or(0),
+                    u32::try_from(len - 1).unwrap_or(0),
+                );
+                next += len;
+            }
+        }
+        let mut f = Self {
+            rows,
+            words: vec![0; next.div_ceil(64)],
+        };
+        for &(a, rest) in keys {
+            let bit = f.bit(a, rest);
+            if let Some(w) = f.words.get_mut(bit / 64) {
+                *w |= 1 << (bit % 64);
+            }
+        }
+        f
+    }
+
+    #[inline(always)]
+    fn bit(&self, a: u16, rest: u64) -> usize {
+        let (start, mask) = self.rows.get(usize::from(a)).copied().unwrap_or((0, 0));
+        // Multiplicative hashing; bits 40.. of the product mix every bit of `rest`.
+        start as usize + ((rest.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask as usize)
+    }
+
+    /// 1 if `(a, rest)` may be in the set, else 0 (as a number, for branch-free code).
+    #[inline(always)]
+    fn test(&self, a: u16, rest: u64) -> u64 {
+        let bit = self.bit(a, rest);
+        self.words.get(bit / 64).map_or(0, |w| (w >> (bit % 64)) & 1)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.rows.len() * 8 + self.words.len() * 8
+    }
+}
+
+/// Up to three codes packed into a key (a missing code is [`NO_CODE`]).
+#[inline(always)]
+fn pack(b: u16, c: u16, d: u16) -> u64 {
+    (u64::from(b) << 32) | (u64::from(c) << 16) | u64::from(d)
+}
+
+/// Patterns are grouped by their first `min(len, 4)` codes: one group per pattern of one to
+/// three codes, one group per four-code prefix for the longer ones.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    /// Length class (1, 2, 3, or 4 for four codes or more) and the packed first codes.
+    class: u8,
+    first: u16,
+    rest: u64,
+    /// Members `members[start..start + count]`, longest first.
+    start: u32,
+    count: u32,
+}
+
+/// One pattern: its codes are `seqs[start..start + len]`.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    start: u32,
+    len: u32,
+    pattern: u32,
+}
+
+#[inline(always)]
+fn group_hash(class: u8, first: u16, rest: u64) -> u64 {
+    let key = (u64::from(class) << 56) ^ (u64::from(first) << 48) ^ rest;
+    (key ^ (key >> 29)).wrapping_mul(0xA076_1D64_78BD_642F)
+}
+
+/// Prefilter + grouped pattern table over the non-ASCII patterns.
+#[derive(Debug, Default)]
+pub(crate) struct AnchoredMatcher {
+    /// Dense code of each BMP character (indexed by the normalised character).
+    bmp_codes: Vec<u16>,
+    /// Codes of characters outside the BMP.
+    other_codes: HashMap<char, u16>,
+    /// Codes that are whole one-character patterns (dense bits; bit 0 never set).
+    singles: Vec<u64>,
+    /// First codes of the patterns of two, of three, and of four or more codes.
+    pairs: RowFilter,
+    triples: RowFilter,
+    quads: RowFilter,
+    /// Open addressing, linear probing over `groups`: `(hash tag, group)`, at most half full.
+    slots: Vec<(u32, u32)>,
+    mask: usize,
+    /// `64 - log2(slots)`.
+    shift: u32,
+    groups: Vec<Group>,
+    members: Vec<Member>,
+    seqs: Vec<u16>,
+    patterns: usize,
+}
+
+impl AnchoredMatcher {
+    /// Builds the matcher; `patterns` are normalised, non-empty and distinct.
+    pub(crate) fn build<'a>(
+        patterns: impl IntoIterator<Item = (&'a str, u32)>,
+    ) -> Result<Self, String> {
+        let mut m = Self {
+            bmp_codes: vec![NO_CODE; 0x10000],
+            ..Self::default()
+        };
+        let mut next_code: u32 = 1;
+        let mut coded: Vec<(Vec<u16>, u32)> = Vec::new();
+        for (p, id) in patterns {
+            let mut seq = Vec::with_capacity(p.len() / 2);
+            for c in p.chars() {
+                let existing = m.code(c);
+                let code = if existing != NO_CODE {
+                    existing
+                } else {
+                    // Codes are 16 bits: a lexicon with 65 535 distinct characters is refused
+                    // (real ones hold a few thousand).
+                    let Ok(code) = u16::try_from(next_code) else {
+                        return Err(format!(
+                            "the patterns hold more than {} distinct characters",
+                            u16::MAX
+                        ));
+                    };
+                    next_code += 1;
+                    let cp = c as u32;
+                    if let Some(slot) = usize::try_from(cp)
+                        .ok()
+                        .filter(|_| cp < 0x10000)
+                        .and_then(|i| m.bmp_codes.get_mut(i))
+                    {
+                        *slot = code;
+                    } else {
+                        m.other_codes.insert(c, code);
+                    }
+                    code
+                };
+                seq.push(code);
+            }
+            if !seq.is_empty() {
+                coded.push((seq, id));
+            }
+        }
+        m.patterns = coded.len();
+        let alphabet = next_code as usize;
+        m.singles = vec![0; alphabet.div_ceil(64)];
+        // Group key of every pattern; sorting by it (then longest first) lays each group's
+        // members out together.
+        let key = |seq: &[u16]| -> (u8, u16, u64) {
+            let at = |i: usize| seq.get(i).copied().unwrap_or(NO_CODE);
+            let class = seq.len().min(4) as u8;
+            (class, at(0), pack(at(1), at(2), at(3)))
+        };
+        coded.sort_unstable_by(|(x, _), (y, _)| {
+            key(x)
+                .cmp(&key(y))
+                .then(y.len().cmp(&x.len()))
+                .then(x.cmp(y))
+        });
+        let mut filter_keys: [Vec<(u16, u64)>; 3] = Default::default();
+        for (seq, id) in &coded {
+            let (class, first, rest) = key(seq);
+            let same = m
+                .groups
+                .last()
+                .is_some_and(|g| (g.class, g.first, g.rest) == (class, first, rest));
+            let (Ok(start), Ok(len), Ok(member)) = (
+                u32::try_from(m.seqs.len()),
+                u32::try_from(seq.len()),
+                u32::try_from(m.members.len()),
+            ) else {
+                return Err("too many patterns".into());
+            };
+            if same {
+                if let Some(g) = m.groups.last_mut() {
+                    g.count += 1;
+                }
+            } else {
+                m.groups.push(Group {
+                    class,
+                    first,
+                    rest,
+                    start: member,
+                    count: 1,
+                });
+                match class {
+                    1 => {
+                        if let Some(w) = m.singles.get_mut(usize::from(first) / 64) {
+                            *w |= 1 << (first % 64);
+                        }
+                    }
+                    2..=4 => {
+                        if let Some(keys) = filter_keys.get_mut(usize::from(class) - 2) {
+                            keys.push((first, rest));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            m.seqs.extend_from_slice(seq);
+            m.members.push(Member {
+                start,
+                len,
+                pattern: *id,
+            });
+        }
+        let [pairs, triples, quads] = filter_keys;
+        m.pairs = RowFilter::build(alphabet, &pairs);
+        m.triples = RowFilter::build(alphabet, &triples);
+        m.quads = RowFilter::build(alphabet, &quads);
+        let size = m.groups.len().saturating_mul(2).next_power_of_two().max(16);
+        m.slots = vec![(0, EMPTY); size];
+        m.mask = size - 1;
+        m.shift = 64 - size.trailing_zeros();
+        for (g, group) in m.groups.iter().enumerate() {
+            let h = group_hash(group.class, group.first, group.rest);
+            let mut i = (h >> m.shift) as usize & m.mask;
+            while m.slots.get(i).is_some_and(|s| s.1 != EMPTY) {
+                i = (i + 1) & m.mask;
+            }
+            if let (Some(slot), Ok(g)) = (m.slots.get_mut(i), u32::try_from(g)) {
+                *slot = (h as u32, g);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Whether the matcher has no pattern.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.patterns == 0
+    }
+
+    /// The code of a normalised character ([`NO_CODE`] if no pattern holds it).
+    #[inline(always)]
+    pub(crate) fn code(&self, c: char) -> u16 {
+        let cp = c as u32;
+        if cp < 0x10000 {
+            self.bmp_codes.get(cp as usize).copied().unwrap_or(NO_CODE)
+        } else {
+            self.other_codes.get(&c).copied().unwrap_or(NO_CODE)
+        }
+    }
+
+    /// Heap bytes of the tables.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bmp_codes.len() * 2
+            + self.other_codes.len() * 8
+            + self.singles.len() * 8
+            + self.pairs.heap_bytes()
+            + self.triples.heap_bytes()
+            + self.quads.heap_bytes()
+            + self.slots.len() * 8
+            + self.groups.len() * std::mem::size_of::<Group>()
+            + self.members.len() * std::mem::size_of::<Member>()
+            + self.seqs.len() * 2
+    }
+
+    #[inline(always)]
+    fn single(&self, a: u16) -> u64 {
+        self.singles
+            .get(usize::from(a) / 64)
+            .map_or(0, |w| (w >> (a % 64)) & 1)
+    }
+
+    /// Number of [`NO_CODE`] entries [`candidates`](Self::candidates) needs after the codes.
+    pub(crate) const PADDING: usize = 3;
+
+    /// Writes into `out` the positions `k` at which a pattern may start (no false negatives),
+    /// in increasing order. `codes` must end with [`PADDING`](Self::PADDING) [`NO_CODE`]
+    /// entries, which are not positions of the text.
+    pub(crate) fn candidates(&self, codes: &[u16], out: &mut Vec<usize>) {
+        out.clear();
+        out.resize(codes.len(), 0);
+        let mut n = 0;
+        for (k, w) in codes.windows(Self::PADDING + 1).enumerate() {
+            let (a, b, c, d) = (w[0], w[1], w[2], w[3]);
+            // Branch-free: every test is computed, so the loads of consecutive positions are
+            // independent and overlap; a position is kept by bumping `n`.
+            let (hb, hc, hd) = (b != NO_CODE, b != NO_CODE && c != NO_CODE, d != NO_CODE);
+            let pass = (self.single(a)
+                | (self.pairs.test(a, pack(b, 0, 0)) & u64::from(hb))
+                | (self.triples.test(a, pack(b, c, 0)) & u64::from(hc))
+                | (self.quads.test(a, pack(b, c, d)) & u64::from(hc && hd)))
+                & u64::from(a != NO_CODE);
+            if let Some(slot) = out.get_mut(n) {
+                *slot = k;
+            }
+            n += pass as usize;
+        }
+        out.truncate(n);
+    }
+
+    /// The group of patterns with length class `class` and first codes `first`, `rest`.
+    #[inline]
+    fn group(&self, class: u8, first: u16, rest: u64) -> Option<&Group> {
+        let h = group_hash(class, first, rest);
+        let mut i = (h >> self.shift) as usize & self.mask;
+        loop {
+            let &(tag, g) = self.slots.get(i)?;
+            if g == EMPTY {
+                return None;
+            }
+            if tag == h as u32
+                && let Some(group) = self.groups.get(g as usize)
+                && (group.class, group.first, group.rest) == (class, first, rest)
+            {
+                return Some(group);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The longest pattern starting at `codes[k]`: `(index of its last code, pattern)`.
+    #[inline]
+    pub(crate) fn longest_at(&self, codes: &[u16], k: usize) -> Option<(usize, u32)> {
+        let rest = codes.get(k..)?;
+        let at = |i: usize| rest.get(i).copied().unwrap_or(NO_CODE);
+        let (a, b, c, d) = (at(0), at(1), at(2), at(3));
+        if a == NO_CODE {
+            return None;
+        }
+        let classes = [
+            (4, b != NO_CODE && c != NO_CODE && d != NO_CODE, pack(b, c, d)),
+            (3, b != NO_CODE && c != NO_CODE, pack(b, c, 0)),
+            (2, b != NO_CODE, pack(b, 0, 0)),
+            (1, true, 0),
+        ];
+        for (class, possible, packed) in classes {
+            let filter_says = match class {
+                4 => self.quads.test(a, packed),
+                3 => self.triples.test(a, packed),
+                2 => self.pairs.test(a, packed),
+                _ => self.single(a),
+            };
+            if !possible || filter_says == 0 {
+                continue;
+            }
+            let Some(g) = self.group(class, a, packed) else {
+                continue;
+            };
+            let start = g.start as usize;
+            for member in self.members.get(start..start + g.count as usize)? {
+                let (s, l) = (member.start as usize, member.len as usize);
+                if rest.get(..l).is_some_and(|t| self.seqs.get(s..s + l) == Some(t)) {
+                    return Some((k + l - 1, member.pattern));
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(m: &AnchoredMatcher, s: &str) -> Vec<u16> {
+        s.chars().map(|c| m.code(c)).collect()
+    }
+
+    #[test]
+    fn longest_pattern_at_each_position() {
+        let pats = ["炸", "炸弹", "制造炸弹", "造炸弹药", "ai换脸", "𠀀字"];
+        let m = AnchoredMatcher::build(pats.iter().zip(0u32..).map(|(p, i)| (*p, i)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = codes(&m, "制造炸弹药x");
+        assert_eq!(t[5], NO_CODE, "x is in no pattern");
+        assert_eq!(m.longest_at(&t, 0), Some((3, 2)));
+        assert_eq!(m.longest_at(&t, 1), Some((4, 3)));
+        assert_eq!(m.longest_at(&t, 2), Some((3, 1)));
+        assert_eq!(m.longest_at(&t, 3), None);
+        let mut padded = t.clone();
+        padded.extend([NO_CODE; AnchoredMatcher::PADDING]);
+        let mut starts = Vec::new();
+        m.candidates(&padded, &mut starts);
+        assert!(starts.starts_with(&[0, 1, 2]), "{starts:?}");
+        assert!(!starts.contains(&5) && starts.iter().all(|&k| k < t.len()));
+        let t = codes(&m, "用ai换脸和𠀀字");
+        assert_eq!(m.longest_at(&t, 1), Some((4, 4)));
+        assert_eq!(m.longest_at(&t, 6), Some((7, 5)));
+        // A code-0 character in the middle ends the walk.
+        let t = codes(&m, "制造炸x弹");
+        assert_eq!(m.longest_at(&t, 0), None);
+        assert_eq!(m.longest_at(&t, 2), Some((2, 0)));
+        assert!(AnchoredMatcher::build([]).is_ok_and(|e| e.is_empty()) && !m.is_empty());
+    }
+}
