@@ -361,6 +361,10 @@ const MAX_ASCII_WORDS: usize = 8;
 struct AsciiPatterns {
     map: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     max_len: usize,
+    /// Exact bit set of the first [`SHORT_PREFIX`] letters of every pattern (and of the shorter
+    /// patterns whole), indexed densely ([`short_index`]): it fits the L2 cache and answers most
+    /// words of ordinary English before the Bloom set is touched.
+    short: Vec<u64>,
     /// Bloom bit set over every prefix of every pattern: extending a run of words stops as soon
     /// as it is no pattern's prefix, so ordinary English costs about one probe per word.
     prefixes: Vec<u64>,
@@ -377,6 +381,7 @@ impl AsciiPatterns {
         Self {
             map: HashMap::default(),
             max_len: 0,
+            short: vec![0; SHORT_SLOTS.div_ceil(64)],
             prefixes: vec![0; (bits / 64) as usize],
             bits,
         }
@@ -390,6 +395,13 @@ impl AsciiPatterns {
 
     fn insert(&mut self, p: &str, id: u32) {
         self.max_len = self.max_len.max(p.len());
+        for n in 1..=p.len().min(SHORT_PREFIX) {
+            if let Some(i) = p.as_bytes().get(..n).and_then(short_index)
+                && let Some(w) = self.short.get_mut(i / 64)
+            {
+                *w |= 1 << (i % 64);
+            }
+        }
         for n in 1..=p.len() {
             let bit = self.bit(&p.as_bytes()[..n]);
             if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
@@ -401,11 +413,45 @@ impl AsciiPatterns {
 
     /// Whether `span` may be the prefix of a pattern (no false negatives).
     fn may_prefix(&self, span: &[u8]) -> bool {
+        let short = span.get(..span.len().min(SHORT_PREFIX)).and_then(short_index);
+        if !short.is_some_and(|i| self.short.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0))
+        {
+            return false;
+        }
+        if span.len() <= SHORT_PREFIX {
+            return true;
+        }
         let bit = self.bit(span);
         self.prefixes
             .get((bit / 64) as usize)
             .is_some_and(|w| w & (1 << (bit % 64)) != 0)
     }
+}
+
+/// Letters of a prefix indexed densely in [`AsciiPatterns::short`].
+const SHORT_PREFIX: usize = 4;
+/// Base of the dense index: 0 ends the string, 1–36 are the letters and digits.
+const SHORT_BASE: usize = 37;
+/// Number of dense indices: `37^4` (1.9 M bits, 234 KB).
+const SHORT_SLOTS: usize = SHORT_BASE * SHORT_BASE * SHORT_BASE * SHORT_BASE;
+
+/// Dense index of a string of at most [`SHORT_PREFIX`] lower-case ASCII letters and digits
+/// (`None` for anything else).
+#[inline]
+fn short_index(s: &[u8]) -> Option<usize> {
+    if s.len() > SHORT_PREFIX {
+        return None;
+    }
+    let mut i = 0;
+    for &b in s.iter().rev() {
+        let d = match b {
+            b'a'..=b'z' => usize::from(b - b'a') + 1,
+            b'0'..=b'9' => usize::from(b - b'0') + 27,
+            _ => return None,
+        };
+        i = i * SHORT_BASE + d;
+    }
+    Some(i)
 }
 
 /// A fast non-cryptographic hash for short ASCII keys (the lexicon is trusted input; the text
@@ -695,7 +741,7 @@ impl CompiledLexicon {
         codes.clear();
         offsets.clear();
         let han = &self.han;
-        let (use_han, use_words) = (!han.is_empty() && std::env::var_os("NOHAN").is_none(), !self.ascii.map.is_empty() && std::env::var_os("NOWORDS").is_none());
+        let (use_han, use_words) = (!han.is_empty(), !self.ascii.map.is_empty());
         for_each_folded(text, |os, oe, c| {
             if use_han {
                 codes.push(han.code(c));
@@ -714,37 +760,28 @@ impl CompiledLexicon {
         }
         let words = cands.len();
         if use_han {
-            // Leftmost-longest, online: positions come in text order; at each original start
-            // only the longest match can be chosen (an expansion such as 「⑩」 gives several
-            // normalised characters one original start: the longest of the group wins).
+            // Leftmost-longest in the normalised text, online: positions come in order, the
+            // longest pattern at the first position that has one wins, and the search goes on
+            // after its last character (as a leftmost-longest automaton over the normalised
+            // text does; spans of an expansion such as 「⑩」 may then share the original
+            // character).
             let bytes = text.as_bytes();
             codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
             han.candidates(codes, starts);
-            let mut end = 0;
-            let mut pending: Option<(usize, usize, u32)> = None;
+            let mut next = 0;
             for &k in starts.iter() {
-                let Some(&os) = offsets.get(k) else { break };
-                if let Some(p) = pending
-                    && p.0 != os
-                {
-                    cands.push(p);
-                    end = p.1;
-                    pending = None;
-                }
-                if os < end {
+                if k < next {
                     continue;
                 }
                 let Some((last, pattern)) = han.longest_at(codes, k) else {
                     continue;
                 };
-                let Some(&lo) = offsets.get(last) else { continue };
+                let (Some(&os), Some(&lo)) = (offsets.get(k), offsets.get(last)) else {
+                    continue;
+                };
                 let oe = lo + utf8_width(bytes.get(lo).copied().unwrap_or(0));
-                if pending.is_none_or(|p| oe > p.1) {
-                    pending = Some((os, oe, pattern));
-                }
-            }
-            if let Some(p) = pending {
-                cands.push(p);
+                cands.push((os, oe, pattern));
+                next = last + 1;
             }
         }
         if words > 0 && cands.len() > words {
@@ -1238,6 +1275,91 @@ mod tests {
                 lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
             assert_eq!(got, want, "{text:?} → {:?}", norm.text);
         }
+    }
+
+    /// Property-style, for the prefilter and the grouped pattern table: random lexicons over a
+    /// small alphabet (one-character entries, shared two/three/four-character prefixes, long
+    /// entries, digits that come from expansions such as 「⑩」, an ASCII letter inside Chinese
+    /// patterns) against normalise-then-leftmost-longest, on texts full of near misses, skip
+    /// characters between the characters of a pair and traditional forms.
+    #[test]
+    fn anchored_matcher_agrees_with_the_reference_on_random_lexicons() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let alphabet = ["炸", "弹", "制", "造", "药", "品", "敏", "感", "词", "1", "0", "号", "x"];
+        let pieces = [
+            "炸", "彈", "弹", "制", "製", "造", "药", "藥", "品", "敏", "感", "词", "詞", "⑩", "1",
+            "号", "x", "Ｘ", "@", " ", "\u{200B}", "，", "😀", "的", "ab",
+        ];
+        let mut rng = StdRng::seed_from_u64(46);
+        for round in 0..80 {
+            let mut terms: Vec<String> = Vec::new();
+            for _ in 0..rng.gen_range(1..40) {
+                let len = match rng.gen_range(0..10) {
+                    0 => 1,
+                    1..=3 => 2,
+                    4..=5 => 3,
+                    6..=7 => 4,
+                    _ => rng.gen_range(5..12),
+                };
+                let t: String = (0..len)
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect();
+                // Patterns made only of ASCII go to the whole-word matcher instead.
+                if !t.is_ascii() && !terms.contains(&t) {
+                    terms.push(t);
+                }
+            }
+            if terms.is_empty() {
+                continue;
+            }
+            let tsv: String = terms.iter().map(|t| format!("{t}\tA1.4\n")).collect();
+            let lex = lexicon(&tsv, &[], "");
+            let reference: CharwiseDoubleArrayAhoCorasick<u32> =
+                CharwiseDoubleArrayAhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&terms)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            for _ in 0..100 {
+                let text: String = (0..rng.gen_range(0..60))
+                    .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                    .collect();
+                let norm = normalize(&text);
+                let want: Vec<(usize, usize)> = reference
+                    .leftmost_find_iter(&norm.text)
+                    .map(|m| norm.span(&text, m.start(), m.end()))
+                    .collect();
+                let got: Vec<(usize, usize)> =
+                    lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
+                assert_eq!(got, want, "round {round}, {terms:?}, {text:?} → {:?}", norm.text);
+            }
+        }
+    }
+
+    #[test]
+    fn one_character_entries_and_pairs_across_skip_characters() {
+        let lex = lexicon("毒\tA1.4\n毒品\tA1.4\n品\tA2.4\n", &[], "");
+        let spans = |t: &str| -> Vec<String> { matched(&lex, t) };
+        assert_eq!(spans("毒"), ["毒"]);
+        assert_eq!(spans("有毒。"), ["毒"]);
+        assert_eq!(spans("毒，\u{200B}品"), ["毒，\u{200B}品"], "the pair spans skip chars");
+        assert_eq!(spans("毒x品"), ["毒", "品"], "a letter breaks the pair");
+        assert_eq!(spans("品毒品毒"), ["品", "毒品", "毒"]);
+        // The last characters of a text (where the prefilter reads padding).
+        assert_eq!(spans("abc毒"), ["毒"]);
+        assert_eq!(spans("abc毒品"), ["毒品"]);
+    }
+
+    #[test]
+    fn pinyin_across_spaces_and_punctuation_and_mixed_scripts() {
+        let lex = lexicon(TEST_LEX, &[], "");
+        assert_eq!(matched(&lex, "他说min-gan-ci。"), ["min-gan-ci"]);
+        assert_eq!(matched(&lex, "min，gan，ci"), ["min，gan，ci"]);
+        assert_eq!(matched(&lex, "敏感词minganci敏感词"), ["敏感词", "minganci", "敏感词"]);
+        assert_eq!(matched(&lex, "MinGan词"), Vec::<String>::new(), "half pinyin, half Han");
+        assert_eq!(
+            matched(&lex, "bad person制造炸弹"),
+            ["bad person", "制造炸弹"]
+        );
     }
 
     fn n_total(a: u64, b: u64) -> u64 {
