@@ -750,13 +750,13 @@ impl CompiledLexicon {
             if use_words {
                 if c.is_ascii() {
                     ascii.push(text, os, oe, c);
-                } else if !ascii.text.is_empty() {
-                    ascii.flush(self, cands);
+                } else if !ascii.is_empty() {
+                    ascii.flush(self, text, cands);
                 }
             }
         });
-        if !ascii.text.is_empty() {
-            ascii.flush(self, cands);
+        if !ascii.is_empty() {
+            ascii.flush(self, text, cands);
         }
         let words = cands.len();
         if use_han {
@@ -907,26 +907,125 @@ pub struct Scratch {
     pub(crate) seen: Vec<u64>,
 }
 
-/// A run of consecutive ASCII characters of the normalised text, with the original span of
-/// each byte and the positions where a word of the original starts.
+/// A run of consecutive ASCII characters of the normalised text.
+///
+/// While every character of the run comes from one ASCII byte of the original (ordinary
+/// English, pinyin), the run is only the original byte range `plain`: its words are the runs of
+/// ASCII letters and digits there, lower-cased when looked up. The first character that comes
+/// from anything else (a full-width letter, a ligature) turns the run into the general form:
+/// the normalised characters with the original span of each and the positions where a word
+/// of the original starts.
 #[derive(Debug, Default)]
 struct AsciiRun {
+    /// Original byte range of a run made only of one-byte characters so far.
+    plain: Option<(usize, usize)>,
     text: String,
     orig: Vec<(usize, usize)>,
     starts: Vec<usize>,
+    /// Word ranges of a plain run, and the lower-cased span being looked up.
+    words: Vec<(usize, usize)>,
+    span: Vec<u8>,
 }
 
 impl AsciiRun {
     fn clear(&mut self) {
+        self.plain = None;
         self.text.clear();
         self.orig.clear();
         self.starts.clear();
     }
 
-    /// Appends normalised `c` from original `os..oe`; a word starts here when the original
-    /// character before is not a letter or digit.
+    fn is_empty(&self) -> bool {
+        self.plain.is_none() && self.text.is_empty()
+    }
+
+    /// Appends normalised `c` from original `os..oe`.
     #[inline]
     fn push(&mut self, text: &str, os: usize, oe: usize, c: char) {
+        if self.text.is_empty() && oe == os + 1 {
+            match &mut self.plain {
+                Some((_, end)) => *end = oe,
+                None => self.plain = Some((os, oe)),
+            }
+            return;
+        }
+        if let Some((start, end)) = self.plain.take() {
+            // Replay the plain part into the general form.
+            let bytes = text.as_bytes();
+            for i in start..end {
+                if let Some(&b) = bytes.get(i)
+                    && b.is_ascii_alphanumeric()
+                {
+                    self.push_general(text, i, i + 1, char::from(b.to_ascii_lowercase()));
+                }
+            }
+        }
+        self.push_general(text, os, oe, c);
+    }
+
+    /// Matches the whole-word patterns in a plain run (the same rules as [`flush`](Self::flush)
+    /// over the general form) and appends them to `cands`.
+    fn flush_plain(
+        &mut self,
+        lex: &CompiledLexicon,
+        text: &str,
+        (start, end): (usize, usize),
+        cands: &mut Vec<(usize, usize, u32)>,
+    ) {
+        let bytes = text.as_bytes();
+        self.words.clear();
+        let mut i = start;
+        while i < end {
+            if bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                let ws = i;
+                while i < end && bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                    i += 1;
+                }
+                self.words.push((ws, i));
+            } else {
+                i += 1;
+            }
+        }
+        let words = &self.words;
+        let span = &mut self.span;
+        let mut w = 0;
+        while w < words.len() {
+            span.clear();
+            let mut found = None;
+            for k in 1..=MAX_ASCII_WORDS.min(words.len() - w) {
+                let Some(&(ws, we)) = words.get(w + k - 1) else {
+                    break;
+                };
+                if span.len() + (we - ws) > lex.ascii.max_len {
+                    break;
+                }
+                span.extend(bytes.get(ws..we).unwrap_or(&[]).iter().map(u8::to_ascii_lowercase));
+                if !lex.ascii.may_prefix(span) {
+                    break;
+                }
+                if let Some(&v) = std::str::from_utf8(span)
+                    .ok()
+                    .and_then(|s| lex.ascii.map.get(s))
+                {
+                    found = Some((k, we, v));
+                }
+            }
+            match found {
+                Some((k, we, v)) => {
+                    if let Some(&(ws, _)) = words.get(w) {
+                        cands.push((ws, we, v));
+                    }
+                    w += k;
+                }
+                None => w += 1,
+            }
+        }
+    }
+
+    /// Appends normalised `c` from original `os..oe` to the general form; a word starts here
+    /// when the original character before is not a letter or digit.
+    #[inline]
+    fn push_general(&mut self, text: &str, os: usize, oe: usize, c: char) {
         let is_word = |c: char| {
             c.is_ascii_alphanumeric()
                 || matches!(c as u32, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A)
@@ -950,7 +1049,12 @@ impl AsciiRun {
     /// Matches the ASCII patterns in the run (whole words of the original, at most
     /// [`MAX_ASCII_WORDS`] of them, so 「min gan ci」 and 「m-g-c」 match; at each word start the
     /// longest wins), appends them to `cands` and empties the run.
-    fn flush(&mut self, lex: &CompiledLexicon, cands: &mut Vec<(usize, usize, u32)>) {
+    fn flush(&mut self, lex: &CompiledLexicon, text: &str, cands: &mut Vec<(usize, usize, u32)>) {
+        if let Some(plain) = self.plain {
+            self.flush_plain(lex, text, plain, cands);
+            self.clear();
+            return;
+        }
         let b = self.text.len();
         let starts = &self.starts;
         let mut w = 0;
@@ -1333,6 +1437,48 @@ mod tests {
                 assert_eq!(got, want, "round {round}, {terms:?}, {text:?} → {:?}", norm.text);
             }
         }
+    }
+
+    /// Property-style: a run of plain ASCII is matched from the original bytes; the result is
+    /// the same as through the general form (normalised characters with their spans).
+    #[test]
+    fn plain_ascii_runs_match_like_the_general_form() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let lex = lexicon(TEST_LEX, &[], "");
+        let pieces = [
+            "min", "gan", "ci", "Min", "GAN", "bad", "person", "zzzd", "z", "d", " ", "-", ".",
+            "\u{200B}", "，", "x", "1", "中", "敏感词", "😀",
+        ];
+        let mut rng = StdRng::seed_from_u64(47);
+        for _ in 0..3000 {
+            let text: String = (0..rng.gen_range(0..25))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let (mut plain, mut general) = (AsciiRun::default(), AsciiRun::default());
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            for_each_folded(&text, |os, oe, c| {
+                if c.is_ascii() {
+                    plain.push(&text, os, oe, c);
+                    general.push_general(&text, os, oe, c);
+                } else {
+                    if !plain.is_empty() {
+                        plain.flush(&lex, &text, &mut got);
+                    }
+                    if !general.is_empty() {
+                        general.flush(&lex, &text, &mut want);
+                    }
+                }
+            });
+            if !plain.is_empty() {
+                plain.flush(&lex, &text, &mut got);
+            }
+            if !general.is_empty() {
+                general.flush(&lex, &text, &mut want);
+            }
+            assert_eq!(got, want, "{text:?}");
+        }
+        // A full-width letter turns a run into the general form halfway.
+        assert_eq!(matched(&lex, "say min ｇan ci now"), ["min ｇan ci"]);
     }
 
     #[test]
