@@ -23,6 +23,28 @@
 
 use std::collections::HashMap;
 
+/// Number of possible codes (and of BMP characters).
+const CODES: usize = 0x10000;
+
+/// A table with one entry per code, on the heap.
+fn per_code<T: Copy + std::fmt::Debug>(value: T) -> Box<[T; CODES]> {
+    let v: Box<[T]> = vec![value; CODES].into_boxed_slice();
+    match v.try_into() {
+        Ok(array) => array,
+        // The length is CODES by construction.
+        Err(_) => unreachable!("a table of CODES entries"),
+    }
+}
+
+/// One bit per code, on the heap.
+fn per_code_bits() -> Box<[u64; CODES / 64]> {
+    let v: Box<[u64]> = vec![0u64; CODES / 64].into_boxed_slice();
+    match v.try_into() {
+        Ok(array) => array,
+        Err(_) => unreachable!("a bit set of CODES bits"),
+    }
+}
+
 /// Code of a character that no pattern holds.
 pub(crate) const NO_CODE: u16 = 0;
 /// An empty slot of the group table.
@@ -32,11 +54,11 @@ const EMPTY: u32 = u32::MAX;
 /// of keys in it. Text is dominated by its frequent characters, and a frequent character's row
 /// is one compact block that stays in the cache, where one set hashed over all keys would
 /// touch a cache line anywhere in it for every position.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RowFilter {
     /// Per first code: `(first bit of its row, row length - 1)`; codes without keys point at
     /// bit 0, which is never set.
-    rows: Vec<(u32, u32)>,
+    rows: Box<[(u32, u32); CODES]>,
     words: Vec<u64>,
 }
 
@@ -54,7 +76,7 @@ impl RowFilter {
                 *n += 1;
             }
         }
-        let mut rows = vec![(0u32, 0u32); alphabet];
+        let mut rows = per_code((0u32, 0u32));
         // The first word stays zero: rows without keys test bit 0.
         let mut next = 64usize;
         for (row, &n) in rows.iter_mut().zip(&per_row) {
@@ -86,7 +108,8 @@ impl RowFilter {
     /// The row of first code `a`: `(first bit, length - 1)`.
     #[inline(always)]
     fn row(&self, a: u16) -> (u32, u32) {
-        self.rows.get(usize::from(a)).copied().unwrap_or((0, 0))
+        // Indexing a 65 536-entry array with a u16 needs no bounds check.
+        self.rows[usize::from(a)]
     }
 
     #[inline(always)]
@@ -158,14 +181,14 @@ fn group_hash(class: u8, first: u16, rest: u64) -> u64 {
 }
 
 /// Prefilter + grouped pattern table over the non-ASCII patterns.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AnchoredMatcher {
     /// Dense code of each BMP character (indexed by the normalised character).
-    bmp_codes: Vec<u16>,
+    bmp_codes: Box<[u16; CODES]>,
     /// Codes of characters outside the BMP.
     other_codes: HashMap<char, u16>,
     /// Codes that are whole one-character patterns (dense bits; bit 0 never set).
-    singles: Vec<u64>,
+    singles: Box<[u64; CODES / 64]>,
     /// First codes of the patterns of two, of three, and of four or more codes (keyed by the
     /// first code, then the class and the next codes: one compact row per first code).
     prefixes: RowFilter,
@@ -186,8 +209,17 @@ impl AnchoredMatcher {
         patterns: impl IntoIterator<Item = (&'a str, u32)>,
     ) -> Result<Self, String> {
         let mut m = Self {
-            bmp_codes: vec![NO_CODE; 0x10000],
-            ..Self::default()
+            bmp_codes: per_code(NO_CODE),
+            singles: per_code_bits(),
+            other_codes: HashMap::new(),
+            prefixes: RowFilter::build(0, &[]),
+            slots: Vec::new(),
+            mask: 0,
+            shift: 0,
+            groups: Vec::new(),
+            members: Vec::new(),
+            seqs: Vec::new(),
+            patterns: 0,
         };
         let mut next_code: u32 = 1;
         let mut coded: Vec<(Vec<u16>, u32)> = Vec::new();
@@ -227,7 +259,6 @@ impl AnchoredMatcher {
         }
         m.patterns = coded.len();
         let alphabet = next_code as usize;
-        m.singles = vec![0; alphabet.div_ceil(64)];
         // Group key of every pattern; sorting by it (then longest first) lays each group's
         // members out together.
         let key = |seq: &[u16]| -> (u8, u16, u64) {
@@ -312,7 +343,7 @@ impl AnchoredMatcher {
     pub(crate) fn code(&self, c: char) -> u16 {
         let cp = c as u32;
         if cp < 0x10000 {
-            self.bmp_codes.get(cp as usize).copied().unwrap_or(NO_CODE)
+            self.bmp_codes[(cp & 0xFFFF) as usize]
         } else {
             self.other_codes.get(&c).copied().unwrap_or(NO_CODE)
         }
@@ -332,9 +363,7 @@ impl AnchoredMatcher {
 
     #[inline(always)]
     fn single(&self, a: u16) -> u64 {
-        self.singles
-            .get(usize::from(a) / 64)
-            .map_or(0, |w| (w >> (a % 64)) & 1)
+        (self.singles[usize::from(a) / 64] >> (a % 64)) & 1
     }
 
     /// Number of [`NO_CODE`] entries [`candidates`](Self::candidates) needs after the codes.

@@ -28,7 +28,9 @@
 //! Every entry is normalised like the text. Entries written only in Han characters also get
 //! their toneless pinyin (2+ characters; heteronyms expanded, at most 8 readings) and pinyin
 //! initials (4+ characters only), plus the homophone substitutions. Initials collide with
-//! ordinary English words, so an initials hit is reported with severity `low` at most. Patterns
+//! ordinary English words: an initials variant that spells a common English word
+//! (`assets/safety/initials-stoplist.txt`) is not generated, and an initials hit is reported with
+//! severity `low` at most. Patterns
 //! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
 //! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
 
@@ -249,6 +251,9 @@ pub mod seed {
     pub const ALLOW_LIST: &str = include_str!("../../../assets/safety/allow-list.txt");
     /// The homophone / look-alike table.
     pub const HOMOPHONES: &str = include_str!("../../../assets/safety/homophones.tsv");
+    /// English words that pinyin initials variants must not stand for.
+    pub const INITIALS_STOPLIST: &str =
+        include_str!("../../../assets/safety/initials-stoplist.txt");
 }
 
 /// Everything a compiled lexicon is made from.
@@ -325,6 +330,9 @@ pub struct CompileStats {
     pub initials: usize,
     /// Homophone patterns.
     pub homophones: usize,
+    /// Initials variants left out because they spell a common English word
+    /// (`assets/safety/initials-stoplist.txt`).
+    pub initials_stopped: usize,
     /// Entries whose normalised term equals an earlier entry's.
     pub duplicates: usize,
     /// Entries that normalise to nothing and can never match.
@@ -551,6 +559,11 @@ impl CompiledLexicon {
                 pats.push((p, info));
                 true
             };
+        let stoplist: std::collections::HashSet<&str> = seed::INITIALS_STOPLIST
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
         let normalised: Vec<String> = src
             .entries
             .iter()
@@ -589,6 +602,10 @@ impl CompiledLexicon {
                     if chars.len() >= 4 {
                         let initials: String =
                             reading.iter().filter_map(|s| s.chars().next()).collect();
+                        if stoplist.contains(initials.as_str()) {
+                            stats.initials_stopped += 1;
+                            continue;
+                        }
                         let info = PatternInfo {
                             variant: Variant::Initials,
                             ..info
@@ -1479,6 +1496,16 @@ mod tests {
         }
         // A full-width letter turns a run into the general form halfway.
         assert_eq!(matched(&lex, "say min ｇan ci now"), ["min ｇan ci"]);
+    }
+
+    #[test]
+    fn initials_that_spell_english_words_are_not_generated() {
+        // 他会爱他: ta hui ai ta → initials 「that」 (stop-listed); 会 also reads kuai → 「tkat」.
+        let lex = lexicon("他会爱他\tA1.8\n", &[], "");
+        assert!(lex.stats().initials_stopped >= 1, "{:?}", lex.stats());
+        assert!(matched(&lex, "I know that is it").is_empty());
+        assert_eq!(matched(&lex, "say tkat now"), ["tkat"]);
+        assert_eq!(matched(&lex, "ta hui ai ta"), ["ta hui ai ta"]);
     }
 
     #[test]
