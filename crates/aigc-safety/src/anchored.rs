@@ -62,14 +62,18 @@ struct RowFilter {
     words: Vec<u64>,
 }
 
-/// Bits per key in a row (about 6 % false positives per test): the filter is read at every
-/// position, and measured faster small (fewer cache misses) than exact (fewer walks).
-const BITS_PER_KEY: usize = 32;
+/// Bits per key in the rows of the first-pair filter (about 6 % false positives), read at
+/// every position: small beats exact here (measured: fewer cache misses outweigh more
+/// second-stage tests).
+const FIRST_PAIR_BITS: usize = 16;
+/// Bits per key in the rows of the per-class filter (about 3 % false positives per test),
+/// read only where the first pair passed.
+const CLASS_BITS: usize = 32;
 /// Longest row, in bits.
 const MAX_ROW_BITS: usize = 1 << 24;
 
 impl RowFilter {
-    fn build(alphabet: usize, keys: &[(u16, u64)]) -> Self {
+    fn build(alphabet: usize, keys: &[(u16, u64)], bits_per_key: usize) -> Self {
         let mut per_row = vec![0usize; alphabet];
         for &(a, _) in keys {
             if let Some(n) = per_row.get_mut(usize::from(a)) {
@@ -82,7 +86,7 @@ impl RowFilter {
         for (row, &n) in rows.iter_mut().zip(&per_row) {
             if n > 0 {
                 let len = n
-                    .saturating_mul(BITS_PER_KEY)
+                    .saturating_mul(bits_per_key)
                     .next_power_of_two()
                     .clamp(64, MAX_ROW_BITS);
                 *row = (
@@ -189,6 +193,8 @@ pub(crate) struct AnchoredMatcher {
     other_codes: HashMap<char, u16>,
     /// Codes that are whole one-character patterns (dense bits; bit 0 never set).
     singles: Box<[u64; CODES / 64]>,
+    /// First two codes of every pattern of two codes or more (the first, cheap stage).
+    first_pairs: RowFilter,
     /// First codes of the patterns of two, of three, and of four or more codes (keyed by the
     /// first code, then the class and the next codes: one compact row per first code).
     prefixes: RowFilter,
@@ -212,7 +218,8 @@ impl AnchoredMatcher {
             bmp_codes: per_code(NO_CODE),
             singles: per_code_bits(),
             other_codes: HashMap::new(),
-            prefixes: RowFilter::build(0, &[]),
+            first_pairs: RowFilter::build(0, &[], FIRST_PAIR_BITS),
+            prefixes: RowFilter::build(0, &[], CLASS_BITS),
             slots: Vec::new(),
             mask: 0,
             shift: 0,
@@ -315,7 +322,14 @@ impl AnchoredMatcher {
                 pattern: *id,
             });
         }
-        m.prefixes = RowFilter::build(alphabet, &filter_keys);
+        m.prefixes = RowFilter::build(alphabet, &filter_keys, CLASS_BITS);
+        let mut pair_keys: Vec<(u16, u64)> = filter_keys
+            .iter()
+            .map(|&(a, k)| (a, pack((k >> 32) as u16, 0, 0)))
+            .collect();
+        pair_keys.sort_unstable();
+        pair_keys.dedup();
+        m.first_pairs = RowFilter::build(alphabet, &pair_keys, FIRST_PAIR_BITS);
         let size = m.groups.len().saturating_mul(2).next_power_of_two().max(16);
         m.slots = vec![(0, EMPTY); size];
         m.mask = size - 1;
@@ -354,6 +368,7 @@ impl AnchoredMatcher {
         self.bmp_codes.len() * 2
             + self.other_codes.len() * 8
             + self.singles.len() * 8
+            + self.first_pairs.heap_bytes()
             + self.prefixes.heap_bytes()
             + self.slots.len() * 8
             + self.groups.len() * std::mem::size_of::<Group>()
@@ -375,25 +390,39 @@ impl AnchoredMatcher {
     pub(crate) fn candidates(&self, codes: &[u16], out: &mut Vec<usize>) {
         out.clear();
         out.resize(codes.len(), 0);
+        // Both stages are branch-free: every test is computed, so the loads of consecutive
+        // positions are independent and overlap; a position is kept by bumping `n`.
+        // Stage 1, at every position: a one-code pattern or the first pair of a longer one.
         let mut n = 0;
-        for (k, w) in codes.windows(Self::PADDING + 1).enumerate() {
-            let (a, b, c, d) = (w[0], w[1], w[2], w[3]);
-            // Branch-free: every test is computed, so the loads of consecutive positions are
-            // independent and overlap; a position is kept by bumping `n`.
-            let (hb, hc, hd) = (b != NO_CODE, b != NO_CODE && c != NO_CODE, d != NO_CODE);
-            let f = &self.prefixes;
-            let row = f.row(a);
+        for (k, w) in codes.windows(2).enumerate() {
+            let (a, b) = (w[0], w[1]);
             let pass = (self.single(a)
-                | (f.test_in(row, class_key(2, pack(b, 0, 0))) & u64::from(hb))
-                | (f.test_in(row, class_key(3, pack(b, c, 0))) & u64::from(hc))
-                | (f.test_in(row, class_key(4, pack(b, c, d))) & u64::from(hc && hd)))
+                | (self.first_pairs.test(a, pack(b, 0, 0)) & u64::from(b != NO_CODE)))
                 & u64::from(a != NO_CODE);
             if let Some(slot) = out.get_mut(n) {
                 *slot = k;
             }
             n += pass as usize;
         }
-        out.truncate(n);
+        // Stage 2, at the positions left: the exact length class.
+        let mut kept = 0;
+        for i in 0..n {
+            let Some(&k) = out.get(i) else { break };
+            let at = |j: usize| codes.get(k + j).copied().unwrap_or(NO_CODE);
+            let (a, b, c, d) = (at(0), at(1), at(2), at(3));
+            let (hb, hc, hd) = (b != NO_CODE, b != NO_CODE && c != NO_CODE, d != NO_CODE);
+            let f = &self.prefixes;
+            let row = f.row(a);
+            let pass = self.single(a)
+                | (f.test_in(row, class_key(2, pack(b, 0, 0))) & u64::from(hb))
+                | (f.test_in(row, class_key(3, pack(b, c, 0))) & u64::from(hc))
+                | (f.test_in(row, class_key(4, pack(b, c, d))) & u64::from(hc && hd));
+            if let Some(slot) = out.get_mut(kept) {
+                *slot = k;
+            }
+            kept += pass as usize;
+        }
+        out.truncate(kept);
     }
 
     /// The group of patterns with length class `class` and first codes `first`, `rest`.
