@@ -10,10 +10,10 @@
 //!
 //! - ours: one pass of the table fold that turns every normalised character into its dense code
 //!   and matches ASCII whole-word patterns (pinyin, initials, English) per run, then the
-//!   prefilter (bit sets of the first one, two or three codes of the non-ASCII patterns) and an
-//!   anchored trie walk at the few positions that pass, leftmost-longest selection, allow-list
-//!   and hits with spans (`CompiledLexicon::find_with`, variants included: pinyin, initials,
-//!   homophones);
+//!   two-stage prefilter (hashed bit rows per first code: the first pair of every pattern, then
+//!   the first two, three or four codes by length class) and one lookup of the pattern group at
+//!   the few positions that pass, leftmost-longest selection, allow-list and hits with spans
+//!   (`CompiledLexicon::find_with`, variants included: pinyin, initials, homophones);
 //! - its parts: the scan without building hits, the streaming fold alone, fold + prefilter
 //!   alone (with its pass rate), the old normalised copy with offset map alone;
 //! - `aho-corasick` contiguous NFA (leftmost-longest) on the raw text, no normalisation (the
@@ -334,7 +334,7 @@ fn main() {
         );
     };
     row(
-        "ours: fold + codes + ASCII words + prefilter + trie walks + allow-list + hits",
+        "ours: fold + codes + ASCII words + prefilter + group lookups + allow-list + hits",
         d_ours,
         Some(h_ours),
     );
@@ -361,7 +361,7 @@ fn main() {
         Some(h_nfa_norm),
     );
     println!(
-        "prefilter: {passed} of {folded_chars} normalised characters passed ({:.2} %) and got a trie walk",
+        "prefilter: {passed} of {folded_chars} normalised characters passed ({:.2} %) and got a group lookup",
         100.0 * passed as f64 / folded_chars.max(1) as f64
     );
     println!(

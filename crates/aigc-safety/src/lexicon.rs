@@ -69,7 +69,7 @@ pub enum LexiconError {
         /// What is wrong.
         message: String,
     },
-    /// The automaton could not be built.
+    /// The matcher could not be built.
     #[error("cannot compile the lexicon: {0}")]
     Build(String),
 }
@@ -322,7 +322,7 @@ struct PatternInfo {
 pub struct CompileStats {
     /// Entries read.
     pub entries: usize,
-    /// Patterns in the automaton (entries + variants, deduplicated).
+    /// Patterns (entries + variants, deduplicated).
     pub patterns: usize,
     /// Pinyin patterns.
     pub pinyin: usize,
@@ -590,7 +590,9 @@ impl CompiledLexicon {
             let chars: Vec<char> = n.chars().collect();
             if chars.len() >= 2 && chars.iter().all(|&c| is_han(c)) {
                 for reading in pinyin_readings(&chars, 8) {
-                    let full: String = reading.concat();
+                    // 「ü」 is typed 「v」 (the input-method convention), so every pinyin variant
+                    // is plain ASCII and goes to the whole-word matcher.
+                    let full: String = reading.concat().replace('ü', "v");
                     let info = PatternInfo {
                         entry,
                         variant: Variant::Pinyin,
@@ -712,7 +714,7 @@ impl CompiledLexicon {
         &self.entries
     }
 
-    /// Counts leftmost-longest candidate matches of `text` (fused fold + automaton + ASCII
+    /// Counts leftmost-longest candidate matches of `text` (fused fold + prefilter + ASCII
     /// words), before the allow-list and without building hits (to measure the scan alone).
     pub fn count_candidates(&self, text: &str, scratch: &mut Scratch) -> usize {
         self.scan(text, scratch);
@@ -724,8 +726,16 @@ impl CompiledLexicon {
     pub fn count_prefilter_passes(&self, text: &str, scratch: &mut Scratch) -> (usize, usize) {
         let codes = &mut scratch.codes;
         codes.clear();
-        for_each_folded(text, |_, _, c| codes.push(self.han.code(c)));
-        let folded = codes.len();
+        let (mut folded, mut after_break) = (0, false);
+        for_each_folded(text, |_, _, c| {
+            // As `scan` does: a run of characters without a code is one position.
+            let code = self.han.code(c);
+            if !(code == NO_CODE && after_break) {
+                codes.push(code);
+            }
+            after_break = code == NO_CODE;
+            folded += 1;
+        });
         codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
         self.han.candidates(codes, &mut scratch.starts);
         (folded, scratch.starts.len())
@@ -759,10 +769,18 @@ impl CompiledLexicon {
         offsets.clear();
         let han = &self.han;
         let (use_han, use_words) = (!han.is_empty(), !self.ascii.map.is_empty());
+        // Characters no pattern holds (code 0) only break matches, so a run of them is kept as
+        // one code 0: English words then cost the prefilter one position, not one per letter.
+        let mut after_break = false;
         for_each_folded(text, |os, oe, c| {
             if use_han {
-                codes.push(han.code(c));
-                offsets.push(os);
+                let code = han.code(c);
+                let is_break = code == NO_CODE;
+                if !(is_break && after_break) {
+                    codes.push(code);
+                    offsets.push(os);
+                }
+                after_break = is_break;
             }
             if use_words {
                 if c.is_ascii() {
@@ -1307,7 +1325,7 @@ mod tests {
             lex.stats()
         );
         assert!(lex.find("前方路口交通拥堵，请绕行").is_empty());
-        // A pattern mixing ASCII and Chinese (the automaton then searches the whole text).
+        // A pattern mixing ASCII and Chinese (its ASCII letters get codes of their own).
         let hits = lex.find("别用ＡＩ-换脸做坏事");
         assert_eq!(
             hits.iter().map(|h| h.matched.as_str()).collect::<Vec<_>>(),
@@ -1349,8 +1367,8 @@ mod tests {
         );
     }
 
-    /// Property-style: the fused scan (fold fed straight into the overlapping automaton,
-    /// leftmost-longest resolved afterwards) agrees with the two-pass reference: normalise the
+    /// Property-style: the fused scan (fold, codes, prefilter, group lookups, leftmost-longest
+    /// resolved online) agrees with the two-pass reference: normalise the
     /// whole text, run daachorse's own leftmost-longest search on it, map spans back.
     #[test]
     fn fused_scan_agrees_with_normalise_then_leftmost_longest() {
@@ -1529,6 +1547,10 @@ mod tests {
         assert_eq!(matched(&lex, "min，gan，ci"), ["min，gan，ci"]);
         assert_eq!(matched(&lex, "敏感词minganci敏感词"), ["敏感词", "minganci", "敏感词"]);
         assert_eq!(matched(&lex, "MinGan词"), Vec::<String>::new(), "half pinyin, half Han");
+        // 「ü」 is written 「v」 in pinyin variants (绿色: lvse).
+        let green = lexicon("绿色炸弹\tA1.4\n", &[], "");
+        assert_eq!(matched(&green, "the lvsezhadan here"), ["lvsezhadan"]);
+        assert_eq!(matched(&green, "Lv Se Zha Dan"), ["Lv Se Zha Dan"]);
         assert_eq!(
             matched(&lex, "bad person制造炸弹"),
             ["bad person", "制造炸弹"]
