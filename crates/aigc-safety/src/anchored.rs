@@ -131,7 +131,9 @@ impl RowFilter {
     #[inline(always)]
     fn test_in(&self, row: (u32, u32), rest: u64) -> u64 {
         let bit = Self::bit_in(row, rest);
-        self.words.get(bit / 64).map_or(0, |w| (w >> (bit % 64)) & 1)
+        self.words
+            .get(bit / 64)
+            .map_or(0, |w| (w >> (bit % 64)) & 1)
     }
 
     /// 1 if `(a, rest)` may be in the set, else 0.
@@ -455,7 +457,11 @@ impl AnchoredMatcher {
             return None;
         }
         let classes = [
-            (4, b != NO_CODE && c != NO_CODE && d != NO_CODE, pack(b, c, d)),
+            (
+                4,
+                b != NO_CODE && c != NO_CODE && d != NO_CODE,
+                pack(b, c, d),
+            ),
             (3, b != NO_CODE && c != NO_CODE, pack(b, c, 0)),
             (2, b != NO_CODE, pack(b, 0, 0)),
             (1, true, 0),
@@ -474,7 +480,10 @@ impl AnchoredMatcher {
             let start = g.start as usize;
             for member in self.members.get(start..start + g.count as usize)? {
                 let (s, l) = (member.start as usize, member.len as usize);
-                if rest.get(..l).is_some_and(|t| self.seqs.get(s..s + l) == Some(t)) {
+                if rest
+                    .get(..l)
+                    .is_some_and(|t| self.seqs.get(s..s + l) == Some(t))
+                {
                     return Some((k + l - 1, member.pattern));
                 }
             }

@@ -421,9 +421,14 @@ impl AsciiPatterns {
 
     /// Whether `span` may be the prefix of a pattern (no false negatives).
     fn may_prefix(&self, span: &[u8]) -> bool {
-        let short = span.get(..span.len().min(SHORT_PREFIX)).and_then(short_index);
-        if !short.is_some_and(|i| self.short.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0))
-        {
+        let short = span
+            .get(..span.len().min(SHORT_PREFIX))
+            .and_then(short_index);
+        if !short.is_some_and(|i| {
+            self.short
+                .get(i / 64)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        }) {
             return false;
         }
         if span.len() <= SHORT_PREFIX {
@@ -1034,7 +1039,13 @@ impl AsciiRun {
                 if span.len() + (we - ws) > lex.ascii.max_len {
                     break;
                 }
-                span.extend(bytes.get(ws..we).unwrap_or(&[]).iter().map(u8::to_ascii_lowercase));
+                span.extend(
+                    bytes
+                        .get(ws..we)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(u8::to_ascii_lowercase),
+                );
                 if !lex.ascii.may_prefix(span) {
                     break;
                 }
@@ -1424,7 +1435,9 @@ mod tests {
     #[test]
     fn anchored_matcher_agrees_with_the_reference_on_random_lexicons() {
         use rand::{Rng, SeedableRng, rngs::StdRng};
-        let alphabet = ["炸", "弹", "制", "造", "药", "品", "敏", "感", "词", "1", "0", "号", "x"];
+        let alphabet = [
+            "炸", "弹", "制", "造", "药", "品", "敏", "感", "词", "1", "0", "号", "x",
+        ];
         let pieces = [
             "炸", "彈", "弹", "制", "製", "造", "药", "藥", "品", "敏", "感", "词", "詞", "⑩", "1",
             "号", "x", "Ｘ", "@", " ", "\u{200B}", "，", "😀", "的", "ab",
@@ -1469,7 +1482,11 @@ mod tests {
                     .collect();
                 let got: Vec<(usize, usize)> =
                     lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
-                assert_eq!(got, want, "round {round}, {terms:?}, {text:?} → {:?}", norm.text);
+                assert_eq!(
+                    got, want,
+                    "round {round}, {terms:?}, {text:?} → {:?}",
+                    norm.text
+                );
             }
         }
     }
@@ -1481,8 +1498,26 @@ mod tests {
         use rand::{Rng, SeedableRng, rngs::StdRng};
         let lex = lexicon(TEST_LEX, &[], "");
         let pieces = [
-            "min", "gan", "ci", "Min", "GAN", "bad", "person", "zzzd", "z", "d", " ", "-", ".",
-            "\u{200B}", "，", "x", "1", "中", "敏感词", "😀",
+            "min",
+            "gan",
+            "ci",
+            "Min",
+            "GAN",
+            "bad",
+            "person",
+            "zzzd",
+            "z",
+            "d",
+            " ",
+            "-",
+            ".",
+            "\u{200B}",
+            "，",
+            "x",
+            "1",
+            "中",
+            "敏感词",
+            "😀",
         ];
         let mut rng = StdRng::seed_from_u64(47);
         for _ in 0..3000 {
@@ -1532,7 +1567,11 @@ mod tests {
         let spans = |t: &str| -> Vec<String> { matched(&lex, t) };
         assert_eq!(spans("毒"), ["毒"]);
         assert_eq!(spans("有毒。"), ["毒"]);
-        assert_eq!(spans("毒，\u{200B}品"), ["毒，\u{200B}品"], "the pair spans skip chars");
+        assert_eq!(
+            spans("毒，\u{200B}品"),
+            ["毒，\u{200B}品"],
+            "the pair spans skip chars"
+        );
         assert_eq!(spans("毒x品"), ["毒", "品"], "a letter breaks the pair");
         assert_eq!(spans("品毒品毒"), ["品", "毒品", "毒"]);
         // The last characters of a text (where the prefilter reads padding).
@@ -1545,8 +1584,15 @@ mod tests {
         let lex = lexicon(TEST_LEX, &[], "");
         assert_eq!(matched(&lex, "他说min-gan-ci。"), ["min-gan-ci"]);
         assert_eq!(matched(&lex, "min，gan，ci"), ["min，gan，ci"]);
-        assert_eq!(matched(&lex, "敏感词minganci敏感词"), ["敏感词", "minganci", "敏感词"]);
-        assert_eq!(matched(&lex, "MinGan词"), Vec::<String>::new(), "half pinyin, half Han");
+        assert_eq!(
+            matched(&lex, "敏感词minganci敏感词"),
+            ["敏感词", "minganci", "敏感词"]
+        );
+        assert_eq!(
+            matched(&lex, "MinGan词"),
+            Vec::<String>::new(),
+            "half pinyin, half Han"
+        );
         // 「ü」 is written 「v」 in pinyin variants (绿色: lvse).
         let green = lexicon("绿色炸弹\tA1.4\n", &[], "");
         assert_eq!(matched(&green, "the lvsezhadan here"), ["lvsezhadan"]);
