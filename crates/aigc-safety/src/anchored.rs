@@ -8,14 +8,15 @@
 //!
 //! 1. every normalised character of the lexicon gets a small dense **code** (0 for characters no
 //!    pattern holds: no match can cross them);
-//! 2. bit sets of what patterns *start* with, small enough to stay in the L2 cache: the single
-//!    characters that are whole patterns, the first two codes of two-character patterns and the
-//!    first three codes of longer ones (hashed). One branch-free pass over the codes tests every
-//!    position (the loads are independent, so their latencies overlap) and keeps the few that
-//!    pass;
-//! 3. at those positions, the code sequences of every pattern length that occurs are hashed
-//!    and looked up in one open-addressing table (again independent loads, instead of a trie
-//!    walk's chain of dependent cache misses); the longest pattern that verifies wins.
+//! 2. bit sets of what patterns *start* with, small enough to stay in the L2 cache, one hashed
+//!    row per first code: the single characters that are whole patterns, then the first two
+//!    codes of every longer pattern (stage 1, tested at every position), then the first two,
+//!    three or four codes by length class (stage 2, tested only where stage 1 passed). Both
+//!    stages are branch-free passes (the loads are independent, so their latencies overlap)
+//!    that keep the few positions that pass;
+//! 3. at those positions, one hash lookup finds the group of patterns sharing the first
+//!    `min(length, 4)` codes (instead of a trie walk's chain of dependent cache misses); its
+//!    members are stored longest first, and the first that verifies wins.
 //!
 //! Leftmost-longest selection over these per-position longest matches is the same as over all
 //! overlapping matches (at each start only the longest can be chosen), so the result equals
