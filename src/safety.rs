@@ -425,13 +425,15 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
                 print_json(&json!({ "stats": s }));
             } else {
                 println!(
-                    "compiled {} entries into {} patterns ({} pinyin, {} initials, {} homophone); \
+                    "compiled {} entries into {} patterns ({} pinyin, {} initials, {} homophone; \
+                     {} initials spelling English words left out); \
                      {} duplicate and {} unmatchable entries skipped; {} allowed phrases",
                     s.entries,
                     s.patterns,
                     s.pinyin,
                     s.initials,
                     s.homophones,
+                    s.initials_stopped,
                     s.duplicates,
                     s.unmatchable,
                     s.allow_phrases

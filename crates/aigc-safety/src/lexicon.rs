@@ -28,10 +28,13 @@
 //! Every entry is normalised like the text. Entries written only in Han characters also get
 //! their toneless pinyin (2+ characters; heteronyms expanded, at most 8 readings) and pinyin
 //! initials (4+ characters only), plus the homophone substitutions. Initials collide with
-//! ordinary English words, so an initials hit is reported with severity `low` at most. Patterns
+//! ordinary English words: an initials variant that spells a common English word
+//! (`assets/safety/initials-stoplist.txt`) is not generated, and an initials hit is reported with
+//! severity `low` at most. Patterns
 //! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
 //! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
 
+use crate::anchored::{AnchoredMatcher, NO_CODE};
 use crate::normalize::{
     Normalized, folded_len, for_each_folded, is_han, is_skip, normalize_into, normalize_term,
 };
@@ -66,7 +69,7 @@ pub enum LexiconError {
         /// What is wrong.
         message: String,
     },
-    /// The automaton could not be built.
+    /// The matcher could not be built.
     #[error("cannot compile the lexicon: {0}")]
     Build(String),
 }
@@ -248,6 +251,9 @@ pub mod seed {
     pub const ALLOW_LIST: &str = include_str!("../../../assets/safety/allow-list.txt");
     /// The homophone / look-alike table.
     pub const HOMOPHONES: &str = include_str!("../../../assets/safety/homophones.tsv");
+    /// English words that pinyin initials variants must not stand for.
+    pub const INITIALS_STOPLIST: &str =
+        include_str!("../../../assets/safety/initials-stoplist.txt");
 }
 
 /// Everything a compiled lexicon is made from.
@@ -316,7 +322,7 @@ struct PatternInfo {
 pub struct CompileStats {
     /// Entries read.
     pub entries: usize,
-    /// Patterns in the automaton (entries + variants, deduplicated).
+    /// Patterns (entries + variants, deduplicated).
     pub patterns: usize,
     /// Pinyin patterns.
     pub pinyin: usize,
@@ -324,6 +330,9 @@ pub struct CompileStats {
     pub initials: usize,
     /// Homophone patterns.
     pub homophones: usize,
+    /// Initials variants left out because they spell a common English word
+    /// (`assets/safety/initials-stoplist.txt`).
+    pub initials_stopped: usize,
     /// Entries whose normalised term equals an earlier entry's.
     pub duplicates: usize,
     /// Entries that normalise to nothing and can never match.
@@ -336,9 +345,8 @@ pub struct CompileStats {
 pub struct CompiledLexicon {
     entries: Vec<Entry>,
     patterns: Vec<PatternInfo>,
-    deny: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
-    /// Some automaton pattern contains an ASCII character (e.g. 「ai换脸」).
-    deny_has_ascii: bool,
+    /// Patterns holding a non-ASCII character (prefilter + anchored trie walk).
+    han: AnchoredMatcher,
     ascii: AsciiPatterns,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     /// Longest allowed phrase, in normalised characters (the window searched around a hit).
@@ -361,6 +369,10 @@ const MAX_ASCII_WORDS: usize = 8;
 struct AsciiPatterns {
     map: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
     max_len: usize,
+    /// Exact bit set of the first [`SHORT_PREFIX`] letters of every pattern (and of the shorter
+    /// patterns whole), indexed densely ([`short_index`]): it fits the L2 cache and answers most
+    /// words of ordinary English before the Bloom set is touched.
+    short: Vec<u64>,
     /// Bloom bit set over every prefix of every pattern: extending a run of words stops as soon
     /// as it is no pattern's prefix, so ordinary English costs about one probe per word.
     prefixes: Vec<u64>,
@@ -377,6 +389,7 @@ impl AsciiPatterns {
         Self {
             map: HashMap::default(),
             max_len: 0,
+            short: vec![0; SHORT_SLOTS.div_ceil(64)],
             prefixes: vec![0; (bits / 64) as usize],
             bits,
         }
@@ -390,6 +403,13 @@ impl AsciiPatterns {
 
     fn insert(&mut self, p: &str, id: u32) {
         self.max_len = self.max_len.max(p.len());
+        for n in 1..=p.len().min(SHORT_PREFIX) {
+            if let Some(i) = p.as_bytes().get(..n).and_then(short_index)
+                && let Some(w) = self.short.get_mut(i / 64)
+            {
+                *w |= 1 << (i % 64);
+            }
+        }
         for n in 1..=p.len() {
             let bit = self.bit(&p.as_bytes()[..n]);
             if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
@@ -401,11 +421,50 @@ impl AsciiPatterns {
 
     /// Whether `span` may be the prefix of a pattern (no false negatives).
     fn may_prefix(&self, span: &[u8]) -> bool {
+        let short = span
+            .get(..span.len().min(SHORT_PREFIX))
+            .and_then(short_index);
+        if !short.is_some_and(|i| {
+            self.short
+                .get(i / 64)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        }) {
+            return false;
+        }
+        if span.len() <= SHORT_PREFIX {
+            return true;
+        }
         let bit = self.bit(span);
         self.prefixes
             .get((bit / 64) as usize)
             .is_some_and(|w| w & (1 << (bit % 64)) != 0)
     }
+}
+
+/// Letters of a prefix indexed densely in [`AsciiPatterns::short`].
+const SHORT_PREFIX: usize = 4;
+/// Base of the dense index: 0 ends the string, 1–36 are the letters and digits.
+const SHORT_BASE: usize = 37;
+/// Number of dense indices: `37^4` (1.9 M bits, 234 KB).
+const SHORT_SLOTS: usize = SHORT_BASE * SHORT_BASE * SHORT_BASE * SHORT_BASE;
+
+/// Dense index of a string of at most [`SHORT_PREFIX`] lower-case ASCII letters and digits
+/// (`None` for anything else).
+#[inline]
+fn short_index(s: &[u8]) -> Option<usize> {
+    if s.len() > SHORT_PREFIX {
+        return None;
+    }
+    let mut i = 0;
+    for &b in s.iter().rev() {
+        let d = match b {
+            b'a'..=b'z' => usize::from(b - b'a') + 1,
+            b'0'..=b'9' => usize::from(b - b'0') + 27,
+            _ => return None,
+        };
+        i = i * SHORT_BASE + d;
+    }
+    Some(i)
 }
 
 /// A fast non-cryptographic hash for short ASCII keys (the lexicon is trusted input; the text
@@ -505,6 +564,11 @@ impl CompiledLexicon {
                 pats.push((p, info));
                 true
             };
+        let stoplist: std::collections::HashSet<&str> = seed::INITIALS_STOPLIST
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
         let normalised: Vec<String> = src
             .entries
             .iter()
@@ -531,7 +595,9 @@ impl CompiledLexicon {
             let chars: Vec<char> = n.chars().collect();
             if chars.len() >= 2 && chars.iter().all(|&c| is_han(c)) {
                 for reading in pinyin_readings(&chars, 8) {
-                    let full: String = reading.concat();
+                    // 「ü」 is typed 「v」 (the input-method convention), so every pinyin variant
+                    // is plain ASCII and goes to the whole-word matcher.
+                    let full: String = reading.concat().replace('ü', "v");
                     let info = PatternInfo {
                         entry,
                         variant: Variant::Pinyin,
@@ -543,6 +609,10 @@ impl CompiledLexicon {
                     if chars.len() >= 4 {
                         let initials: String =
                             reading.iter().filter_map(|s| s.chars().next()).collect();
+                        if stoplist.contains(initials.as_str()) {
+                            stats.initials_stopped += 1;
+                            continue;
+                        }
                         let info = PatternInfo {
                             variant: Variant::Initials,
                             ..info
@@ -579,31 +649,17 @@ impl CompiledLexicon {
             }
         }
         stats.patterns = pats.len();
-        // Patterns with a non-ASCII character go into the automaton. Patterns made only of ASCII
-        // letters/digits (English, pinyin, initials) must start and end at word boundaries of the
-        // original text, so they are looked up per run of whole words instead (see
-        // `ascii_matches`): no mid-word matches, and the automaton stays small.
-        let with_ids: Vec<(&str, u32)> = pats
-            .iter()
-            .enumerate()
-            .filter(|(_, (p, _))| !p.is_ascii())
-            .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?)))
-            .collect();
-        let deny_has_ascii = with_ids
-            .iter()
-            .any(|(p, _)| p.bytes().any(|b| b.is_ascii()));
-        let deny = if with_ids.is_empty() {
-            None
-        } else {
-            Some(
-                CharwiseDoubleArrayAhoCorasickBuilder::new()
-                    // All overlapping matches, one character at a time (the stepper needs the
-                    // standard kind); leftmost-longest is resolved over the few candidates.
-                    .match_kind(MatchKind::Standard)
-                    .build_with_values(with_ids.iter().copied())
-                    .map_err(|e| LexiconError::Build(e.to_string()))?,
-            )
-        };
+        // Patterns with a non-ASCII character go to the anchored matcher. Patterns made only of
+        // ASCII letters/digits (English, pinyin, initials) must start and end at word boundaries
+        // of the original text, so they are looked up per run of whole words instead (see
+        // `AsciiRun::flush`): no mid-word matches, and the matcher stays small.
+        let han = AnchoredMatcher::build(
+            pats.iter()
+                .enumerate()
+                .filter(|(_, (p, _))| !p.is_ascii())
+                .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?))),
+        )
+        .map_err(LexiconError::Build)?;
         let mut ascii = AsciiPatterns::with_prefixes(
             pats.iter()
                 .filter(|(p, _)| p.is_ascii())
@@ -641,8 +697,7 @@ impl CompiledLexicon {
         Ok(Self {
             entries: src.entries.clone(),
             patterns: pats.into_iter().map(|(_, i)| i).collect(),
-            deny,
-            deny_has_ascii,
+            han,
             ascii,
             allow,
             allow_max_chars: allow_norm
@@ -664,129 +719,113 @@ impl CompiledLexicon {
         &self.entries
     }
 
-    /// Counts leftmost-longest candidate matches of `text` (fused fold + automaton + ASCII
+    /// Counts leftmost-longest candidate matches of `text` (fused fold + prefilter + ASCII
     /// words), before the allow-list and without building hits (to measure the scan alone).
     pub fn count_candidates(&self, text: &str, scratch: &mut Scratch) -> usize {
         self.scan(text, scratch);
         scratch.cands.len()
     }
 
-    /// Counts all (overlapping) matches of the automaton alone in already normalised text
-    /// (benchmarks: the double-array automaton without folding, spans or selection).
-    pub fn count_automaton_matches(&self, normalised: &str) -> usize {
-        self.deny
-            .as_ref()
-            .map_or(0, |d| d.find_overlapping_iter(normalised).count())
-    }
-
-    /// Counts all (overlapping) matches of the automaton alone in already normalised text, fed
-    /// one character at a time through the stepper (benchmarks: the stepper's own cost).
-    pub fn count_stepper_matches(&self, normalised: &str) -> usize {
-        let Some(d) = self.deny.as_ref() else {
-            return 0;
-        };
-        let mut st = d.find_overlapping_stepper();
-        let mut n = 0;
-        for c in normalised.chars() {
-            st.consume(c);
-            n += st.matches().count();
-        }
-        n
+    /// Counts the normalised characters of `text` and the positions among them that pass the
+    /// prefilter of the non-ASCII patterns (benchmarks: how much the bit sets reject).
+    pub fn count_prefilter_passes(&self, text: &str, scratch: &mut Scratch) -> (usize, usize) {
+        let codes = &mut scratch.codes;
+        codes.clear();
+        let (mut folded, mut after_break) = (0, false);
+        for_each_folded(text, |_, _, c| {
+            // As `scan` does: a run of characters without a code is one position.
+            let code = self.han.code(c);
+            if !(code == NO_CODE && after_break) {
+                codes.push(code);
+            }
+            after_break = code == NO_CODE;
+            folded += 1;
+        });
+        codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+        self.han.candidates(codes, &mut scratch.starts);
+        (folded, scratch.starts.len())
     }
 
     /// Heap bytes of the automata.
     pub fn heap_bytes(&self) -> usize {
-        self.deny.as_ref().map_or(0, |d| d.heap_bytes())
+        self.han.heap_bytes()
             + self.ascii.map.keys().map(|k| k.len() + 24).sum::<usize>()
             + self.ascii.prefixes.len() * 8
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
     /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: the text is
-    /// folded once by table lookup into an array of characters with their original spans (no
-    /// normalised string, no offset map); ASCII letters and digits are matched per run against
-    /// the whole-word patterns; the other characters go through the overlapping automaton one
-    /// transition each, and each match finds its first character by walking back its length.
+    /// folded once by table lookup; ASCII letters and digits are matched per run against the
+    /// whole-word patterns while folding; every normalised character becomes its code for the
+    /// non-ASCII patterns, whose prefilter then rejects almost every position, and the few
+    /// positions left get an anchored walk of the trie.
     fn scan(&self, text: &str, scratch: &mut Scratch) {
         let Scratch {
             cands,
-            folded,
+            codes,
+            offsets,
+            starts,
             ascii,
             ..
         } = scratch;
         cands.clear();
         ascii.clear();
-        folded.clear();
-        for_each_folded(text, |os, oe, c| folded.push((c, os, oe)));
-        if !self.ascii.map.is_empty() {
-            for &(c, os, oe) in folded.iter() {
+        codes.clear();
+        offsets.clear();
+        let han = &self.han;
+        let (use_han, use_words) = (!han.is_empty(), !self.ascii.map.is_empty());
+        // Characters no pattern holds (code 0) only break matches, so a run of them is kept as
+        // one code 0: English words then cost the prefilter one position, not one per letter.
+        let mut after_break = false;
+        for_each_folded(text, |os, oe, c| {
+            if use_han {
+                let code = han.code(c);
+                let is_break = code == NO_CODE;
+                if !(is_break && after_break) {
+                    codes.push(code);
+                    offsets.push(os);
+                }
+                after_break = is_break;
+            }
+            if use_words {
                 if c.is_ascii() {
                     ascii.push(text, os, oe, c);
-                } else if !ascii.text.is_empty() {
-                    ascii.flush(self, cands);
+                } else if !ascii.is_empty() {
+                    ascii.flush(self, text, cands);
                 }
             }
-            if !ascii.text.is_empty() {
-                ascii.flush(self, cands);
-            }
+        });
+        if !ascii.is_empty() {
+            ascii.flush(self, text, cands);
         }
         let words = cands.len();
-        if let Some(deny) = &self.deny {
-            // One streaming pass of the overlapping automaton over the folded characters (one
-            // transition per character); leftmost-longest is resolved afterwards.
-            let first = cands.len();
-            let skip_ascii = !self.deny_has_ascii;
-            let mut stepper = deny.find_overlapping_stepper();
-            let mut at_root = true;
-            for (k, &(c, _, oe)) in folded.iter().enumerate() {
-                if skip_ascii && c.is_ascii() {
-                    // No automaton pattern holds an ASCII character: no match crosses it.
-                    if !at_root {
-                        stepper = deny.find_overlapping_stepper();
-                        at_root = true;
-                    }
+        if use_han {
+            // Leftmost-longest in the normalised text, online: positions come in order, the
+            // longest pattern at the first position that has one wins, and the search goes on
+            // after its last character (as a leftmost-longest automaton over the normalised
+            // text does; spans of an expansion such as 「⑩」 may then share the original
+            // character).
+            let bytes = text.as_bytes();
+            codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+            han.candidates(codes, starts);
+            let mut next = 0;
+            for &k in starts.iter() {
+                if k < next {
                     continue;
                 }
-                stepper.consume(c);
-                at_root = false;
-                for m in stepper.matches() {
-                    // Walk back over the pattern's characters to its first one.
-                    let mut bytes = m.end() - m.start();
-                    let mut j = k;
-                    while let Some(&(cj, _, _)) = folded.get(j) {
-                        bytes = bytes.saturating_sub(cj.len_utf8());
-                        if bytes == 0 || j == 0 {
-                            break;
-                        }
-                        j -= 1;
-                    }
-                    if let Some(&(_, os, _)) = folded.get(j) {
-                        cands.push((os, oe, m.value()));
-                    }
-                }
-            }
-            if cands.len() > first + 1 {
-                let found = cands.get_mut(first..).unwrap_or_default();
-                found.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
-                let mut end = 0;
-                let mut kept = first;
-                for i in first..cands.len() {
-                    let Some(&(s, e, v)) = cands.get(i) else {
-                        break;
-                    };
-                    if s >= end {
-                        end = e;
-                        if let Some(slot) = cands.get_mut(kept) {
-                            *slot = (s, e, v);
-                        }
-                        kept += 1;
-                    }
-                }
-                cands.truncate(kept);
+                let Some((last, pattern)) = han.longest_at(codes, k) else {
+                    continue;
+                };
+                let (Some(&os), Some(&lo)) = (offsets.get(k), offsets.get(last)) else {
+                    continue;
+                };
+                let oe = lo + utf8_width(bytes.get(lo).copied().unwrap_or(0));
+                cands.push((os, oe, pattern));
+                next = last + 1;
             }
         }
         if words > 0 && cands.len() > words {
-            // Merge the whole-word and automaton candidates back into one leftmost-longest,
+            // Merge the whole-word and non-ASCII candidates back into one leftmost-longest,
             // non-overlapping list.
             cands.sort_unstable_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
             let mut end = 0;
@@ -892,8 +931,12 @@ impl CompiledLexicon {
 pub struct Scratch {
     /// Candidates `(original start, original end, pattern)`.
     cands: Vec<(usize, usize, u32)>,
-    /// The normalised characters with the original span of each.
-    folded: Vec<(char, usize, usize)>,
+    /// The code of each normalised character for the non-ASCII patterns.
+    codes: Vec<u16>,
+    /// The original byte offset each normalised character comes from.
+    offsets: Vec<usize>,
+    /// Positions (indices into `codes`) that pass the prefilter.
+    starts: Vec<usize>,
     /// The current run of ASCII letters and digits.
     ascii: AsciiRun,
     /// The normalised window searched for allowed phrases.
@@ -904,26 +947,131 @@ pub struct Scratch {
     pub(crate) seen: Vec<u64>,
 }
 
-/// A run of consecutive ASCII characters of the normalised text, with the original span of
-/// each byte and the positions where a word of the original starts.
+/// A run of consecutive ASCII characters of the normalised text.
+///
+/// While every character of the run comes from one ASCII byte of the original (ordinary
+/// English, pinyin), the run is only the original byte range `plain`: its words are the runs of
+/// ASCII letters and digits there, lower-cased when looked up. The first character that comes
+/// from anything else (a full-width letter, a ligature) turns the run into the general form:
+/// the normalised characters with the original span of each and the positions where a word
+/// of the original starts.
 #[derive(Debug, Default)]
 struct AsciiRun {
+    /// Original byte range of a run made only of one-byte characters so far.
+    plain: Option<(usize, usize)>,
     text: String,
     orig: Vec<(usize, usize)>,
     starts: Vec<usize>,
+    /// Word ranges of a plain run, and the lower-cased span being looked up.
+    words: Vec<(usize, usize)>,
+    span: Vec<u8>,
 }
 
 impl AsciiRun {
     fn clear(&mut self) {
+        self.plain = None;
         self.text.clear();
         self.orig.clear();
         self.starts.clear();
     }
 
-    /// Appends normalised `c` from original `os..oe`; a word starts here when the original
-    /// character before is not a letter or digit.
+    fn is_empty(&self) -> bool {
+        self.plain.is_none() && self.text.is_empty()
+    }
+
+    /// Appends normalised `c` from original `os..oe`.
     #[inline]
     fn push(&mut self, text: &str, os: usize, oe: usize, c: char) {
+        if self.text.is_empty() && oe == os + 1 {
+            match &mut self.plain {
+                Some((_, end)) => *end = oe,
+                None => self.plain = Some((os, oe)),
+            }
+            return;
+        }
+        if let Some((start, end)) = self.plain.take() {
+            // Replay the plain part into the general form.
+            let bytes = text.as_bytes();
+            for i in start..end {
+                if let Some(&b) = bytes.get(i)
+                    && b.is_ascii_alphanumeric()
+                {
+                    self.push_general(text, i, i + 1, char::from(b.to_ascii_lowercase()));
+                }
+            }
+        }
+        self.push_general(text, os, oe, c);
+    }
+
+    /// Matches the whole-word patterns in a plain run (the same rules as [`flush`](Self::flush)
+    /// over the general form) and appends them to `cands`.
+    fn flush_plain(
+        &mut self,
+        lex: &CompiledLexicon,
+        text: &str,
+        (start, end): (usize, usize),
+        cands: &mut Vec<(usize, usize, u32)>,
+    ) {
+        let bytes = text.as_bytes();
+        self.words.clear();
+        let mut i = start;
+        while i < end {
+            if bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                let ws = i;
+                while i < end && bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                    i += 1;
+                }
+                self.words.push((ws, i));
+            } else {
+                i += 1;
+            }
+        }
+        let words = &self.words;
+        let span = &mut self.span;
+        let mut w = 0;
+        while w < words.len() {
+            span.clear();
+            let mut found = None;
+            for k in 1..=MAX_ASCII_WORDS.min(words.len() - w) {
+                let Some(&(ws, we)) = words.get(w + k - 1) else {
+                    break;
+                };
+                if span.len() + (we - ws) > lex.ascii.max_len {
+                    break;
+                }
+                span.extend(
+                    bytes
+                        .get(ws..we)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(u8::to_ascii_lowercase),
+                );
+                if !lex.ascii.may_prefix(span) {
+                    break;
+                }
+                if let Some(&v) = std::str::from_utf8(span)
+                    .ok()
+                    .and_then(|s| lex.ascii.map.get(s))
+                {
+                    found = Some((k, we, v));
+                }
+            }
+            match found {
+                Some((k, we, v)) => {
+                    if let Some(&(ws, _)) = words.get(w) {
+                        cands.push((ws, we, v));
+                    }
+                    w += k;
+                }
+                None => w += 1,
+            }
+        }
+    }
+
+    /// Appends normalised `c` from original `os..oe` to the general form; a word starts here
+    /// when the original character before is not a letter or digit.
+    #[inline]
+    fn push_general(&mut self, text: &str, os: usize, oe: usize, c: char) {
         let is_word = |c: char| {
             c.is_ascii_alphanumeric()
                 || matches!(c as u32, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A)
@@ -947,7 +1095,12 @@ impl AsciiRun {
     /// Matches the ASCII patterns in the run (whole words of the original, at most
     /// [`MAX_ASCII_WORDS`] of them, so 「min gan ci」 and 「m-g-c」 match; at each word start the
     /// longest wins), appends them to `cands` and empties the run.
-    fn flush(&mut self, lex: &CompiledLexicon, cands: &mut Vec<(usize, usize, u32)>) {
+    fn flush(&mut self, lex: &CompiledLexicon, text: &str, cands: &mut Vec<(usize, usize, u32)>) {
+        if let Some(plain) = self.plain {
+            self.flush_plain(lex, text, plain, cands);
+            self.clear();
+            return;
+        }
         let b = self.text.len();
         let starts = &self.starts;
         let mut w = 0;
@@ -980,6 +1133,17 @@ impl AsciiRun {
             }
         }
         self.clear();
+    }
+}
+
+/// Byte length of the UTF-8 character starting with byte `lead`.
+#[inline(always)]
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0..0x80 => 1,
+        0x80..0xE0 => 2,
+        0xE0..0xF0 => 3,
+        _ => 4,
     }
 }
 
@@ -1172,7 +1336,7 @@ mod tests {
             lex.stats()
         );
         assert!(lex.find("前方路口交通拥堵，请绕行").is_empty());
-        // A pattern mixing ASCII and Chinese (the automaton then searches the whole text).
+        // A pattern mixing ASCII and Chinese (its ASCII letters get codes of their own).
         let hits = lex.find("别用ＡＩ-换脸做坏事");
         assert_eq!(
             hits.iter().map(|h| h.matched.as_str()).collect::<Vec<_>>(),
@@ -1214,8 +1378,8 @@ mod tests {
         );
     }
 
-    /// Property-style: the fused scan (fold fed straight into the overlapping automaton,
-    /// leftmost-longest resolved afterwards) agrees with the two-pass reference: normalise the
+    /// Property-style: the fused scan (fold, codes, prefilter, group lookups, leftmost-longest
+    /// resolved online) agrees with the two-pass reference: normalise the
     /// whole text, run daachorse's own leftmost-longest search on it, map spans back.
     #[test]
     fn fused_scan_agrees_with_normalise_then_leftmost_longest() {
@@ -1261,6 +1425,182 @@ mod tests {
                 lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
             assert_eq!(got, want, "{text:?} → {:?}", norm.text);
         }
+    }
+
+    /// Property-style, for the prefilter and the grouped pattern table: random lexicons over a
+    /// small alphabet (one-character entries, shared two/three/four-character prefixes, long
+    /// entries, digits that come from expansions such as 「⑩」, an ASCII letter inside Chinese
+    /// patterns) against normalise-then-leftmost-longest, on texts full of near misses, skip
+    /// characters between the characters of a pair and traditional forms.
+    #[test]
+    fn anchored_matcher_agrees_with_the_reference_on_random_lexicons() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let alphabet = [
+            "炸", "弹", "制", "造", "药", "品", "敏", "感", "词", "1", "0", "号", "x",
+        ];
+        let pieces = [
+            "炸", "彈", "弹", "制", "製", "造", "药", "藥", "品", "敏", "感", "词", "詞", "⑩", "1",
+            "号", "x", "Ｘ", "@", " ", "\u{200B}", "，", "😀", "的", "ab",
+        ];
+        let mut rng = StdRng::seed_from_u64(46);
+        for round in 0..80 {
+            let mut terms: Vec<String> = Vec::new();
+            for _ in 0..rng.gen_range(1..40) {
+                let len = match rng.gen_range(0..10) {
+                    0 => 1,
+                    1..=3 => 2,
+                    4..=5 => 3,
+                    6..=7 => 4,
+                    _ => rng.gen_range(5..12),
+                };
+                let t: String = (0..len)
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect();
+                // Patterns made only of ASCII go to the whole-word matcher instead.
+                if !t.is_ascii() && !terms.contains(&t) {
+                    terms.push(t);
+                }
+            }
+            if terms.is_empty() {
+                continue;
+            }
+            let tsv: String = terms.iter().map(|t| format!("{t}\tA1.4\n")).collect();
+            let lex = lexicon(&tsv, &[], "");
+            let reference: CharwiseDoubleArrayAhoCorasick<u32> =
+                CharwiseDoubleArrayAhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&terms)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            for _ in 0..100 {
+                let text: String = (0..rng.gen_range(0..60))
+                    .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                    .collect();
+                let norm = normalize(&text);
+                let want: Vec<(usize, usize)> = reference
+                    .leftmost_find_iter(&norm.text)
+                    .map(|m| norm.span(&text, m.start(), m.end()))
+                    .collect();
+                let got: Vec<(usize, usize)> =
+                    lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
+                assert_eq!(
+                    got, want,
+                    "round {round}, {terms:?}, {text:?} → {:?}",
+                    norm.text
+                );
+            }
+        }
+    }
+
+    /// Property-style: a run of plain ASCII is matched from the original bytes; the result is
+    /// the same as through the general form (normalised characters with their spans).
+    #[test]
+    fn plain_ascii_runs_match_like_the_general_form() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let lex = lexicon(TEST_LEX, &[], "");
+        let pieces = [
+            "min",
+            "gan",
+            "ci",
+            "Min",
+            "GAN",
+            "bad",
+            "person",
+            "zzzd",
+            "z",
+            "d",
+            " ",
+            "-",
+            ".",
+            "\u{200B}",
+            "，",
+            "x",
+            "1",
+            "中",
+            "敏感词",
+            "😀",
+        ];
+        let mut rng = StdRng::seed_from_u64(47);
+        for _ in 0..3000 {
+            let text: String = (0..rng.gen_range(0..25))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let (mut plain, mut general) = (AsciiRun::default(), AsciiRun::default());
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            for_each_folded(&text, |os, oe, c| {
+                if c.is_ascii() {
+                    plain.push(&text, os, oe, c);
+                    general.push_general(&text, os, oe, c);
+                } else {
+                    if !plain.is_empty() {
+                        plain.flush(&lex, &text, &mut got);
+                    }
+                    if !general.is_empty() {
+                        general.flush(&lex, &text, &mut want);
+                    }
+                }
+            });
+            if !plain.is_empty() {
+                plain.flush(&lex, &text, &mut got);
+            }
+            if !general.is_empty() {
+                general.flush(&lex, &text, &mut want);
+            }
+            assert_eq!(got, want, "{text:?}");
+        }
+        // A full-width letter turns a run into the general form halfway.
+        assert_eq!(matched(&lex, "say min ｇan ci now"), ["min ｇan ci"]);
+    }
+
+    #[test]
+    fn initials_that_spell_english_words_are_not_generated() {
+        // 他会爱他: ta hui ai ta → initials 「that」 (stop-listed); 会 also reads kuai → 「tkat」.
+        let lex = lexicon("他会爱他\tA1.8\n", &[], "");
+        assert!(lex.stats().initials_stopped >= 1, "{:?}", lex.stats());
+        assert!(matched(&lex, "I know that is it").is_empty());
+        assert_eq!(matched(&lex, "say tkat now"), ["tkat"]);
+        assert_eq!(matched(&lex, "ta hui ai ta"), ["ta hui ai ta"]);
+    }
+
+    #[test]
+    fn one_character_entries_and_pairs_across_skip_characters() {
+        let lex = lexicon("毒\tA1.4\n毒品\tA1.4\n品\tA2.4\n", &[], "");
+        let spans = |t: &str| -> Vec<String> { matched(&lex, t) };
+        assert_eq!(spans("毒"), ["毒"]);
+        assert_eq!(spans("有毒。"), ["毒"]);
+        assert_eq!(
+            spans("毒，\u{200B}品"),
+            ["毒，\u{200B}品"],
+            "the pair spans skip chars"
+        );
+        assert_eq!(spans("毒x品"), ["毒", "品"], "a letter breaks the pair");
+        assert_eq!(spans("品毒品毒"), ["品", "毒品", "毒"]);
+        // The last characters of a text (where the prefilter reads padding).
+        assert_eq!(spans("abc毒"), ["毒"]);
+        assert_eq!(spans("abc毒品"), ["毒品"]);
+    }
+
+    #[test]
+    fn pinyin_across_spaces_and_punctuation_and_mixed_scripts() {
+        let lex = lexicon(TEST_LEX, &[], "");
+        assert_eq!(matched(&lex, "他说min-gan-ci。"), ["min-gan-ci"]);
+        assert_eq!(matched(&lex, "min，gan，ci"), ["min，gan，ci"]);
+        assert_eq!(
+            matched(&lex, "敏感词minganci敏感词"),
+            ["敏感词", "minganci", "敏感词"]
+        );
+        assert_eq!(
+            matched(&lex, "MinGan词"),
+            Vec::<String>::new(),
+            "half pinyin, half Han"
+        );
+        // 「ü」 is written 「v」 in pinyin variants (绿色: lvse).
+        let green = lexicon("绿色炸弹\tA1.4\n", &[], "");
+        assert_eq!(matched(&green, "the lvsezhadan here"), ["lvsezhadan"]);
+        assert_eq!(matched(&green, "Lv Se Zha Dan"), ["Lv Se Zha Dan"]);
+        assert_eq!(
+            matched(&lex, "bad person制造炸弹"),
+            ["bad person", "制造炸弹"]
+        );
     }
 
     fn n_total(a: u64, b: u64) -> u64 {

@@ -4,7 +4,7 @@
 //! - [`normalize`]: one-pass folding (width, case, traditional → simplified, digit styles, skip
 //!   characters) with an offset map so every reported span points into the original text.
 //! - [`lexicon`]: the lexicon file format (TSV `term<TAB>risk<TAB>severity<TAB>source<TAB>lang`,
-//!   documented there), compilation into one leftmost-longest double-array Aho-Corasick matcher
+//!   documented there), compilation into one leftmost-longest matcher (prefilter + pattern groups)
 //!   with pinyin / initials / homophone variants, allow-list by coverage, hot reload
 //!   ([`lexicon::LexiconHandle`]).
 //! - [`validate`]: the keyword-library checks of the standard, with the shortfall per risk.
@@ -26,6 +26,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod anchored;
 pub mod bank;
 pub mod chat;
 pub mod check;

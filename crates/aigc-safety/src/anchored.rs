@@ -1,0 +1,530 @@
+//! The matcher for lexicon patterns that hold a non-ASCII character (Chinese entries, their
+//! homophone / look-alike variants, mixed patterns such as 「ai换脸」).
+//!
+//! An Aho-Corasick automaton over 50 000+ such patterns takes one transition into a table of
+//! several megabytes per character of text, and nearly every one misses the cache. Lexicon
+//! terms are rare in ordinary text, so this matcher asks a cheap question first (the idea of
+//! Hyperscan's literal prefilters):
+//!
+//! 1. every normalised character of the lexicon gets a small dense **code** (0 for characters no
+//!    pattern holds: no match can cross them);
+//! 2. bit sets of what patterns *start* with, small enough to stay in the L2 cache, one hashed
+//!    row per first code: the single characters that are whole patterns, then the first two
+//!    codes of every longer pattern (stage 1, tested at every position), then the first two,
+//!    three or four codes by length class (stage 2, tested only where stage 1 passed). Both
+//!    stages are branch-free passes (the loads are independent, so their latencies overlap)
+//!    that keep the few positions that pass;
+//! 3. at those positions, one hash lookup finds the group of patterns sharing the first
+//!    `min(length, 4)` codes (instead of a trie walk's chain of dependent cache misses); its
+//!    members are stored longest first, and the first that verifies wins.
+//!
+//! Leftmost-longest selection over these per-position longest matches is the same as over all
+//! overlapping matches (at each start only the longest can be chosen), so the result equals
+//! normalising the text and running a leftmost-longest Aho-Corasick search on it.
+
+use std::collections::HashMap;
+
+/// Number of possible codes (and of BMP characters).
+const CODES: usize = 0x10000;
+
+/// A table with one entry per code, on the heap.
+fn per_code<T: Copy + std::fmt::Debug>(value: T) -> Box<[T; CODES]> {
+    let v: Box<[T]> = vec![value; CODES].into_boxed_slice();
+    match v.try_into() {
+        Ok(array) => array,
+        // The length is CODES by construction.
+        Err(_) => unreachable!("a table of CODES entries"),
+    }
+}
+
+/// One bit per code, on the heap.
+fn per_code_bits() -> Box<[u64; CODES / 64]> {
+    let v: Box<[u64]> = vec![0u64; CODES / 64].into_boxed_slice();
+    match v.try_into() {
+        Ok(array) => array,
+        Err(_) => unreachable!("a bit set of CODES bits"),
+    }
+}
+
+/// Code of a character that no pattern holds.
+pub(crate) const NO_CODE: u16 = 0;
+/// An empty slot of the group table.
+const EMPTY: u32 = u32::MAX;
+
+/// A bit set of keys `(first code, rest)`, one hashed row per first code, sized by the number
+/// of keys in it. Text is dominated by its frequent characters, and a frequent character's row
+/// is one compact block that stays in the cache, where one set hashed over all keys would
+/// touch a cache line anywhere in it for every position.
+#[derive(Debug)]
+struct RowFilter {
+    /// Per first code: `(first bit of its row, row length - 1)`; codes without keys point at
+    /// bit 0, which is never set.
+    rows: Box<[(u32, u32); CODES]>,
+    words: Vec<u64>,
+}
+
+/// Bits per key in the rows of the first-pair filter (about 6 % false positives), read at
+/// every position: small beats exact here (measured: fewer cache misses outweigh more
+/// second-stage tests).
+const FIRST_PAIR_BITS: usize = 16;
+/// Bits per key in the rows of the per-class filter (about 3 % false positives per test),
+/// read only where the first pair passed.
+const CLASS_BITS: usize = 32;
+/// Longest row, in bits.
+const MAX_ROW_BITS: usize = 1 << 24;
+
+impl RowFilter {
+    fn build(alphabet: usize, keys: &[(u16, u64)], bits_per_key: usize) -> Self {
+        let mut per_row = vec![0usize; alphabet];
+        for &(a, _) in keys {
+            if let Some(n) = per_row.get_mut(usize::from(a)) {
+                *n += 1;
+            }
+        }
+        let mut rows = per_code((0u32, 0u32));
+        // The first word stays zero: rows without keys test bit 0.
+        let mut next = 64usize;
+        for (row, &n) in rows.iter_mut().zip(&per_row) {
+            if n > 0 {
+                let len = n
+                    .saturating_mul(bits_per_key)
+                    .next_power_of_two()
+                    .clamp(64, MAX_ROW_BITS);
+                *row = (
+                    u32::try_from(next).unwrap_or(0),
+                    u32::try_from(len - 1).unwrap_or(0),
+                );
+                next += len;
+            }
+        }
+        let mut f = Self {
+            rows,
+            words: vec![0; next.div_ceil(64)],
+        };
+        for &(a, rest) in keys {
+            let bit = f.bit(a, rest);
+            if let Some(w) = f.words.get_mut(bit / 64) {
+                *w |= 1 << (bit % 64);
+            }
+        }
+        f
+    }
+
+    /// The row of first code `a`: `(first bit, length - 1)`.
+    #[inline(always)]
+    fn row(&self, a: u16) -> (u32, u32) {
+        // Indexing a 65 536-entry array with a u16 needs no bounds check.
+        self.rows[usize::from(a)]
+    }
+
+    #[inline(always)]
+    fn bit(&self, a: u16, rest: u64) -> usize {
+        Self::bit_in(self.row(a), rest)
+    }
+
+    #[inline(always)]
+    fn bit_in((start, mask): (u32, u32), rest: u64) -> usize {
+        // Multiplicative hashing; bits 40.. of the product mix every bit of `rest`.
+        start as usize + ((rest.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask as usize)
+    }
+
+    /// 1 if `rest` may be in row `row`, else 0 (as a number, for branch-free code).
+    #[inline(always)]
+    fn test_in(&self, row: (u32, u32), rest: u64) -> u64 {
+        let bit = Self::bit_in(row, rest);
+        self.words
+            .get(bit / 64)
+            .map_or(0, |w| (w >> (bit % 64)) & 1)
+    }
+
+    /// 1 if `(a, rest)` may be in the set, else 0.
+    #[inline(always)]
+    fn test(&self, a: u16, rest: u64) -> u64 {
+        self.test_in(self.row(a), rest)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.rows.len() * 8 + self.words.len() * 8
+    }
+}
+
+/// Up to three codes packed into a key (a missing code is [`NO_CODE`]).
+#[inline(always)]
+fn pack(b: u16, c: u16, d: u16) -> u64 {
+    (u64::from(b) << 32) | (u64::from(c) << 16) | u64::from(d)
+}
+
+/// A filter key: the length class above the packed codes (which use 48 bits).
+#[inline(always)]
+fn class_key(class: u8, packed: u64) -> u64 {
+    (u64::from(class) << 56) | packed
+}
+
+/// Patterns are grouped by their first `min(len, 4)` codes: one group per pattern of one to
+/// three codes, one group per four-code prefix for the longer ones.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    /// Length class (1, 2, 3, or 4 for four codes or more) and the packed first codes.
+    class: u8,
+    first: u16,
+    rest: u64,
+    /// Members `members[start..start + count]`, longest first.
+    start: u32,
+    count: u32,
+}
+
+/// One pattern: its codes are `seqs[start..start + len]`.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    start: u32,
+    len: u32,
+    pattern: u32,
+}
+
+#[inline(always)]
+fn group_hash(class: u8, first: u16, rest: u64) -> u64 {
+    let key = (u64::from(class) << 56) ^ (u64::from(first) << 48) ^ rest;
+    (key ^ (key >> 29)).wrapping_mul(0xA076_1D64_78BD_642F)
+}
+
+/// Prefilter + grouped pattern table over the non-ASCII patterns.
+#[derive(Debug)]
+pub(crate) struct AnchoredMatcher {
+    /// Dense code of each BMP character (indexed by the normalised character).
+    bmp_codes: Box<[u16; CODES]>,
+    /// Codes of characters outside the BMP.
+    other_codes: HashMap<char, u16>,
+    /// Codes that are whole one-character patterns (dense bits; bit 0 never set).
+    singles: Box<[u64; CODES / 64]>,
+    /// First two codes of every pattern of two codes or more (the first, cheap stage).
+    first_pairs: RowFilter,
+    /// First codes of the patterns of two, of three, and of four or more codes (keyed by the
+    /// first code, then the class and the next codes: one compact row per first code).
+    prefixes: RowFilter,
+    /// Open addressing, linear probing over `groups`: `(hash tag, group)`, at most half full.
+    slots: Vec<(u32, u32)>,
+    mask: usize,
+    /// `64 - log2(slots)`.
+    shift: u32,
+    groups: Vec<Group>,
+    members: Vec<Member>,
+    seqs: Vec<u16>,
+    patterns: usize,
+}
+
+impl AnchoredMatcher {
+    /// Builds the matcher; `patterns` are normalised, non-empty and distinct.
+    pub(crate) fn build<'a>(
+        patterns: impl IntoIterator<Item = (&'a str, u32)>,
+    ) -> Result<Self, String> {
+        let mut m = Self {
+            bmp_codes: per_code(NO_CODE),
+            singles: per_code_bits(),
+            other_codes: HashMap::new(),
+            first_pairs: RowFilter::build(0, &[], FIRST_PAIR_BITS),
+            prefixes: RowFilter::build(0, &[], CLASS_BITS),
+            slots: Vec::new(),
+            mask: 0,
+            shift: 0,
+            groups: Vec::new(),
+            members: Vec::new(),
+            seqs: Vec::new(),
+            patterns: 0,
+        };
+        let mut next_code: u32 = 1;
+        let mut coded: Vec<(Vec<u16>, u32)> = Vec::new();
+        for (p, id) in patterns {
+            let mut seq = Vec::with_capacity(p.len() / 2);
+            for c in p.chars() {
+                let existing = m.code(c);
+                let code = if existing != NO_CODE {
+                    existing
+                } else {
+                    // Codes are 16 bits: a lexicon with 65 535 distinct characters is refused
+                    // (real ones hold a few thousand).
+                    let Ok(code) = u16::try_from(next_code) else {
+                        return Err(format!(
+                            "the patterns hold more than {} distinct characters",
+                            u16::MAX
+                        ));
+                    };
+                    next_code += 1;
+                    let cp = c as u32;
+                    if let Some(slot) = usize::try_from(cp)
+                        .ok()
+                        .filter(|_| cp < 0x10000)
+                        .and_then(|i| m.bmp_codes.get_mut(i))
+                    {
+                        *slot = code;
+                    } else {
+                        m.other_codes.insert(c, code);
+                    }
+                    code
+                };
+                seq.push(code);
+            }
+            if !seq.is_empty() {
+                coded.push((seq, id));
+            }
+        }
+        m.patterns = coded.len();
+        let alphabet = next_code as usize;
+        // Group key of every pattern; sorting by it (then longest first) lays each group's
+        // members out together.
+        let key = |seq: &[u16]| -> (u8, u16, u64) {
+            let at = |i: usize| seq.get(i).copied().unwrap_or(NO_CODE);
+            let class = seq.len().min(4) as u8;
+            (class, at(0), pack(at(1), at(2), at(3)))
+        };
+        coded.sort_unstable_by(|(x, _), (y, _)| {
+            key(x)
+                .cmp(&key(y))
+                .then(y.len().cmp(&x.len()))
+                .then(x.cmp(y))
+        });
+        let mut filter_keys: Vec<(u16, u64)> = Vec::new();
+        for (seq, id) in &coded {
+            let (class, first, rest) = key(seq);
+            let same = m
+                .groups
+                .last()
+                .is_some_and(|g| (g.class, g.first, g.rest) == (class, first, rest));
+            let (Ok(start), Ok(len), Ok(member)) = (
+                u32::try_from(m.seqs.len()),
+                u32::try_from(seq.len()),
+                u32::try_from(m.members.len()),
+            ) else {
+                return Err("too many patterns".into());
+            };
+            if same {
+                if let Some(g) = m.groups.last_mut() {
+                    g.count += 1;
+                }
+            } else {
+                m.groups.push(Group {
+                    class,
+                    first,
+                    rest,
+                    start: member,
+                    count: 1,
+                });
+                match class {
+                    1 => {
+                        if let Some(w) = m.singles.get_mut(usize::from(first) / 64) {
+                            *w |= 1 << (first % 64);
+                        }
+                    }
+                    2..=4 => filter_keys.push((first, class_key(class, rest))),
+                    _ => {}
+                }
+            }
+            m.seqs.extend_from_slice(seq);
+            m.members.push(Member {
+                start,
+                len,
+                pattern: *id,
+            });
+        }
+        m.prefixes = RowFilter::build(alphabet, &filter_keys, CLASS_BITS);
+        let mut pair_keys: Vec<(u16, u64)> = filter_keys
+            .iter()
+            .map(|&(a, k)| (a, pack((k >> 32) as u16, 0, 0)))
+            .collect();
+        pair_keys.sort_unstable();
+        pair_keys.dedup();
+        m.first_pairs = RowFilter::build(alphabet, &pair_keys, FIRST_PAIR_BITS);
+        let size = m.groups.len().saturating_mul(2).next_power_of_two().max(16);
+        m.slots = vec![(0, EMPTY); size];
+        m.mask = size - 1;
+        m.shift = 64 - size.trailing_zeros();
+        for (g, group) in m.groups.iter().enumerate() {
+            let h = group_hash(group.class, group.first, group.rest);
+            let mut i = (h >> m.shift) as usize & m.mask;
+            while m.slots.get(i).is_some_and(|s| s.1 != EMPTY) {
+                i = (i + 1) & m.mask;
+            }
+            if let (Some(slot), Ok(g)) = (m.slots.get_mut(i), u32::try_from(g)) {
+                *slot = (h as u32, g);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Whether the matcher has no pattern.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.patterns == 0
+    }
+
+    /// The code of a normalised character ([`NO_CODE`] if no pattern holds it).
+    #[inline(always)]
+    pub(crate) fn code(&self, c: char) -> u16 {
+        let cp = c as u32;
+        if cp < 0x10000 {
+            self.bmp_codes[(cp & 0xFFFF) as usize]
+        } else {
+            self.other_codes.get(&c).copied().unwrap_or(NO_CODE)
+        }
+    }
+
+    /// Heap bytes of the tables.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bmp_codes.len() * 2
+            + self.other_codes.len() * 8
+            + self.singles.len() * 8
+            + self.first_pairs.heap_bytes()
+            + self.prefixes.heap_bytes()
+            + self.slots.len() * 8
+            + self.groups.len() * std::mem::size_of::<Group>()
+            + self.members.len() * std::mem::size_of::<Member>()
+            + self.seqs.len() * 2
+    }
+
+    #[inline(always)]
+    fn single(&self, a: u16) -> u64 {
+        (self.singles[usize::from(a) / 64] >> (a % 64)) & 1
+    }
+
+    /// Number of [`NO_CODE`] entries [`candidates`](Self::candidates) needs after the codes.
+    pub(crate) const PADDING: usize = 3;
+
+    /// Writes into `out` the positions `k` at which a pattern may start (no false negatives),
+    /// in increasing order. `codes` must end with [`PADDING`](Self::PADDING) [`NO_CODE`]
+    /// entries, which are not positions of the text.
+    pub(crate) fn candidates(&self, codes: &[u16], out: &mut Vec<usize>) {
+        out.clear();
+        out.resize(codes.len(), 0);
+        // Both stages are branch-free: every test is computed, so the loads of consecutive
+        // positions are independent and overlap; a position is kept by bumping `n`.
+        // Stage 1, at every position: a one-code pattern or the first pair of a longer one.
+        let mut n = 0;
+        for (k, w) in codes.windows(2).enumerate() {
+            let (a, b) = (w[0], w[1]);
+            let pass = (self.single(a)
+                | (self.first_pairs.test(a, pack(b, 0, 0)) & u64::from(b != NO_CODE)))
+                & u64::from(a != NO_CODE);
+            if let Some(slot) = out.get_mut(n) {
+                *slot = k;
+            }
+            n += pass as usize;
+        }
+        // Stage 2, at the positions left: the exact length class.
+        let mut kept = 0;
+        for i in 0..n {
+            let Some(&k) = out.get(i) else { break };
+            let at = |j: usize| codes.get(k + j).copied().unwrap_or(NO_CODE);
+            let (a, b, c, d) = (at(0), at(1), at(2), at(3));
+            let (hb, hc, hd) = (b != NO_CODE, b != NO_CODE && c != NO_CODE, d != NO_CODE);
+            let f = &self.prefixes;
+            let row = f.row(a);
+            let pass = self.single(a)
+                | (f.test_in(row, class_key(2, pack(b, 0, 0))) & u64::from(hb))
+                | (f.test_in(row, class_key(3, pack(b, c, 0))) & u64::from(hc))
+                | (f.test_in(row, class_key(4, pack(b, c, d))) & u64::from(hc && hd));
+            if let Some(slot) = out.get_mut(kept) {
+                *slot = k;
+            }
+            kept += pass as usize;
+        }
+        out.truncate(kept);
+    }
+
+    /// The group of patterns with length class `class` and first codes `first`, `rest`.
+    #[inline]
+    fn group(&self, class: u8, first: u16, rest: u64) -> Option<&Group> {
+        let h = group_hash(class, first, rest);
+        let mut i = (h >> self.shift) as usize & self.mask;
+        loop {
+            let &(tag, g) = self.slots.get(i)?;
+            if g == EMPTY {
+                return None;
+            }
+            if tag == h as u32
+                && let Some(group) = self.groups.get(g as usize)
+                && (group.class, group.first, group.rest) == (class, first, rest)
+            {
+                return Some(group);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The longest pattern starting at `codes[k]`: `(index of its last code, pattern)`.
+    #[inline]
+    pub(crate) fn longest_at(&self, codes: &[u16], k: usize) -> Option<(usize, u32)> {
+        let rest = codes.get(k..)?;
+        let at = |i: usize| rest.get(i).copied().unwrap_or(NO_CODE);
+        let (a, b, c, d) = (at(0), at(1), at(2), at(3));
+        if a == NO_CODE {
+            return None;
+        }
+        let classes = [
+            (
+                4,
+                b != NO_CODE && c != NO_CODE && d != NO_CODE,
+                pack(b, c, d),
+            ),
+            (3, b != NO_CODE && c != NO_CODE, pack(b, c, 0)),
+            (2, b != NO_CODE, pack(b, 0, 0)),
+            (1, true, 0),
+        ];
+        for (class, possible, packed) in classes {
+            let filter_says = match class {
+                1 => self.single(a),
+                _ => self.prefixes.test(a, class_key(class, packed)),
+            };
+            if !possible || filter_says == 0 {
+                continue;
+            }
+            let Some(g) = self.group(class, a, packed) else {
+                continue;
+            };
+            let start = g.start as usize;
+            for member in self.members.get(start..start + g.count as usize)? {
+                let (s, l) = (member.start as usize, member.len as usize);
+                if rest
+                    .get(..l)
+                    .is_some_and(|t| self.seqs.get(s..s + l) == Some(t))
+                {
+                    return Some((k + l - 1, member.pattern));
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(m: &AnchoredMatcher, s: &str) -> Vec<u16> {
+        s.chars().map(|c| m.code(c)).collect()
+    }
+
+    #[test]
+    fn longest_pattern_at_each_position() {
+        let pats = ["炸", "炸弹", "制造炸弹", "造炸弹药", "ai换脸", "𠀀字"];
+        let m = AnchoredMatcher::build(pats.iter().zip(0u32..).map(|(p, i)| (*p, i)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = codes(&m, "制造炸弹药x");
+        assert_eq!(t[5], NO_CODE, "x is in no pattern");
+        assert_eq!(m.longest_at(&t, 0), Some((3, 2)));
+        assert_eq!(m.longest_at(&t, 1), Some((4, 3)));
+        assert_eq!(m.longest_at(&t, 2), Some((3, 1)));
+        assert_eq!(m.longest_at(&t, 3), None);
+        let mut padded = t.clone();
+        padded.extend([NO_CODE; AnchoredMatcher::PADDING]);
+        let mut starts = Vec::new();
+        m.candidates(&padded, &mut starts);
+        assert!(starts.starts_with(&[0, 1, 2]), "{starts:?}");
+        assert!(!starts.contains(&5) && starts.iter().all(|&k| k < t.len()));
+        let t = codes(&m, "用ai换脸和𠀀字");
+        assert_eq!(m.longest_at(&t, 1), Some((4, 4)));
+        assert_eq!(m.longest_at(&t, 6), Some((7, 5)));
+        // A code-0 character in the middle ends the walk.
+        let t = codes(&m, "制造炸x弹");
+        assert_eq!(m.longest_at(&t, 0), None);
+        assert_eq!(m.longest_at(&t, 2), Some((2, 0)));
+        assert!(AnchoredMatcher::build([]).is_ok_and(|e| e.is_empty()) && !m.is_empty());
+    }
+}
