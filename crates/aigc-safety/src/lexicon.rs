@@ -805,7 +805,6 @@ impl CompiledLexicon {
             // after its last character (as a leftmost-longest automaton over the normalised
             // text does; spans of an expansion such as 「⑩」 may then share the original
             // character).
-            let bytes = text.as_bytes();
             codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
             han.candidates(codes, starts);
             let mut next = 0;
@@ -819,7 +818,11 @@ impl CompiledLexicon {
                 let (Some(&os), Some(&lo)) = (offsets.get(k), offsets.get(last)) else {
                     continue;
                 };
-                let oe = lo + utf8_width(bytes.get(lo).copied().unwrap_or(0));
+                let oe = lo
+                    + text
+                        .get(lo..)
+                        .and_then(|t| t.chars().next())
+                        .map_or(0, char::len_utf8);
                 cands.push((os, oe, pattern));
                 next = last + 1;
             }
@@ -1136,17 +1139,6 @@ impl AsciiRun {
     }
 }
 
-/// Byte length of the UTF-8 character starting with byte `lead`.
-#[inline(always)]
-fn utf8_width(lead: u8) -> usize {
-    match lead {
-        0..0x80 => 1,
-        0x80..0xE0 => 2,
-        0xE0..0xF0 => 3,
-        _ => 4,
-    }
-}
-
 /// No ASCII letter or digit directly before `start` or after `end` in the original.
 fn ascii_word_bounded(text: &str, start: usize, end: usize) -> bool {
     let before = text
@@ -1416,15 +1408,25 @@ mod tests {
             let text: String = (0..rng.gen_range(0..40))
                 .map(|_| pieces[rng.gen_range(0..pieces.len())])
                 .collect();
-            let norm = normalize(&text);
-            let want: Vec<(usize, usize)> = reference
-                .leftmost_find_iter(&norm.text)
-                .map(|m| norm.span(&text, m.start(), m.end()))
-                .collect();
-            let got: Vec<(usize, usize)> =
-                lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
-            assert_eq!(got, want, "{text:?} → {:?}", norm.text);
+            assert_matches_reference(&lex, &reference, &text, "");
         }
+    }
+
+    /// The hit spans of `lex` on `text` equal those of normalise-then-leftmost-longest with
+    /// `reference`, mapped back to the original text.
+    fn assert_matches_reference(
+        lex: &CompiledLexicon,
+        reference: &CharwiseDoubleArrayAhoCorasick<u32>,
+        text: &str,
+        context: &str,
+    ) {
+        let norm = normalize(text);
+        let want: Vec<(usize, usize)> = reference
+            .leftmost_find_iter(&norm.text)
+            .map(|m| norm.span(text, m.start(), m.end()))
+            .collect();
+        let got: Vec<(usize, usize)> = lex.find(text).iter().map(|h| (h.start, h.end)).collect();
+        assert_eq!(got, want, "{context} {text:?} → {:?}", norm.text);
     }
 
     /// Property-style, for the prefilter and the grouped pattern table: random lexicons over a
@@ -1475,17 +1477,11 @@ mod tests {
                 let text: String = (0..rng.gen_range(0..60))
                     .map(|_| pieces[rng.gen_range(0..pieces.len())])
                     .collect();
-                let norm = normalize(&text);
-                let want: Vec<(usize, usize)> = reference
-                    .leftmost_find_iter(&norm.text)
-                    .map(|m| norm.span(&text, m.start(), m.end()))
-                    .collect();
-                let got: Vec<(usize, usize)> =
-                    lex.find(&text).iter().map(|h| (h.start, h.end)).collect();
-                assert_eq!(
-                    got, want,
-                    "round {round}, {terms:?}, {text:?} → {:?}",
-                    norm.text
+                assert_matches_reference(
+                    &lex,
+                    &reference,
+                    &text,
+                    &format!("round {round}, {terms:?}"),
                 );
             }
         }
