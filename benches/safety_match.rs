@@ -22,7 +22,8 @@
 //!   the same percentiles of each part, to show what dominates.
 //!
 //! Run on one core: `nice -n 10 taskset -c 1 cargo bench --bench safety_match`
-//! (`SAFETY_BENCH_MB=3` for a quick loop). Targets: ≥ 200 MB/s, ≥ 3× the NFA, p99 < 1 ms.
+//! (`SAFETY_BENCH_MB=3` for a quick loop; `SAFETY_BENCH_PROFILE=1` runs one pass of the
+//! matcher and nothing else, for callgrind). Targets: ≥ 200 MB/s, ≥ 3× the NFA, p99 < 1 ms.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use aigc_safety::lexicon::{LexiconSources, parse_lexicon};
@@ -279,6 +280,16 @@ fn main() {
 
     let mut buf = Normalized::new();
     let mut scratch = Scratch::default();
+    if std::env::var_os("SAFETY_BENCH_PROFILE").is_some() {
+        // One pass of the matcher alone, for instruction counts that do not depend on the
+        // machine's load: `valgrind --tool=callgrind --toggle-collect='*find_with*'`.
+        let hits: usize = answers
+            .iter()
+            .map(|a| ours.find_with(a, &mut scratch).len())
+            .sum();
+        println!("profile pass: {hits} hits");
+        return;
+    }
     let (d_ours, h_ours) = time_pass(&answers, |a| ours.find_with(a, &mut scratch).len());
     let (d_scan, h_scan) = time_pass(&answers, |a| ours.count_candidates(a, &mut scratch));
     let (d_fold, _) = time_pass(&answers, |a| {

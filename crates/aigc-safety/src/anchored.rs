@@ -22,6 +22,7 @@
 //! overlapping matches (at each start only the longest can be chosen), so the result equals
 //! normalising the text and running a leftmost-longest Aho-Corasick search on it.
 
+use crate::normalize::{ASCII_FOLD, BmpFold, bmp_fold};
 use std::collections::HashMap;
 
 /// Number of possible codes (and of BMP characters).
@@ -48,6 +49,13 @@ fn per_code_bits() -> Box<[u64; CODES / 64]> {
 
 /// Code of a character that no pattern holds.
 pub(crate) const NO_CODE: u16 = 0;
+/// [`AnchoredMatcher::direct`]: the original character is a skip character.
+pub(crate) const DIRECT_SKIP: u16 = 0xFFFF;
+/// [`AnchoredMatcher::direct`]: the original character needs the general fold (it expands to
+/// several characters or folds to an ASCII character, which the whole-word matcher sees).
+pub(crate) const DIRECT_SLOW: u16 = 0xFFFE;
+/// Largest code (the two above are reserved).
+const MAX_CODE: u32 = 0xFFFD;
 /// An empty slot of the group table.
 const EMPTY: u32 = u32::MAX;
 
@@ -192,6 +200,13 @@ fn group_hash(class: u8, first: u16, rest: u64) -> u64 {
 pub(crate) struct AnchoredMatcher {
     /// Dense code of each BMP character (indexed by the normalised character).
     bmp_codes: Box<[u16; CODES]>,
+    /// Fold and code in one lookup, indexed by the *original* BMP character: its code, or
+    /// [`DIRECT_SKIP`] / [`DIRECT_SLOW`].
+    direct: Box<[u16; CODES]>,
+    /// Code of each folded ASCII character (letters lower case, digits).
+    ascii_codes: [u16; 128],
+    /// Whether some ASCII letter or digit has a code (a mixed pattern such as 「ai换脸」).
+    ascii_coded: bool,
     /// Codes of characters outside the BMP.
     other_codes: HashMap<char, u16>,
     /// Codes that are whole one-character patterns (dense bits; bit 0 never set).
@@ -219,6 +234,9 @@ impl AnchoredMatcher {
     ) -> Result<Self, String> {
         let mut m = Self {
             bmp_codes: per_code(NO_CODE),
+            direct: per_code(DIRECT_SKIP),
+            ascii_codes: [NO_CODE; 128],
+            ascii_coded: false,
             singles: per_code_bits(),
             other_codes: HashMap::new(),
             first_pairs: RowFilter::build(0, &[], FIRST_PAIR_BITS),
@@ -242,10 +260,12 @@ impl AnchoredMatcher {
                 } else {
                     // Codes are 16 bits: a lexicon with 65 535 distinct characters is refused
                     // (real ones hold a few thousand).
-                    let Ok(code) = u16::try_from(next_code) else {
+                    let Some(code) = u16::try_from(next_code)
+                        .ok()
+                        .filter(|_| next_code <= MAX_CODE)
+                    else {
                         return Err(format!(
-                            "the patterns hold more than {} distinct characters",
-                            u16::MAX
+                            "the patterns hold more than {MAX_CODE} distinct characters"
                         ));
                     };
                     next_code += 1;
@@ -268,6 +288,7 @@ impl AnchoredMatcher {
             }
         }
         m.patterns = coded.len();
+        m.build_direct();
         let alphabet = next_code as usize;
         // Group key of every pattern; sorting by it (then longest first) lays each group's
         // members out together.
@@ -350,6 +371,45 @@ impl AnchoredMatcher {
         Ok(m)
     }
 
+    /// Fills [`direct`](Self::direct) and the ASCII codes from the fold table and the codes.
+    fn build_direct(&mut self) {
+        for cp in 0..=u16::MAX {
+            let v = match bmp_fold(cp) {
+                BmpFold::Skip => DIRECT_SKIP,
+                BmpFold::One(c) if !c.is_ascii() => self.code(c),
+                BmpFold::One(_) | BmpFold::Several => DIRECT_SLOW,
+            };
+            self.direct[usize::from(cp)] = v;
+        }
+        for (b, slot) in (0u8..128).zip(self.ascii_codes.iter_mut()) {
+            let folded = ASCII_FOLD[usize::from(b)];
+            *slot = if folded == 0 {
+                NO_CODE
+            } else {
+                self.bmp_codes[usize::from(folded)]
+            };
+        }
+        self.ascii_coded = self.ascii_codes.iter().any(|&c| c != NO_CODE);
+    }
+
+    /// Fold and code of the original BMP character `cp` in one lookup: its code,
+    /// [`DIRECT_SKIP`] or [`DIRECT_SLOW`].
+    #[inline(always)]
+    pub(crate) fn direct(&self, cp: u16) -> u16 {
+        self.direct[usize::from(cp)]
+    }
+
+    /// Code of the original ASCII byte `b` ([`NO_CODE`] for skip characters too).
+    #[inline(always)]
+    pub(crate) fn ascii_code(&self, b: u8) -> u16 {
+        self.ascii_codes[usize::from(b & 0x7F)]
+    }
+
+    /// Whether some ASCII letter or digit has a code.
+    pub(crate) fn ascii_coded(&self) -> bool {
+        self.ascii_coded
+    }
+
     /// Whether the matcher has no pattern.
     pub(crate) fn is_empty(&self) -> bool {
         self.patterns == 0
@@ -369,6 +429,7 @@ impl AnchoredMatcher {
     /// Heap bytes of the tables.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bmp_codes.len() * 2
+            + self.direct.len() * 2
             + self.other_codes.len() * 8
             + self.singles.len() * 8
             + self.first_pairs.heap_bytes()

@@ -34,17 +34,18 @@
 //! made only of ASCII letters and digits (English entries, pinyin, initials) must cover whole
 //! words of the original text (up to 8 words, so 「min gan」 and 「m.g.c.d」 still match).
 
-use crate::anchored::{AnchoredMatcher, NO_CODE};
+use crate::anchored::{AnchoredMatcher, DIRECT_SKIP, DIRECT_SLOW, NO_CODE};
 use crate::normalize::{
-    Normalized, folded_len, for_each_folded, is_han, is_skip, normalize_into, normalize_term,
+    Normalized, decode_at, folded_len, for_each_folded, is_han, is_skip, normalize_into,
+    normalize_term,
 };
 use crate::taxonomy::{self, Risk};
+use crate::words::{SHORT_PREFIX, SpanHash, WordPatterns, short_index};
 use arc_swap::ArcSwap;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use pinyin::ToPinyinMulti;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -347,7 +348,7 @@ pub struct CompiledLexicon {
     patterns: Vec<PatternInfo>,
     /// Patterns holding a non-ASCII character (prefilter + anchored trie walk).
     han: AnchoredMatcher,
-    ascii: AsciiPatterns,
+    ascii: WordPatterns,
     allow: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     /// Longest allowed phrase, in normalised characters (the window searched around a hit).
     allow_max_chars: usize,
@@ -364,128 +365,6 @@ impl std::fmt::Debug for CompiledLexicon {
 
 /// ASCII patterns cover at most this many words of the original text.
 const MAX_ASCII_WORDS: usize = 8;
-
-/// ASCII-only patterns (English, pinyin, initials), looked up per run of whole words.
-struct AsciiPatterns {
-    map: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
-    max_len: usize,
-    /// Exact bit set of the first [`SHORT_PREFIX`] letters of every pattern (and of the shorter
-    /// patterns whole), indexed densely ([`short_index`]): it fits the L2 cache and answers most
-    /// words of ordinary English before the Bloom set is touched.
-    short: Vec<u64>,
-    /// Bloom bit set over every prefix of every pattern: extending a run of words stops as soon
-    /// as it is no pattern's prefix, so ordinary English costs about one probe per word.
-    prefixes: Vec<u64>,
-    /// Number of bits in `prefixes` (a power of two).
-    bits: u64,
-}
-
-impl AsciiPatterns {
-    /// Sized for about eight bits per prefix (a few per cent false positives).
-    fn with_prefixes(total_prefixes: usize) -> Self {
-        let bits = (total_prefixes.saturating_mul(8) as u64)
-            .next_power_of_two()
-            .clamp(1 << 12, 1 << 28);
-        Self {
-            map: HashMap::default(),
-            max_len: 0,
-            short: vec![0; SHORT_SLOTS.div_ceil(64)],
-            prefixes: vec![0; (bits / 64) as usize],
-            bits,
-        }
-    }
-
-    fn bit(&self, bytes: &[u8]) -> u64 {
-        let mut h = WordHasher::default();
-        h.write(bytes);
-        (h.finish() >> 20) & (self.bits - 1)
-    }
-
-    fn insert(&mut self, p: &str, id: u32) {
-        self.max_len = self.max_len.max(p.len());
-        for n in 1..=p.len().min(SHORT_PREFIX) {
-            if let Some(i) = p.as_bytes().get(..n).and_then(short_index)
-                && let Some(w) = self.short.get_mut(i / 64)
-            {
-                *w |= 1 << (i % 64);
-            }
-        }
-        for n in 1..=p.len() {
-            let bit = self.bit(&p.as_bytes()[..n]);
-            if let Some(w) = self.prefixes.get_mut((bit / 64) as usize) {
-                *w |= 1 << (bit % 64);
-            }
-        }
-        self.map.insert(Box::from(p), id);
-    }
-
-    /// Whether `span` may be the prefix of a pattern (no false negatives).
-    fn may_prefix(&self, span: &[u8]) -> bool {
-        let short = span
-            .get(..span.len().min(SHORT_PREFIX))
-            .and_then(short_index);
-        if !short.is_some_and(|i| {
-            self.short
-                .get(i / 64)
-                .is_some_and(|w| w & (1 << (i % 64)) != 0)
-        }) {
-            return false;
-        }
-        if span.len() <= SHORT_PREFIX {
-            return true;
-        }
-        let bit = self.bit(span);
-        self.prefixes
-            .get((bit / 64) as usize)
-            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-    }
-}
-
-/// Letters of a prefix indexed densely in [`AsciiPatterns::short`].
-const SHORT_PREFIX: usize = 4;
-/// Base of the dense index: 0 ends the string, 1–36 are the letters and digits.
-const SHORT_BASE: usize = 37;
-/// Number of dense indices: `37^4` (1.9 M bits, 234 KB).
-const SHORT_SLOTS: usize = SHORT_BASE * SHORT_BASE * SHORT_BASE * SHORT_BASE;
-
-/// Dense index of a string of at most [`SHORT_PREFIX`] lower-case ASCII letters and digits
-/// (`None` for anything else).
-#[inline]
-fn short_index(s: &[u8]) -> Option<usize> {
-    if s.len() > SHORT_PREFIX {
-        return None;
-    }
-    let mut i = 0;
-    for &b in s.iter().rev() {
-        let d = match b {
-            b'a'..=b'z' => usize::from(b - b'a') + 1,
-            b'0'..=b'9' => usize::from(b - b'0') + 27,
-            _ => return None,
-        };
-        i = i * SHORT_BASE + d;
-    }
-    Some(i)
-}
-
-/// A fast non-cryptographic hash for short ASCII keys (the lexicon is trusted input; the text
-/// only probes it).
-#[derive(Default, Clone, Copy)]
-struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut k = [0u8; 8];
-            k[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(k))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// One lexicon hit, with its span in the original text.
 #[derive(Debug, Clone, Serialize)]
@@ -660,17 +539,12 @@ impl CompiledLexicon {
                 .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?))),
         )
         .map_err(LexiconError::Build)?;
-        let mut ascii = AsciiPatterns::with_prefixes(
+        let ascii = WordPatterns::build(
             pats.iter()
-                .filter(|(p, _)| p.is_ascii())
-                .map(|(p, _)| p.len())
-                .sum(),
+                .enumerate()
+                .filter(|(_, (p, _))| p.is_ascii())
+                .filter_map(|(i, (p, _))| Some((p.as_str(), u32::try_from(i).ok()?))),
         );
-        for (i, (p, _)) in pats.iter().enumerate().filter(|(_, (p, _))| p.is_ascii()) {
-            if let Ok(id) = u32::try_from(i) {
-                ascii.insert(p, id);
-            }
-        }
         let mut allow_norm: Vec<String> = src
             .allow
             .iter()
@@ -726,45 +600,40 @@ impl CompiledLexicon {
         scratch.cands.len()
     }
 
-    /// Counts the normalised characters of `text` and the positions among them that pass the
-    /// prefilter of the non-ASCII patterns (benchmarks: how much the bit sets reject).
+    /// Counts the positions of the code sequence of `text` (a run of characters without a
+    /// code counts once) and those among them that pass the prefilter of the non-ASCII
+    /// patterns (benchmarks: how much the bit sets reject).
     pub fn count_prefilter_passes(&self, text: &str, scratch: &mut Scratch) -> (usize, usize) {
-        let codes = &mut scratch.codes;
-        codes.clear();
-        let (mut folded, mut after_break) = (0, false);
-        for_each_folded(text, |_, _, c| {
-            // As `scan` does: a run of characters without a code is one position.
-            let code = self.han.code(c);
-            if !(code == NO_CODE && after_break) {
-                codes.push(code);
-            }
-            after_break = code == NO_CODE;
-            folded += 1;
-        });
-        codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
-        self.han.candidates(codes, &mut scratch.starts);
-        (folded, scratch.starts.len())
+        self.fold_codes(text, scratch, false);
+        self.han.candidates(&scratch.codes, &mut scratch.starts);
+        (
+            scratch.codes.len() - AnchoredMatcher::PADDING,
+            scratch.starts.len(),
+        )
     }
 
     /// Heap bytes of the automata.
     pub fn heap_bytes(&self) -> usize {
         self.han.heap_bytes()
-            + self.ascii.map.keys().map(|k| k.len() + 24).sum::<usize>()
-            + self.ascii.prefixes.len() * 8
+            + self.ascii.heap_bytes()
             + self.allow.as_ref().map_or(0, |d| d.heap_bytes())
     }
 
-    /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: the text is
-    /// folded once by table lookup; ASCII letters and digits are matched per run against the
-    /// whole-word patterns while folding; every normalised character becomes its code for the
-    /// non-ASCII patterns, whose prefilter then rejects almost every position, and the few
-    /// positions left get an anchored walk of the trie.
-    fn scan(&self, text: &str, scratch: &mut Scratch) {
+    /// One pass over `text` that folds it and turns every normalised character into its code
+    /// for the non-ASCII patterns (`scratch.codes`, with the original offset of each in
+    /// `scratch.offsets`, then [`AnchoredMatcher::PADDING`] codes [`NO_CODE`]); with `words`,
+    /// the ASCII letters and digits are matched per run against the whole-word patterns on the
+    /// way (candidates into `scratch.cands`).
+    ///
+    /// Most characters cost one table lookup that folds and codes at once
+    /// ([`AnchoredMatcher::direct`]); runs of ASCII bytes are handled a run at a time. Characters
+    /// no pattern holds (code 0) only break matches, so a run of them is kept as one code 0:
+    /// English words then cost the prefilter one position, not one per letter.
+    fn fold_codes(&self, text: &str, scratch: &mut Scratch, words: bool) {
         let Scratch {
             cands,
             codes,
             offsets,
-            starts,
             ascii,
             ..
         } = scratch;
@@ -773,59 +642,118 @@ impl CompiledLexicon {
         codes.clear();
         offsets.clear();
         let han = &self.han;
-        let (use_han, use_words) = (!han.is_empty(), !self.ascii.map.is_empty());
-        // Characters no pattern holds (code 0) only break matches, so a run of them is kept as
-        // one code 0: English words then cost the prefilter one position, not one per letter.
-        let mut after_break = false;
-        for_each_folded(text, |os, oe, c| {
-            if use_han {
-                let code = han.code(c);
-                let is_break = code == NO_CODE;
-                if !(is_break && after_break) {
-                    codes.push(code);
-                    offsets.push(os);
+        let use_han = !han.is_empty();
+        let use_words = words && !self.ascii.is_empty();
+        let mut sink = CodeSink {
+            codes,
+            offsets,
+            after_break: false,
+        };
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b < 0x80 {
+                let start = i;
+                i += 1;
+                while bytes.get(i).is_some_and(|&b| b < 0x80) {
+                    i += 1;
                 }
-                after_break = is_break;
+                // The letters and digits of the run (everything else is a skip character).
+                let first = bytes[start..i].iter().position(u8::is_ascii_alphanumeric);
+                let Some(first) = first.map(|f| start + f) else {
+                    continue;
+                };
+                if use_han {
+                    if han.ascii_coded() {
+                        for (k, &b) in bytes.iter().enumerate().take(i).skip(first) {
+                            if b.is_ascii_alphanumeric() {
+                                sink.push(han.ascii_code(b), k);
+                            }
+                        }
+                    } else {
+                        sink.push(NO_CODE, first);
+                    }
+                }
+                if use_words {
+                    ascii.push_ascii_bytes(text, first, i);
+                }
+                continue;
             }
-            if use_words {
-                if c.is_ascii() {
-                    ascii.push(text, os, oe, c);
-                } else if !ascii.is_empty() {
+            let (cp, width) = decode_at(bytes, i);
+            let end = i + width;
+            let v = u16::try_from(cp).map_or(DIRECT_SLOW, |cp| han.direct(cp));
+            if v == DIRECT_SKIP {
+            } else if v != DIRECT_SLOW {
+                // A character that folds to one non-ASCII character ends the ASCII run.
+                if use_words && !ascii.is_empty() {
                     ascii.flush(self, text, cands);
                 }
+                if use_han {
+                    sink.push(v, i);
+                }
+            } else if let Some(one) = text.get(i..end) {
+                for_each_folded(one, |_, _, c| {
+                    if use_han {
+                        sink.push(han.code(c), i);
+                    }
+                    if use_words {
+                        if c.is_ascii() {
+                            ascii.push(text, i, end, c);
+                        } else if !ascii.is_empty() {
+                            ascii.flush(self, text, cands);
+                        }
+                    }
+                });
             }
-        });
-        if !ascii.is_empty() {
+            i = end;
+        }
+        if use_words && !ascii.is_empty() {
             ascii.flush(self, text, cands);
         }
+        sink.codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+    }
+
+    /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: one pass folds
+    /// the text into codes and matches the whole-word ASCII patterns
+    /// ([`fold_codes`](Self::fold_codes)); the prefilter of the non-ASCII patterns then rejects
+    /// almost every position, and the few positions left get one lookup of their pattern group.
+    fn scan(&self, text: &str, scratch: &mut Scratch) {
+        self.fold_codes(text, scratch, true);
+        let han = &self.han;
+        if han.is_empty() {
+            return;
+        }
+        let Scratch {
+            cands,
+            codes,
+            offsets,
+            starts,
+            ..
+        } = scratch;
         let words = cands.len();
-        if use_han {
-            // Leftmost-longest in the normalised text, online: positions come in order, the
-            // longest pattern at the first position that has one wins, and the search goes on
-            // after its last character (as a leftmost-longest automaton over the normalised
-            // text does; spans of an expansion such as 「⑩」 may then share the original
-            // character).
-            codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
-            han.candidates(codes, starts);
-            let mut next = 0;
-            for &k in starts.iter() {
-                if k < next {
-                    continue;
-                }
-                let Some((last, pattern)) = han.longest_at(codes, k) else {
-                    continue;
-                };
-                let (Some(&os), Some(&lo)) = (offsets.get(k), offsets.get(last)) else {
-                    continue;
-                };
-                let oe = lo
-                    + text
-                        .get(lo..)
-                        .and_then(|t| t.chars().next())
-                        .map_or(0, char::len_utf8);
-                cands.push((os, oe, pattern));
-                next = last + 1;
+        // Leftmost-longest in the normalised text, online: positions come in order, the
+        // longest pattern at the first position that has one wins, and the search goes on
+        // after its last character (as a leftmost-longest automaton over the normalised text
+        // does; spans of an expansion such as 「⑩」 may then share the original character).
+        han.candidates(codes, starts);
+        let mut next = 0;
+        for &k in starts.iter() {
+            if k < next {
+                continue;
             }
+            let Some((last, pattern)) = han.longest_at(codes, k) else {
+                continue;
+            };
+            let (Some(&os), Some(&lo)) = (offsets.get(k), offsets.get(last)) else {
+                continue;
+            };
+            let oe = lo
+                + text
+                    .get(lo..)
+                    .and_then(|t| t.chars().next())
+                    .map_or(0, char::len_utf8);
+            cands.push((os, oe, pattern));
+            next = last + 1;
         }
         if words > 0 && cands.len() > words {
             // Merge the whole-word and non-ASCII candidates back into one leftmost-longest,
@@ -950,6 +878,26 @@ pub struct Scratch {
     pub(crate) seen: Vec<u64>,
 }
 
+/// Appends codes for the anchored matcher, with the original offset of each; a run of
+/// [`NO_CODE`] is kept as one.
+struct CodeSink<'a> {
+    codes: &'a mut Vec<u16>,
+    offsets: &'a mut Vec<usize>,
+    after_break: bool,
+}
+
+impl CodeSink<'_> {
+    #[inline(always)]
+    fn push(&mut self, code: u16, orig: usize) {
+        let is_break = code == NO_CODE;
+        if !(is_break && self.after_break) {
+            self.codes.push(code);
+            self.offsets.push(orig);
+        }
+        self.after_break = is_break;
+    }
+}
+
 /// A run of consecutive ASCII characters of the normalised text.
 ///
 /// While every character of the run comes from one ASCII byte of the original (ordinary
@@ -965,9 +913,8 @@ struct AsciiRun {
     text: String,
     orig: Vec<(usize, usize)>,
     starts: Vec<usize>,
-    /// Word ranges of a plain run, and the lower-cased span being looked up.
-    words: Vec<(usize, usize)>,
-    span: Vec<u8>,
+    /// Words of a plain run: original byte range and hash.
+    words: Vec<(usize, usize, SpanHash)>,
 }
 
 impl AsciiRun {
@@ -1006,8 +953,29 @@ impl AsciiRun {
         self.push_general(text, os, oe, c);
     }
 
+    /// Appends the original ASCII bytes `start..end`, of which `start` is a letter or digit
+    /// (the same as [`push`](Self::push) of each letter and digit among them, lower-cased).
+    #[inline]
+    fn push_ascii_bytes(&mut self, text: &str, start: usize, end: usize) {
+        if self.text.is_empty() {
+            // Skip characters after the last letter or digit may stay in a plain run: words
+            // are split at them.
+            match &mut self.plain {
+                Some((_, e)) => *e = end,
+                None => self.plain = Some((start, end)),
+            }
+            return;
+        }
+        for (k, &b) in text.as_bytes().iter().enumerate().take(end).skip(start) {
+            if b.is_ascii_alphanumeric() {
+                self.push_general(text, k, k + 1, char::from(b.to_ascii_lowercase()));
+            }
+        }
+    }
+
     /// Matches the whole-word patterns in a plain run (the same rules as [`flush`](Self::flush)
-    /// over the general form) and appends them to `cands`.
+    /// over the general form) and appends them to `cands`. Each word is hashed once; a span of
+    /// several words is hashed by combining its words' hashes.
     fn flush_plain(
         &mut self,
         lex: &CompiledLexicon,
@@ -1015,53 +983,67 @@ impl AsciiRun {
         (start, end): (usize, usize),
         cands: &mut Vec<(usize, usize, u32)>,
     ) {
+        let set = &lex.ascii;
         let bytes = text.as_bytes();
+        let run = bytes.get(start..end).unwrap_or(&[]);
         self.words.clear();
-        let mut i = start;
-        while i < end {
-            if bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
-                let ws = i;
-                while i < end && bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
-                    i += 1;
-                }
-                self.words.push((ws, i));
-            } else {
+        let mut i = 0;
+        while i < run.len() {
+            if !run.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                i += 1;
+                continue;
+            }
+            let ws = i;
+            while run.get(i).is_some_and(u8::is_ascii_alphanumeric) {
                 i += 1;
             }
+            let word = run.get(ws..i).unwrap_or(&[]);
+            self.words
+                .push((start + ws, start + i, SpanHash::EMPTY.push_bytes(word)));
         }
         let words = &self.words;
-        let span = &mut self.span;
+        // Whether the words `from..` spell `p` (lower case) from its start.
+        let spells = |from: usize, p: &[u8]| {
+            let mut rest = p;
+            for &(ws, we, _) in words.iter().skip(from) {
+                let Some(word) = bytes.get(ws..we) else {
+                    return false;
+                };
+                let n = word.len().min(rest.len());
+                if !word.iter().zip(rest).all(|(&a, &b)| a | 0x20 == b) {
+                    return false;
+                }
+                rest = rest.get(n..).unwrap_or(&[]);
+                if rest.is_empty() {
+                    return n == word.len();
+                }
+            }
+            false
+        };
         let mut w = 0;
         while w < words.len() {
-            span.clear();
             let mut found = None;
-            for k in 1..=MAX_ASCII_WORDS.min(words.len() - w) {
-                let Some(&(ws, we)) = words.get(w + k - 1) else {
-                    break;
-                };
-                if span.len() + (we - ws) > lex.ascii.max_len {
-                    break;
-                }
-                span.extend(
-                    bytes
-                        .get(ws..we)
-                        .unwrap_or(&[])
-                        .iter()
-                        .map(u8::to_ascii_lowercase),
-                );
-                if !lex.ascii.may_prefix(span) {
-                    break;
-                }
-                if let Some(&v) = std::str::from_utf8(span)
-                    .ok()
-                    .and_then(|s| lex.ascii.map.get(s))
-                {
-                    found = Some((k, we, v));
+            let first = words
+                .get(w)
+                .and_then(|&(ws, we, _)| bytes.get(ws..we))
+                .and_then(short_index);
+            if first.is_some_and(|i| set.short_prefix(i)) {
+                let mut h = SpanHash::EMPTY;
+                for (k, &(_, we, word)) in words.iter().enumerate().skip(w).take(MAX_ASCII_WORDS) {
+                    h = h.then(word);
+                    if h.len() > set.max_len()
+                        || ((k > w || h.len() > SHORT_PREFIX) && !set.may_prefix(h))
+                    {
+                        break;
+                    }
+                    if let Some(v) = set.get(h, |p| spells(w, p)) {
+                        found = Some((k + 1 - w, we, v));
+                    }
                 }
             }
             match found {
                 Some((k, we, v)) => {
-                    if let Some(&(ws, _)) = words.get(w) {
+                    if let Some(&(ws, _, _)) = words.get(w) {
                         cands.push((ws, we, v));
                     }
                     w += k;
@@ -1116,10 +1098,11 @@ impl AsciiRun {
                 let Some(span) = self.text.get(s..e) else {
                     break;
                 };
-                if span.len() > lex.ascii.max_len || !lex.ascii.may_prefix(span.as_bytes()) {
+                if span.len() > lex.ascii.max_len() || !lex.ascii.may_prefix_bytes(span.as_bytes())
+                {
                     break;
                 }
-                if let Some(&v) = lex.ascii.map.get(span) {
+                if let Some(v) = lex.ascii.get_bytes(span.as_bytes()) {
                     found = Some((k, e, v));
                 }
             }

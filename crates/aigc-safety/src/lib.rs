@@ -39,6 +39,7 @@ pub mod pii;
 pub mod report;
 pub mod taxonomy;
 pub mod validate;
+mod words;
 
 pub use check::{CheckReport, Verdict, check, check_with};
 pub use lexicon::{

@@ -106,13 +106,34 @@ fn build_fold_table() -> FoldTable {
     FoldTable { bmp, expansions }
 }
 
+/// How one character of the Basic Multilingual Plane folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BmpFold {
+    /// A skip character: it folds to nothing.
+    Skip,
+    /// It folds to exactly one character.
+    One(char),
+    /// It folds to several characters (「⑩」 → `10`).
+    Several,
+}
+
+/// How the BMP character `cp` folds (the entry of the fold table), for tables that fuse the
+/// fold with a later lookup.
+pub(crate) fn bmp_fold(cp: u16) -> BmpFold {
+    match fold_table().bmp[usize::from(cp)] {
+        SKIP => BmpFold::Skip,
+        EXPAND => BmpFold::Several,
+        v => char::from_u32(u32::from(v)).map_or(BmpFold::Skip, BmpFold::One),
+    }
+}
+
 /// Forces the one-time table build (about a tenth of a second), e.g. before serving requests.
 pub fn warm_up() {
     let _ = fold_table();
 }
 
 /// ASCII fold: letters lower-cased, digits kept, everything else skipped (0).
-const ASCII_FOLD: [u8; 128] = {
+pub(crate) const ASCII_FOLD: [u8; 128] = {
     let mut t = [0u8; 128];
     let mut i = 0;
     while i < 128 {
@@ -219,7 +240,7 @@ fn flush_run(out: &mut Normalized, text: &str, run: usize, i: usize) {
 /// Decodes the multi-byte UTF-8 character at `i` (the input is a `&str`, so it is valid):
 /// `(code point, width)`.
 #[inline(always)]
-fn decode_at(bytes: &[u8], i: usize) -> (u32, usize) {
+pub(crate) fn decode_at(bytes: &[u8], i: usize) -> (u32, usize) {
     let at = |k: usize| u32::from(bytes.get(i + k).copied().unwrap_or(0x80) & 0x3F);
     let b = u32::from(bytes.get(i).copied().unwrap_or(0));
     if b >= 0xF0 {

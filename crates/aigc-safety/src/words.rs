@@ -1,0 +1,315 @@
+//! The set of ASCII-only lexicon patterns (English entries, pinyin, initials), probed per run of
+//! whole words of the text.
+//!
+//! A pattern may cover several words of the text (「min gan」 matches `mingan`), so the matcher
+//! asks, word by word, "is the lower-cased span so far a prefix of a pattern, and is it a
+//! pattern?". Both questions go through one hash that is extended word by word: a polynomial
+//! hash modulo 2⁶⁴, for which the hash of a concatenation follows from the hashes of its parts
+//! (`H(xy) = H(x)·B^|y| + H(y)`), so every word is hashed once however many spans it ends.
+//! Three tables answer, cheapest first:
+//!
+//! 1. an exact bit set of the first [`SHORT_PREFIX`] letters of every pattern, indexed densely
+//!    (234 KB: it stays in the L2 cache and rejects most English words at once);
+//! 2. two Bloom bit sets, one over every prefix of every pattern and one over the whole
+//!    patterns (a span that is only a prefix costs no probe of the pattern table);
+//! 3. an open-addressing table keyed by the full 64-bit hash, verified byte by byte.
+
+/// Letters of a prefix indexed densely in the short bit set.
+pub(crate) const SHORT_PREFIX: usize = 4;
+/// Base of the dense index: 0 ends the string, 1–36 are the letters and digits.
+const SHORT_BASE: usize = 37;
+/// Number of dense indices: `37^4` (1.9 M bits).
+const SHORT_SLOTS: usize = SHORT_BASE * SHORT_BASE * SHORT_BASE * SHORT_BASE;
+/// Base of the polynomial hash (odd, so powers never vanish modulo 2⁶⁴).
+const BASE: u64 = 0x0000_0100_0000_01B3;
+/// An empty slot of the pattern table.
+const EMPTY: u32 = u32::MAX;
+
+/// Dense digit of an ASCII letter (either case) or digit (1–36), 0 for anything else.
+const DENSE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            c @ b'a'..=b'z' => c - b'a' + 1,
+            c @ b'A'..=b'Z' => c - b'A' + 1,
+            c @ b'0'..=b'9' => c - b'0' + 27,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The hash of a lower-case word or span, and `BASE^len`, to extend it by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpanHash {
+    poly: u64,
+    power: u64,
+    len: usize,
+}
+
+impl SpanHash {
+    /// The hash of the empty span.
+    pub(crate) const EMPTY: Self = Self {
+        poly: 0,
+        power: 1,
+        len: 0,
+    };
+
+    /// Extends the span by `bytes`, ASCII letters and digits; upper case is folded (`| 0x20`
+    /// lower-cases a letter and keeps a digit).
+    #[inline]
+    pub(crate) fn push_bytes(mut self, bytes: &[u8]) -> Self {
+        for &b in bytes {
+            self.poly = self
+                .poly
+                .wrapping_mul(BASE)
+                .wrapping_add(u64::from(b | 0x20));
+            self.power = self.power.wrapping_mul(BASE);
+        }
+        self.len += bytes.len();
+        self
+    }
+
+    /// The hash of this span followed by `next`.
+    #[inline(always)]
+    pub(crate) fn then(self, next: Self) -> Self {
+        Self {
+            poly: self.poly.wrapping_mul(next.power).wrapping_add(next.poly),
+            power: self.power.wrapping_mul(next.power),
+            len: self.len + next.len,
+        }
+    }
+
+    /// Length of the span in bytes.
+    #[inline(always)]
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
+
+    /// A well-mixed 64-bit key (the polynomial's low bits depend only on the last bytes).
+    #[inline(always)]
+    fn key(self) -> u64 {
+        let k = (self.poly ^ ((self.len as u64) << 57)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (k ^ (k >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (k >> 32)
+    }
+}
+
+/// The dense index of the first `min(len, SHORT_PREFIX)` bytes of a span, case folded
+/// (`None` if one is not an ASCII letter or digit).
+#[inline]
+pub(crate) fn short_index(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    for &b in bytes.iter().take(SHORT_PREFIX).rev() {
+        let d = DENSE[usize::from(b)];
+        if d == 0 {
+            return None;
+        }
+        i = i * SHORT_BASE + usize::from(d);
+    }
+    Some(i)
+}
+
+/// ASCII-only patterns, lower case; see the module docs.
+#[derive(Debug)]
+pub(crate) struct WordPatterns {
+    /// `(key, pattern id, start of the pattern in `bytes`)`, open addressing, at most half full.
+    slots: Vec<(u64, u32, u32)>,
+    slot_shift: u32,
+    /// The patterns, each followed by a 0 byte.
+    bytes: Vec<u8>,
+    /// Longest pattern, in bytes.
+    max_len: usize,
+    patterns: usize,
+    /// Exact bit set of short prefixes (module docs, 1).
+    short: Vec<u64>,
+    /// Bloom bit set of every prefix, `prefix_bits` bits (a power of two).
+    prefixes: Vec<u64>,
+    prefix_shift: u32,
+    /// Bloom bit set of the whole patterns.
+    wholes: Vec<u64>,
+    whole_shift: u32,
+}
+
+/// A Bloom bit set of about `bits_per_item` bits per item: `(words, 64 - log2(bits))`.
+fn bloom(items: usize, bits_per_item: usize) -> (Vec<u64>, u32) {
+    let bits = items
+        .saturating_mul(bits_per_item)
+        .next_power_of_two()
+        .clamp(1 << 12, 1 << 30);
+    (vec![0; bits / 64], 64 - bits.trailing_zeros())
+}
+
+#[inline(always)]
+fn bit_of(words: &[u64], shift: u32, key: u64) -> bool {
+    let bit = (key >> shift) as usize;
+    words
+        .get(bit / 64)
+        .is_some_and(|w| (w >> (bit % 64)) & 1 != 0)
+}
+
+fn set_bit(words: &mut [u64], shift: u32, key: u64) {
+    let bit = (key >> shift) as usize;
+    if let Some(w) = words.get_mut(bit / 64) {
+        *w |= 1 << (bit % 64);
+    }
+}
+
+impl WordPatterns {
+    /// Builds the set from lower-case ASCII `patterns` (distinct, non-empty) with their ids.
+    pub(crate) fn build<'a>(patterns: impl IntoIterator<Item = (&'a str, u32)>) -> Self {
+        let patterns: Vec<(&str, u32)> = patterns.into_iter().collect();
+        let total_prefixes = patterns.iter().map(|(p, _)| p.len()).sum();
+        let (prefixes, prefix_shift) = bloom(total_prefixes, 8);
+        let (wholes, whole_shift) = bloom(patterns.len(), 12);
+        let size = patterns.len().saturating_mul(2).next_power_of_two().max(16);
+        let mut set = Self {
+            slots: vec![(0, EMPTY, 0); size],
+            slot_shift: 64 - size.trailing_zeros(),
+            bytes: Vec::new(),
+            max_len: 0,
+            patterns: 0,
+            short: vec![0; SHORT_SLOTS.div_ceil(64)],
+            prefixes,
+            prefix_shift,
+            wholes,
+            whole_shift,
+        };
+        for (p, id) in patterns {
+            set.insert(p.as_bytes(), id);
+        }
+        set
+    }
+
+    fn insert(&mut self, p: &[u8], id: u32) {
+        let Ok(start) = u32::try_from(self.bytes.len()) else {
+            return;
+        };
+        self.max_len = self.max_len.max(p.len());
+        self.patterns += 1;
+        // Every shorter prefix too: a span of fewer bytes than SHORT_PREFIX is tested whole.
+        for n in 1..=p.len().min(SHORT_PREFIX) {
+            if let Some(i) = p.get(..n).and_then(short_index)
+                && let Some(w) = self.short.get_mut(i / 64)
+            {
+                *w |= 1 << (i % 64);
+            }
+        }
+        let mut h = SpanHash::EMPTY;
+        for &b in p {
+            h = h.push_bytes(&[b]);
+            set_bit(&mut self.prefixes, self.prefix_shift, h.key());
+        }
+        set_bit(&mut self.wholes, self.whole_shift, h.key());
+        self.bytes.extend_from_slice(p);
+        self.bytes.push(0);
+        let key = h.key();
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.slot_shift) as usize & mask;
+        while self.slots.get(i).is_some_and(|s| s.1 != EMPTY) {
+            i = (i + 1) & mask;
+        }
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = (key, id, start);
+        }
+    }
+
+    /// Whether the set has no pattern.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.patterns == 0
+    }
+
+    /// Longest pattern, in bytes.
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Heap bytes of the tables.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.len() * 16
+            + self.bytes.len()
+            + (self.short.len() + self.prefixes.len() + self.wholes.len()) * 8
+    }
+
+    /// Whether a span whose first `min(len, SHORT_PREFIX)` bytes have dense index `short` may
+    /// begin a pattern (exact: no false positives or negatives for those bytes).
+    #[inline(always)]
+    pub(crate) fn short_prefix(&self, short: usize) -> bool {
+        self.short
+            .get(short / 64)
+            .is_some_and(|w| (w >> (short % 64)) & 1 != 0)
+    }
+
+    /// Whether the span with hash `h` may be the prefix of a pattern (no false negatives).
+    #[inline(always)]
+    pub(crate) fn may_prefix(&self, h: SpanHash) -> bool {
+        bit_of(&self.prefixes, self.prefix_shift, h.key())
+    }
+
+    /// The pattern equal to the span with hash `h`, whose bytes `same` confirms.
+    #[inline]
+    pub(crate) fn get(&self, h: SpanHash, same: impl Fn(&[u8]) -> bool) -> Option<u32> {
+        let key = h.key();
+        if !bit_of(&self.wholes, self.whole_shift, key) {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.slot_shift) as usize & mask;
+        loop {
+            let &(k, id, start) = self.slots.get(i)?;
+            if id == EMPTY {
+                return None;
+            }
+            if k == key {
+                let start = start as usize;
+                if let Some(p) = self.bytes.get(start..start + h.len())
+                    && self.bytes.get(start + h.len()) == Some(&0)
+                    && same(p)
+                {
+                    return Some(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// [`may_prefix`](Self::may_prefix) of a whole lower-case span, with the short test first.
+    pub(crate) fn may_prefix_bytes(&self, span: &[u8]) -> bool {
+        short_index(span).is_some_and(|i| self.short_prefix(i))
+            && (span.len() <= SHORT_PREFIX || self.may_prefix(SpanHash::EMPTY.push_bytes(span)))
+    }
+
+    /// [`get`](Self::get) of a whole lower-case span.
+    pub(crate) fn get_bytes(&self, span: &[u8]) -> Option<u32> {
+        self.get(SpanHash::EMPTY.push_bytes(span), |p| p == span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_extend_word_by_word_and_lookups_are_exact() {
+        let whole = SpanHash::EMPTY.push_bytes(b"mingan");
+        let parts = SpanHash::EMPTY
+            .push_bytes(b"min")
+            .then(SpanHash::EMPTY.push_bytes(b"gan"));
+        assert_eq!(whole, parts);
+        let set = WordPatterns::build([("mingan", 7), ("mgc", 8), ("bad", 9)]);
+        assert_eq!(set.get_bytes(b"mingan"), Some(7));
+        assert_eq!(set.get(parts, |p| p == b"mingan"), Some(7));
+        assert_eq!(set.get_bytes(b"minga"), None);
+        assert_eq!(set.get_bytes(b"mgc"), Some(8));
+        assert!(set.may_prefix_bytes(b"min") && set.may_prefix_bytes(b"minga"));
+        assert!(!set.may_prefix_bytes(b"x") && !set.may_prefix_bytes(b"mgd"));
+        assert!(short_index(b"a-b").is_none() && short_index(b"MiN") == short_index(b"min"));
+        assert_eq!(
+            SpanHash::EMPTY.push_bytes(b"MinGan"),
+            SpanHash::EMPTY.push_bytes(b"mingan")
+        );
+        assert_eq!(set.max_len(), 6);
+        assert!(!set.is_empty() && WordPatterns::build([]).is_empty());
+    }
+}
