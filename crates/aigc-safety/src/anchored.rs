@@ -80,6 +80,9 @@ const FIRST_PAIR_BITS: usize = 16;
 const CLASS_BITS: usize = 32;
 /// Longest row, in bits.
 const MAX_ROW_BITS: usize = 1 << 24;
+/// A flag a row entry carries for its first code (in the first-pair filter: the code alone is
+/// a pattern), so one load answers both questions.
+const ROW_FLAG: u32 = 1 << 31;
 
 impl RowFilter {
     fn build(alphabet: usize, keys: &[(u16, u64)], bits_per_key: usize) -> Self {
@@ -133,7 +136,14 @@ impl RowFilter {
     #[inline(always)]
     fn bit_in((start, mask): (u32, u32), rest: u64) -> usize {
         // Multiplicative hashing; bits 40.. of the product mix every bit of `rest`.
-        start as usize + ((rest.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask as usize)
+        start as usize
+            + ((rest.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+                & (mask & !ROW_FLAG) as usize)
+    }
+
+    /// Sets the flag of row `a` (kept in its length field, which is below 2²⁴).
+    fn set_flag(&mut self, a: u16) {
+        self.rows[usize::from(a)].1 |= ROW_FLAG;
     }
 
     /// 1 if `rest` may be in row `row`, else 0 (as a number, for branch-free code).
@@ -354,6 +364,11 @@ impl AnchoredMatcher {
         pair_keys.sort_unstable();
         pair_keys.dedup();
         m.first_pairs = RowFilter::build(alphabet, &pair_keys, FIRST_PAIR_BITS);
+        for g in &m.groups {
+            if g.class == 1 {
+                m.first_pairs.set_flag(g.first);
+            }
+        }
         let size = m.groups.len().saturating_mul(2).next_power_of_two().max(16);
         m.slots = vec![(0, EMPTY); size];
         m.mask = size - 1;
@@ -448,44 +463,60 @@ impl AnchoredMatcher {
     /// Number of [`NO_CODE`] entries [`candidates`](Self::candidates) needs after the codes.
     pub(crate) const PADDING: usize = 3;
 
-    /// Writes into `out` the positions `k` at which a pattern may start (no false negatives),
-    /// in increasing order. `codes` must end with [`PADDING`](Self::PADDING) [`NO_CODE`]
-    /// entries, which are not positions of the text.
-    pub(crate) fn candidates(&self, codes: &[u16], out: &mut Vec<usize>) {
-        out.clear();
-        out.resize(codes.len(), 0);
-        // Both stages are branch-free: every test is computed, so the loads of consecutive
-        // positions are independent and overlap; a position is kept by bumping `n`.
-        // Stage 1, at every position: a one-code pattern or the first pair of a longer one.
-        let mut n = 0;
-        for (k, w) in codes.windows(2).enumerate() {
-            let (a, b) = (w[0], w[1]);
-            let pass = (self.single(a)
-                | (self.first_pairs.test(a, pack(b, 0, 0)) & u64::from(b != NO_CODE)))
-                & u64::from(a != NO_CODE);
-            if let Some(slot) = out.get_mut(n) {
-                *slot = k;
-            }
-            n += pass as usize;
-        }
-        // Stage 2, at the positions left: the exact length class.
+    /// Stage 1 of the prefilter for a position whose code is `a`, followed by `b`: 1 if a
+    /// pattern may start there (`a` alone is a pattern, or `a b` may be the first pair of a
+    /// longer one), else 0. Branch-free; [`NO_CODE`] as `a` never passes.
+    #[inline(always)]
+    pub(crate) fn pair_pass(&self, a: u16, b: u16) -> usize {
+        let row = self.first_pairs.row(a);
+        let single = (row.1 >> 31) as usize;
+        single | (self.first_pairs.test_in(row, pack(b, 0, 0)) as usize & usize::from(b != NO_CODE))
+    }
+
+    /// Stage 2 of the prefilter: keeps, in order and in place, the positions of `starts` whose
+    /// length class may hold a pattern, and returns how many. `codes` must end with
+    /// [`PADDING`](Self::PADDING) [`NO_CODE`] entries.
+    pub(crate) fn refine(&self, codes: &[u16], starts: &mut [usize]) -> usize {
+        // Branch-free: every test is computed, so the loads of consecutive positions are
+        // independent and overlap; a position is kept by bumping `kept`.
         let mut kept = 0;
-        for i in 0..n {
-            let Some(&k) = out.get(i) else { break };
-            let at = |j: usize| codes.get(k + j).copied().unwrap_or(NO_CODE);
-            let (a, b, c, d) = (at(0), at(1), at(2), at(3));
-            let (hb, hc, hd) = (b != NO_CODE, b != NO_CODE && c != NO_CODE, d != NO_CODE);
-            let f = &self.prefixes;
+        let f = &self.prefixes;
+        for i in 0..starts.len() {
+            let Some(&k) = starts.get(i) else { break };
+            // One bounds check for the four codes (the padding makes it pass at every
+            // position of the text).
+            let Some(&[a, b, c, d]) = codes
+                .get(k..k + 4)
+                .and_then(|s| <&[u16; 4]>::try_from(s).ok())
+            else {
+                continue;
+            };
+            let (hb, hc, hd) = (b != NO_CODE, c != NO_CODE, d != NO_CODE);
             let row = f.row(a);
             let pass = self.single(a)
                 | (f.test_in(row, class_key(2, pack(b, 0, 0))) & u64::from(hb))
-                | (f.test_in(row, class_key(3, pack(b, c, 0))) & u64::from(hc))
-                | (f.test_in(row, class_key(4, pack(b, c, d))) & u64::from(hc && hd));
-            if let Some(slot) = out.get_mut(kept) {
+                | (f.test_in(row, class_key(3, pack(b, c, 0))) & u64::from(hb & hc))
+                | (f.test_in(row, class_key(4, pack(b, c, d))) & u64::from(hb & hc & hd));
+            if let Some(slot) = starts.get_mut(kept) {
                 *slot = k;
             }
             kept += pass as usize;
         }
+        kept
+    }
+
+    /// Writes into `out` the positions `k` at which a pattern may start (no false negatives),
+    /// in increasing order: both prefilter stages over `codes`, which must end with
+    /// [`PADDING`](Self::PADDING) [`NO_CODE`] entries (not positions of the text).
+    #[cfg(test)]
+    pub(crate) fn candidates(&self, codes: &[u16], out: &mut Vec<usize>) {
+        out.clear();
+        for (k, w) in codes.windows(2).enumerate() {
+            if self.pair_pass(w[0], w[1]) == 1 {
+                out.push(k);
+            }
+        }
+        let kept = self.refine(codes, out);
         out.truncate(kept);
     }
 

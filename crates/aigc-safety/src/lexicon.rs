@@ -40,7 +40,7 @@ use crate::normalize::{
     normalize_term,
 };
 use crate::taxonomy::{self, Risk};
-use crate::words::{SHORT_PREFIX, SpanHash, WordPatterns, short_index};
+use crate::words::{SHORT_PREFIX, SpanHash, Word, WordPatterns, split_words};
 use arc_swap::ArcSwap;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use pinyin::ToPinyinMulti;
@@ -605,10 +605,9 @@ impl CompiledLexicon {
     /// patterns (benchmarks: how much the bit sets reject).
     pub fn count_prefilter_passes(&self, text: &str, scratch: &mut Scratch) -> (usize, usize) {
         self.fold_codes(text, scratch, false);
-        self.han.candidates(&scratch.codes, &mut scratch.starts);
         (
             scratch.codes.len() - AnchoredMatcher::PADDING,
-            scratch.starts.len(),
+            scratch.starts_len,
         )
     }
 
@@ -621,7 +620,8 @@ impl CompiledLexicon {
 
     /// One pass over `text` that folds it and turns every normalised character into its code
     /// for the non-ASCII patterns (`scratch.codes`, with the original offset of each in
-    /// `scratch.offsets`, then [`AnchoredMatcher::PADDING`] codes [`NO_CODE`]); with `words`,
+    /// `scratch.offsets`, then [`AnchoredMatcher::PADDING`] codes [`NO_CODE`]) and keeps the
+    /// positions that pass both prefilter stages (`scratch.starts[..scratch.starts_len]`); with `words`,
     /// the ASCII letters and digits are matched per run against the whole-word patterns on the
     /// way (candidates into `scratch.cands`).
     ///
@@ -634,6 +634,7 @@ impl CompiledLexicon {
             cands,
             codes,
             offsets,
+            starts,
             ascii,
             ..
         } = scratch;
@@ -645,9 +646,12 @@ impl CompiledLexicon {
         let use_han = !han.is_empty();
         let use_words = words && !self.ascii.is_empty();
         let mut sink = CodeSink {
+            han,
             codes,
             offsets,
-            after_break: false,
+            starts,
+            passed: 0,
+            prev: NO_CODE,
         };
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -710,7 +714,12 @@ impl CompiledLexicon {
         if use_words && !ascii.is_empty() {
             ascii.flush(self, text, cands);
         }
-        sink.codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+        let passed = sink.finish();
+        // The second stage, in place.
+        scratch.starts_len = self.han.refine(
+            &scratch.codes,
+            scratch.starts.get_mut(..passed).unwrap_or(&mut []),
+        );
     }
 
     /// Leftmost-longest candidates of `text` into `scratch.cands`, in text order: one pass folds
@@ -728,6 +737,7 @@ impl CompiledLexicon {
             codes,
             offsets,
             starts,
+            starts_len,
             ..
         } = scratch;
         let words = cands.len();
@@ -735,9 +745,8 @@ impl CompiledLexicon {
         // longest pattern at the first position that has one wins, and the search goes on
         // after its last character (as a leftmost-longest automaton over the normalised text
         // does; spans of an expansion such as 「⑩」 may then share the original character).
-        han.candidates(codes, starts);
         let mut next = 0;
-        for &k in starts.iter() {
+        for &k in starts.get(..*starts_len).unwrap_or(&[]) {
             if k < next {
                 continue;
             }
@@ -866,8 +875,9 @@ pub struct Scratch {
     codes: Vec<u16>,
     /// The original byte offset each normalised character comes from.
     offsets: Vec<usize>,
-    /// Positions (indices into `codes`) that pass the prefilter.
+    /// Positions (indices into `codes`) that pass the prefilter: `starts[..starts_len]`.
     starts: Vec<usize>,
+    starts_len: usize,
     /// The current run of ASCII letters and digits.
     ascii: AsciiRun,
     /// The normalised window searched for allowed phrases.
@@ -878,23 +888,54 @@ pub struct Scratch {
     pub(crate) seen: Vec<u64>,
 }
 
-/// Appends codes for the anchored matcher, with the original offset of each; a run of
-/// [`NO_CODE`] is kept as one.
+/// Appends codes for the anchored matcher, with the original offset of each (a run of
+/// [`NO_CODE`] is kept as one, and none starts the sequence), and runs the first prefilter
+/// stage on each position as soon as the code after it is known.
 struct CodeSink<'a> {
+    han: &'a AnchoredMatcher,
     codes: &'a mut Vec<u16>,
     offsets: &'a mut Vec<usize>,
-    after_break: bool,
+    /// Positions that passed the first stage are `starts[..passed]`; the vector only grows
+    /// (written branch-free, one slot ahead), so it is not cleared per text.
+    starts: &'a mut Vec<usize>,
+    passed: usize,
+    /// The last code pushed ([`NO_CODE`] before the first).
+    prev: u16,
 }
 
 impl CodeSink<'_> {
     #[inline(always)]
     fn push(&mut self, code: u16, orig: usize) {
-        let is_break = code == NO_CODE;
-        if !(is_break && self.after_break) {
-            self.codes.push(code);
-            self.offsets.push(orig);
+        if code == NO_CODE && self.prev == NO_CODE {
+            return;
         }
-        self.after_break = is_break;
+        self.stage1(code);
+        self.codes.push(code);
+        self.offsets.push(orig);
+        self.prev = code;
+    }
+
+    /// The first prefilter stage of the last position, now followed by `next`.
+    #[inline(always)]
+    fn stage1(&mut self, next: u16) {
+        if let Some(last) = self.codes.len().checked_sub(1) {
+            if self.passed >= self.starts.len() {
+                let grown = self.starts.len().max(64) * 2;
+                self.starts.resize(grown, 0);
+            }
+            if let Some(slot) = self.starts.get_mut(self.passed) {
+                *slot = last;
+            }
+            self.passed += self.han.pair_pass(self.prev, next);
+        }
+    }
+
+    /// Ends the sequence with the padding the matcher needs; returns the number of positions
+    /// that passed the first stage.
+    fn finish(mut self) -> usize {
+        self.stage1(NO_CODE);
+        self.codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
+        self.passed
     }
 }
 
@@ -913,8 +954,8 @@ struct AsciiRun {
     text: String,
     orig: Vec<(usize, usize)>,
     starts: Vec<usize>,
-    /// Words of a plain run: original byte range and hash.
-    words: Vec<(usize, usize, SpanHash)>,
+    /// Words of a plain run.
+    words: Vec<Word>,
 }
 
 impl AsciiRun {
@@ -985,32 +1026,21 @@ impl AsciiRun {
     ) {
         let set = &lex.ascii;
         let bytes = text.as_bytes();
-        let run = bytes.get(start..end).unwrap_or(&[]);
-        self.words.clear();
-        let mut i = 0;
-        while i < run.len() {
-            if !run.get(i).is_some_and(u8::is_ascii_alphanumeric) {
-                i += 1;
-                continue;
-            }
-            let ws = i;
-            while run.get(i).is_some_and(u8::is_ascii_alphanumeric) {
-                i += 1;
-            }
-            let word = run.get(ws..i).unwrap_or(&[]);
-            self.words
-                .push((start + ws, start + i, SpanHash::EMPTY.push_bytes(word)));
-        }
-        let words = &self.words;
+        let n = split_words(bytes.get(start..end).unwrap_or(&[]), start, &mut self.words);
+        let words = self.words.get(..n).unwrap_or(&[]);
         // Whether the words `from..` spell `p` (lower case) from its start.
         let spells = |from: usize, p: &[u8]| {
             let mut rest = p;
-            for &(ws, we, _) in words.iter().skip(from) {
-                let Some(word) = bytes.get(ws..we) else {
+            for w in words.iter().skip(from) {
+                let Some(word) = bytes.get(w.start..w.end) else {
                     return false;
                 };
                 let n = word.len().min(rest.len());
-                if !word.iter().zip(rest).all(|(&a, &b)| a | 0x20 == b) {
+                if !word
+                    .iter()
+                    .zip(rest)
+                    .all(|(&a, &b)| a.to_ascii_lowercase() == b)
+                {
                     return false;
                 }
                 rest = rest.get(n..).unwrap_or(&[]);
@@ -1020,35 +1050,29 @@ impl AsciiRun {
             }
             false
         };
-        let mut w = 0;
-        while w < words.len() {
+        let mut next = 0;
+        for (w, first) in words.iter().enumerate() {
+            if w < next || !set.short_prefix(first.short) {
+                continue;
+            }
+            // The longest pattern that starts with word `w`, growing the span word by word
+            // while it is still a pattern's prefix.
             let mut found = None;
-            let first = words
-                .get(w)
-                .and_then(|&(ws, we, _)| bytes.get(ws..we))
-                .and_then(short_index);
-            if first.is_some_and(|i| set.short_prefix(i)) {
-                let mut h = SpanHash::EMPTY;
-                for (k, &(_, we, word)) in words.iter().enumerate().skip(w).take(MAX_ASCII_WORDS) {
-                    h = h.then(word);
-                    if h.len() > set.max_len()
-                        || ((k > w || h.len() > SHORT_PREFIX) && !set.may_prefix(h))
-                    {
-                        break;
-                    }
-                    if let Some(v) = set.get(h, |p| spells(w, p)) {
-                        found = Some((k + 1 - w, we, v));
-                    }
+            let mut h = SpanHash::EMPTY;
+            for (k, word) in words.iter().enumerate().skip(w).take(MAX_ASCII_WORDS) {
+                h = h.then(word.hash);
+                if h.len() > set.max_len()
+                    || ((k > w || h.len() > SHORT_PREFIX) && !set.may_prefix(h))
+                {
+                    break;
+                }
+                if let Some(v) = set.get(h, |p| spells(w, p)) {
+                    found = Some((k + 1, word.end, v));
                 }
             }
-            match found {
-                Some((k, we, v)) => {
-                    if let Some(&(ws, _, _)) = words.get(w) {
-                        cands.push((ws, we, v));
-                    }
-                    w += k;
-                }
-                None => w += 1,
+            if let Some((after, we, v)) = found {
+                cands.push((first.start, we, v));
+                next = after;
             }
         }
     }
@@ -1499,6 +1523,7 @@ mod tests {
             "😀",
         ];
         let mut rng = StdRng::seed_from_u64(47);
+        let mut scratch = Scratch::default();
         for _ in 0..3000 {
             let text: String = (0..rng.gen_range(0..25))
                 .map(|_| pieces[rng.gen_range(0..pieces.len())])
@@ -1525,6 +1550,16 @@ mod tests {
                 general.flush(&lex, &text, &mut want);
             }
             assert_eq!(got, want, "{text:?}");
+            // The fused scan hands whole runs of ASCII bytes to the run: same candidates (the
+            // test lexicon has no mixed pattern that could overlap them).
+            lex.scan(&text, &mut scratch);
+            let fused: Vec<(usize, usize, u32)> = scratch
+                .cands
+                .iter()
+                .copied()
+                .filter(|&(_, _, p)| lex.patterns[p as usize].ascii_word)
+                .collect();
+            assert_eq!(fused, want, "fused scan {text:?}");
         }
         // A full-width letter turns a run into the general form halfway.
         assert_eq!(matched(&lex, "say min ｇan ci now"), ["min ｇan ci"]);

@@ -57,18 +57,17 @@ impl SpanHash {
         len: 0,
     };
 
-    /// Extends the span by `bytes`, ASCII letters and digits; upper case is folded (`| 0x20`
-    /// lower-cases a letter and keeps a digit).
+    /// Extends the span by `bytes`, ASCII letters and digits (upper case is folded).
     #[inline]
     pub(crate) fn push_bytes(mut self, bytes: &[u8]) -> Self {
         for &b in bytes {
             self.poly = self
                 .poly
                 .wrapping_mul(BASE)
-                .wrapping_add(u64::from(b | 0x20));
-            self.power = self.power.wrapping_mul(BASE);
+                .wrapping_add(u64::from(DENSE[usize::from(b)]));
         }
         self.len += bytes.len();
+        self.power = self.power.wrapping_mul(base_power(bytes.len()));
         self
     }
 
@@ -94,6 +93,73 @@ impl SpanHash {
         let k = (self.poly ^ ((self.len as u64) << 57)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (k ^ (k >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (k >> 32)
     }
+}
+
+/// `BASE^n`.
+#[inline]
+fn base_power(n: usize) -> u64 {
+    match POWERS.get(n) {
+        Some(&p) => p,
+        None => (0..n).fold(1u64, |p, _| p.wrapping_mul(BASE)),
+    }
+}
+
+/// `BASE^n` for the lengths of most words.
+const POWERS: [u64; 32] = {
+    let mut t = [1u64; 32];
+    let mut i = 1;
+    while i < 32 {
+        t[i] = t[i - 1].wrapping_mul(BASE);
+        i += 1;
+    }
+    t
+};
+
+/// One word of a run of ASCII text: its byte range, hash, and the dense index of its first
+/// [`SHORT_PREFIX`] letters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Word {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) hash: SpanHash,
+    pub(crate) short: usize,
+}
+
+/// Replaces the contents of `out` with the words (runs of ASCII letters and digits) of `run`,
+/// which starts at byte `base` of the text: one pass over the bytes that splits and hashes.
+/// Returns the number of words.
+pub(crate) fn split_words(run: &[u8], base: usize, out: &mut Vec<Word>) -> usize {
+    out.clear();
+    let mut i = 0;
+    while i < run.len() {
+        let Some(&b) = run.get(i) else { break };
+        if DENSE[usize::from(b)] == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut poly = 0u64;
+        while let Some(&b) = run.get(i) {
+            let d = DENSE[usize::from(b)];
+            if d == 0 {
+                break;
+            }
+            poly = poly.wrapping_mul(BASE).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let word = run.get(start..i).unwrap_or(&[]);
+        out.push(Word {
+            start: base + start,
+            end: base + i,
+            hash: SpanHash {
+                poly,
+                power: base_power(word.len()),
+                len: word.len(),
+            },
+            short: short_index(word).unwrap_or(0),
+        });
+    }
+    out.len()
 }
 
 /// The dense index of the first `min(len, SHORT_PREFIX)` bytes of a span, case folded
@@ -309,6 +375,17 @@ mod tests {
             SpanHash::EMPTY.push_bytes(b"MinGan"),
             SpanHash::EMPTY.push_bytes(b"mingan")
         );
+        let mut words = Vec::new();
+        let n = split_words(b" Min,gan  x1", 10, &mut words);
+        let got: Vec<(usize, usize)> = words[..n].iter().map(|w| (w.start, w.end)).collect();
+        assert_eq!(got, [(11, 14), (15, 18), (20, 22)]);
+        assert_eq!(words[2].hash, SpanHash::EMPTY.push_bytes(b"x1"));
+        assert_eq!(words[0].hash.then(words[1].hash), whole);
+        assert_eq!(Some(words[0].short), short_index(b"min"));
+        assert_eq!(split_words(b"Longword", 0, &mut words), 1);
+        assert_eq!(words[0].short, short_index(b"long").unwrap_or(usize::MAX));
+        assert_eq!(words[0].hash, SpanHash::EMPTY.push_bytes(b"longword"));
+        assert_eq!(split_words(b" ,. ", 0, &mut words), 0);
         assert_eq!(set.max_len(), 6);
         assert!(!set.is_empty() && WordPatterns::build([]).is_empty());
     }
