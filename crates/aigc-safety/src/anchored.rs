@@ -136,12 +136,11 @@ impl RowFilter {
     #[inline(always)]
     fn bit_in((start, mask): (u32, u32), rest: u64) -> usize {
         // Multiplicative hashing; bits 40.. of the product mix every bit of `rest`.
-        start as usize
-            + ((rest.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
-                & (mask & !ROW_FLAG) as usize)
+        start as usize + ((rest.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask as usize)
     }
 
-    /// Sets the flag of row `a` (kept in its length field, which is below 2²⁴).
+    /// Sets the flag of row `a` (kept in its length field, which is below 2²⁴); a flagged row
+    /// must be read with [`row_and_flag`](Self::row_and_flag).
     fn set_flag(&mut self, a: u16) {
         self.rows[usize::from(a)].1 |= ROW_FLAG;
     }
@@ -153,6 +152,13 @@ impl RowFilter {
         self.words
             .get(bit / 64)
             .map_or(0, |w| (w >> (bit % 64)) & 1)
+    }
+
+    /// The row of first code `a` and its flag (0 or 1).
+    #[inline(always)]
+    fn row_and_flag(&self, a: u16) -> ((u32, u32), u32) {
+        let (start, len) = self.row(a);
+        ((start, len & !ROW_FLAG), len >> 31)
     }
 
     /// 1 if `(a, rest)` may be in the set, else 0.
@@ -468,8 +474,8 @@ impl AnchoredMatcher {
     /// longer one), else 0. Branch-free; [`NO_CODE`] as `a` never passes.
     #[inline(always)]
     pub(crate) fn pair_pass(&self, a: u16, b: u16) -> usize {
-        let row = self.first_pairs.row(a);
-        let single = (row.1 >> 31) as usize;
+        let (row, single) = self.first_pairs.row_and_flag(a);
+        let single = single as usize;
         single | (self.first_pairs.test_in(row, pack(b, 0, 0)) as usize & usize::from(b != NO_CODE))
     }
 
