@@ -269,3 +269,33 @@ fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Opt
         .collect();
     Some(Spectrum { norm, m, factor })
 }
+
+/// Development diagnostics: the grid score at transform `t` (suspect pixels) and the
+/// least-squares refinement started there.
+pub(crate) fn score_transform(
+    planner: &mut FftPlanner<f32>,
+    y: &[f32],
+    w: usize,
+    h: usize,
+    peaks: &[SyncPeak],
+    t: Similarity,
+) -> (f64, Option<Similarity>) {
+    let Some(spec) = spectrum(planner, y, w, h) else {
+        return (0.0, None);
+    };
+    let sd = t.scale / spec.factor;
+    let score = score_at(&spec, peaks, sd, t.rotation);
+    let refined = refine(
+        &spec,
+        peaks,
+        Similarity {
+            scale: sd,
+            rotation: t.rotation,
+        },
+    )
+    .map(|r| Similarity {
+        scale: r.scale * spec.factor,
+        rotation: r.rotation,
+    });
+    (score, refined)
+}
