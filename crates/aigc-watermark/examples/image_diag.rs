@@ -35,8 +35,12 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|a| a.to_string()).collect()
 }
 
-/// (name, ext, args, rotation degrees; scale from the sizes unless `crop_side`).
-fn attacks(w: usize, h: usize) -> Vec<(&'static str, &'static str, Vec<String>, f64, Option<f64>)> {
+/// One attack: name, output extension, `convert` arguments, true rotation in degrees, and the
+/// true scale when it is not the ratio of the output and input widths.
+type Attack = (&'static str, &'static str, Vec<String>, f64, Option<f64>);
+
+/// The attacks whose transform is known.
+fn attacks(w: usize, h: usize) -> Vec<Attack> {
     let rot = |deg: f64| {
         let a = deg.abs().to_radians();
         let (wf, hf) = (w as f64, h as f64);
@@ -67,21 +71,47 @@ fn attacks(w: usize, h: usize) -> Vec<(&'static str, &'static str, Vec<String>, 
         (
             "cropresize",
             "png",
-            s(&["-gravity", "center", "-crop", "80%x80%+0+0", "+repage", "-resize"])
-                .into_iter()
-                .chain([format!("{w}x{h}!")])
-                .collect(),
+            s(&[
+                "-gravity",
+                "center",
+                "-crop",
+                "80%x80%+0+0",
+                "+repage",
+                "-resize",
+            ])
+            .into_iter()
+            .chain([format!("{w}x{h}!")])
+            .collect(),
             0.0,
             Some(w as f64 / cw),
         ),
         ("rot+2", "png", rot(2.0), 2.0, Some(1.0)),
         ("rot-2", "png", rot(-2.0), -2.0, Some(1.0)),
-        ("bright", "png", s(&["-brightness-contrast", "20x0"]), 0.0, None),
-        ("contrast", "png", s(&["-brightness-contrast", "0x30"]), 0.0, None),
+        (
+            "bright",
+            "png",
+            s(&["-brightness-contrast", "20x0"]),
+            0.0,
+            None,
+        ),
+        (
+            "contrast",
+            "png",
+            s(&["-brightness-contrast", "0x30"]),
+            0.0,
+            None,
+        ),
         (
             "down50q50",
             "jpg",
-            s(&["-resize", "50%", "-sampling-factor", "4:2:0", "-quality", "50"]),
+            s(&[
+                "-resize",
+                "50%",
+                "-sampling-factor",
+                "4:2:0",
+                "-quality",
+                "50",
+            ]),
             0.0,
             None,
         ),
@@ -90,14 +120,19 @@ fn attacks(w: usize, h: usize) -> Vec<(&'static str, &'static str, Vec<String>, 
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let work = PathBuf::from(args.first().ok_or("usage: image_diag WORKDIR [--attacks A,B] IMG...")?);
+    let work = PathBuf::from(
+        args.first()
+            .ok_or("usage: image_diag WORKDIR [--attacks A,B] IMG...")?,
+    );
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut wanted: Option<Vec<String>> = None;
     let mut images = Vec::new();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         if a == "--attacks" {
-            wanted = it.next().map(|v| v.split(',').map(str::to_string).collect());
+            wanted = it
+                .next()
+                .map(|v| v.split(',').map(str::to_string).collect());
         } else {
             images.push(PathBuf::from(a));
         }
@@ -125,7 +160,10 @@ fn main() -> Result<(), String> {
         rgb.save(&marked).map_err(|e| e.to_string())?;
         println!("## {name} {w}x{h} psnr {:.2}", rep.psnr_db);
         for (an, ext, aargs, rotation, scale) in attacks(w, h) {
-            if wanted.as_ref().is_some_and(|v| !v.iter().any(|p| an.contains(p.as_str()))) {
+            if wanted
+                .as_ref()
+                .is_some_and(|v| !v.iter().any(|p| an.contains(p.as_str())))
+            {
                 continue;
             }
             let out = work.join(format!("{idx:03}-{an}.{ext}"));
@@ -147,9 +185,10 @@ fn main() -> Result<(), String> {
             let e = pass_count.entry(an).or_default();
             e.0 += usize::from(ok);
             e.1 += 1;
-            let rank = g.candidates.iter().position(|c| {
-                (c.0 / scale - 1.0).abs() < 0.01 && (c.1 - rotation).abs() < 0.3
-            });
+            let rank = g
+                .candidates
+                .iter()
+                .position(|c| (c.0 / scale - 1.0).abs() < 0.01 && (c.1 - rotation).abs() < 0.3);
             let best = g.candidates.first().copied().unwrap_or((0.0, 0.0, 0.0));
             println!(
                 "{an:10} {} det z {:5.1} s {:.3} r {:5.2} | truth s {:.3} r {:5.2}: sync {:.2} rank {:?} refined {:?} foldz {:5.1} pol {:5.1} dec {} err {} | best cand s {:.3} r {:.2} sc {:.2}",
@@ -161,7 +200,8 @@ fn main() -> Result<(), String> {
                 rotation,
                 g.sync_score_at,
                 rank,
-                g.refined.map(|(s, r)| (format!("{s:.4}"), format!("{r:.2}"))),
+                g.refined
+                    .map(|(s, r)| (format!("{s:.4}"), format!("{r:.2}"))),
                 g.fold_z,
                 g.polished_z,
                 g.payload == Some(payload),

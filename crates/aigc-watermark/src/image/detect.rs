@@ -505,7 +505,8 @@ pub fn diagnose_at(
         rotation: rotation_degrees.to_radians(),
     };
     let peaks = tile::sync_peaks(key);
-    let (sync_score_at, refined) = sync::score_transform(&mut planner, &y, width, height, &peaks, t);
+    let (sync_score_at, refined) =
+        sync::score_transform(&mut planner, &y, width, height, &peaks, t);
     let found = sync::search(&mut planner, &y, width, height, &peaks);
     let candidates = found
         .candidates

@@ -11,7 +11,8 @@ mod sync;
 mod tile;
 
 pub use detect::{
-    DetectOptions, Diagnosis, ImageDetection, PRESENCE_FPR, detect_luma, detect_luma_with, diagnose_at,
+    DetectOptions, Diagnosis, ImageDetection, PRESENCE_FPR, detect_luma, detect_luma_with,
+    diagnose_at,
 };
 pub use embed::{EmbedOptions, EmbedReport, embed_luma};
 pub use tile::PERIOD;
