@@ -341,3 +341,18 @@ pub(crate) fn score_transform(
     });
     (score, refined)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fft_size;
+
+    #[test]
+    fn fft_sizes_are_5_smooth_and_the_largest_that_fit() {
+        assert_eq!(fft_size(384), 384);
+        assert_eq!(fft_size(358), 324);
+        assert_eq!(fft_size(127), 125);
+        assert_eq!(fft_size(1024), 1024);
+        assert_eq!(fft_size(1023), 1000);
+        assert_eq!(fft_size(0), 1);
+    }
+}
