@@ -2,7 +2,7 @@
 //! by `image_corpus`, and the false-positive count over its unmarked images.
 //!
 //! `cargo run --release -p aigc-watermark --example image_robustness -- DIR [--quick] [--only N]
-//! [--attacks A,B] [--unmarked N]`
+//! [--skip N] [--attacks A,B] [--unmarked N]`
 //! reads DIR/marked/*.png and DIR/unmarked/*.png, writes marked copies and attacked files under
 //! DIR/work/, and prints a markdown table: pass rate per attack (payload fully recovered and
 //! equal to the embedded one), mean raw bit error rate before correction (decoded images),
@@ -510,11 +510,19 @@ fn main() -> Result<(), String> {
     let mut psnrs = Vec::new();
     let mut embed_ms = Vec::new();
     let originals = pngs(&dir.join("marked"))?;
+    // `--skip N`: leave out the first N images (split a long run over processes; the payload
+    // index stays the image's position in the corpus).
+    let skip: usize = args
+        .iter()
+        .position(|a| a == "--skip")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let originals: Vec<PathBuf> = originals
         .into_iter()
         .take(only.unwrap_or(usize::MAX))
         .collect();
-    for (i, path) in originals.iter().enumerate() {
+    for (i, path) in originals.iter().enumerate().skip(skip) {
         let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut rgb = img.to_rgb8();
         let (w, h) = (rgb.width() as usize, rgb.height() as usize);

@@ -458,3 +458,87 @@ fn soft_bits(fold: &Fold, layout: &tile::ChipLayout) -> Vec<f32> {
     }
     soft
 }
+
+/// Development diagnostics at one known transform (not a detector: nothing here is corrected
+/// for hypotheses). See [`diagnose_at`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    /// Template grid score at the given transform.
+    pub sync_score_at: f64,
+    /// The template search's candidates (scale, rotation in degrees, grid score), best first.
+    pub candidates: Vec<(f64, f64, f64)>,
+    /// Least-squares refinement of the template fit started at the given transform.
+    pub refined: Option<(f64, f64)>,
+    /// Pilot z of the fold at the given transform (whole decoding region).
+    pub fold_z: f64,
+    /// Pilot z after the polish from the given transform.
+    pub polished_z: f64,
+    /// The payload decoded at the given transform, if its check passed.
+    pub payload: Option<Payload>,
+    /// Raw coded-bit errors against `expected` at the given transform (CODED_BITS if none).
+    pub raw_errors: usize,
+}
+
+/// Development diagnostics: scores the template, folds, polishes and decodes at the transform
+/// (`scale`, `rotation_degrees`) the caller knows to be true, and lists what the template
+/// search found, so a miss can be told apart as a synchronisation or a payload failure.
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn diagnose_at(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    key: &WatermarkKey,
+    scale: f64,
+    rotation_degrees: f64,
+    expected: Payload,
+) -> Result<Diagnosis, ImageMarkError> {
+    check_plane(data.len(), width, height, stride, MIN_DETECT_SIDE)?;
+    let y = to_f32(data, width, height, stride);
+    let layout = tile::ChipLayout::new(key);
+    let mut planner = FftPlanner::<f32>::new();
+    let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
+    let t = Similarity {
+        scale,
+        rotation: rotation_degrees.to_radians(),
+    };
+    let peaks = tile::sync_peaks(key);
+    let (sync_score_at, refined) =
+        sync::score_transform(&mut planner, &y, width, height, &peaks, t);
+    let found = sync::search(&mut planner, &y, width, height, &peaks);
+    let candidates = found
+        .candidates
+        .iter()
+        .map(|(c, s)| (c.scale, c.rotation.to_degrees(), *s))
+        .collect();
+    let mut folder = Folder {
+        planner: &mut planner,
+        y: &y,
+        w: width,
+        h: height,
+        pilot_spectrum: &pilot_spectrum,
+    };
+    let fold = folder.fold(t, FOLD_MAX_SIDE);
+    let soft = soft_bits(&fold, &layout);
+    let d = decode_payload(&soft, key);
+    let coded = crate::codec::encode_payload(expected, key);
+    let raw_errors = soft
+        .iter()
+        .zip(&coded)
+        .filter(|(s, c)| (**s > 0.0) != (**c > 0.0))
+        .count();
+    let small = folder.fold(t, SEARCH_WINDOW);
+    let mut n = 0;
+    let polished = polish(&mut folder, &small, SEARCH_WINDOW, &mut n);
+    Ok(Diagnosis {
+        sync_score_at,
+        candidates,
+        refined: refined.map(|r| (r.scale, r.rotation.to_degrees())),
+        fold_z: fold.z,
+        polished_z: polished.z,
+        payload: d.payload,
+        raw_errors,
+    })
+}

@@ -10,7 +10,10 @@ mod plane;
 mod sync;
 mod tile;
 
-pub use detect::{DetectOptions, ImageDetection, PRESENCE_FPR, detect_luma, detect_luma_with};
+pub use detect::{
+    DetectOptions, Diagnosis, ImageDetection, PRESENCE_FPR, detect_luma, detect_luma_with,
+    diagnose_at,
+};
 pub use embed::{EmbedOptions, EmbedReport, embed_luma};
 pub use tile::PERIOD;
 

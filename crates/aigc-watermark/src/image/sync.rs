@@ -28,8 +28,10 @@ const STEP_BINS: f64 = 0.5;
 const SCORE_CLIP: f64 = 8.0;
 /// Normalised power a measured peak needs to enter the least-squares fit.
 const FIT_MIN_POWER: f64 = 6.0;
-/// Spectrum sizes tried, largest first (the FFT cost grows with the square).
-const SIZES: [usize; 5] = [512, 384, 256, 192, 128];
+/// Largest side of the analysed window (analysed pixels): bounds the FFT cost.
+const MAX_SIDE: usize = 1024;
+/// Smallest side of the analysed window.
+const MIN_SIDE: usize = 64;
 /// Short side from which the plane is halved before its spectrum is taken (the template sits
 /// at low frequencies, so a halved 512² crop sees as much of it as a full 1024² one).
 const DECIMATE_FROM: usize = 1024;
@@ -44,12 +46,30 @@ pub(crate) struct SyncSearch {
 
 /// The normalised power spectrum of a centred crop.
 struct Spectrum {
-    /// Power divided by its local mean (≈ Exp(1) on the host).
+    /// Power divided by its local mean (≈ Exp(1) on the host), `mw` × `mh`, row-major.
     norm: Vec<f32>,
-    /// Side in bins.
-    m: usize,
+    /// Width and height in bins (the crop's size: a rectangle uses every pixel of a
+    /// non-square image, and the peaks' power grows with the pixels analysed).
+    mw: usize,
+    mh: usize,
     /// Suspect pixels per analysed pixel (2 when the plane was halved).
     factor: f64,
+}
+
+impl Spectrum {
+    /// Normalised power at bin (x, y), cyclic.
+    #[inline]
+    fn at(&self, x: i64, y: i64) -> f32 {
+        let (mw, mh) = (self.mw as i64, self.mh as i64);
+        self.norm[(y.rem_euclid(mh) * mw + x.rem_euclid(mw)) as usize]
+    }
+
+    /// Whether bin (x, y) lies on a harmonic of the 8-px block grid along either axis.
+    #[inline]
+    fn on_block_grid(&self, x: i64, y: i64) -> bool {
+        on_block_grid(x.rem_euclid(self.mw as i64) as usize, self.mw)
+            || on_block_grid(y.rem_euclid(self.mh as i64) as usize, self.mh)
+    }
 }
 
 /// Searches the suspect plane `y` (w×h) for the template `peaks`.
@@ -66,17 +86,20 @@ pub(crate) fn search(
             grid: 0,
         };
     };
-    let m = spec.m as f64;
-    let kappa = m / PERIOD as f64;
+    // Bins per template cycle along the shorter and the longer axis: a peak must stay below
+    // Nyquist on the shorter, and the grid step is half a bin on the longer.
+    let kappa_min = spec.mw.min(spec.mh) as f64 / PERIOD as f64;
+    let kappa_max = spec.mw.max(spec.mh) as f64 / PERIOD as f64;
+    let half_min = spec.mw.min(spec.mh) as f64 / 2.0;
     let mut grid: Vec<(f64, f64, f64, f64, f64)> = Vec::new(); // (ln s, θ, score, step_s, step_θ)
     let mut s = MIN_SCALE;
     let max_rot = MAX_ROTATION_DEG.to_radians();
     while s <= MAX_SCALE {
         let sd = s / spec.factor;
-        let r_max = kappa * SYNC_MAX_RADIUS / sd;
-        let r_min = kappa * SYNC_MIN_RADIUS / sd;
-        let step = STEP_BINS / r_max;
-        if r_max < m / 2.0 - 2.0 && r_min >= 4.0 {
+        let r_max = kappa_min * SYNC_MAX_RADIUS / sd;
+        let r_min = kappa_min * SYNC_MIN_RADIUS / sd;
+        let step = STEP_BINS / (kappa_max * SYNC_MAX_RADIUS / sd);
+        if r_max < half_min - 2.0 && r_min >= 4.0 {
             let n_rot = (max_rot / step).ceil() as i64;
             for k in -n_rot..=n_rot {
                 let theta = k as f64 * step;
@@ -135,29 +158,25 @@ pub(crate) fn search(
 }
 
 /// Predicted bin position of template peak `p` under scale `sd` (analysed pixels) and `theta`.
-fn predict(m: usize, p: &SyncPeak, sd: f64, theta: f64) -> (f64, f64) {
-    let k = m as f64 / PERIOD as f64 / sd;
+fn predict(spec: &Spectrum, p: &SyncPeak, sd: f64, theta: f64) -> (f64, f64) {
+    let kx = spec.mw as f64 / PERIOD as f64 / sd;
+    let ky = spec.mh as f64 / PERIOD as f64 / sd;
     let (c, s) = (theta.cos(), theta.sin());
     let (a, b) = (f64::from(p.a), f64::from(p.b));
-    (k * (c * a - s * b), k * (s * a + c * b))
+    (kx * (c * a - s * b), ky * (s * a + c * b))
 }
 
 /// Mean clipped normalised power at the predicted peaks (best of the 4 surrounding bins).
 fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
-    let m = spec.m;
     let mut total = 0.0;
     for p in peaks {
-        let (px, py) = predict(m, p, sd, theta);
+        let (px, py) = predict(spec, p, sd, theta);
         let (x0, y0) = (px.floor() as i64, py.floor() as i64);
         let mut best = 0.0f32;
         for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-            let ix = (x0 + dx).rem_euclid(m as i64) as usize;
-            let iy = (y0 + dy).rem_euclid(m as i64) as usize;
-            best = best.max(spec.norm[iy * m + ix]);
+            best = best.max(spec.at(x0 + dx, y0 + dy));
         }
-        let ix = (px.round() as i64).rem_euclid(m as i64) as usize;
-        let iy = (py.round() as i64).rem_euclid(m as i64) as usize;
-        total += if on_block_grid(ix, m) || on_block_grid(iy, m) {
+        total += if spec.on_block_grid(px.round() as i64, py.round() as i64) {
             1.0
         } else {
             f64::from(best).min(SCORE_CLIP)
@@ -168,12 +187,10 @@ fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
 
 /// One least-squares refinement of `t` (in analysed pixels) from the measured peak positions.
 fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similarity> {
-    let m = spec.m;
-    let mi = m as i64;
-    let at = |x: i64, y: i64| spec.norm[(y.rem_euclid(mi) * mi + x.rem_euclid(mi)) as usize];
+    let at = |x: i64, y: i64| spec.at(x, y);
     let (mut num_c, mut num_d, mut den, mut used) = (0.0f64, 0.0f64, 0.0f64, 0usize);
     for p in peaks {
-        let (px, py) = predict(m, p, t.scale, t.rotation);
+        let (px, py) = predict(spec, p, t.scale, t.rotation);
         let (cx, cy) = (px.round() as i64, py.round() as i64);
         let mut best = (cx, cy, 0.0f32);
         for dy in -2..=2 {
@@ -185,10 +202,7 @@ fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similari
             }
         }
         let (bx, by, v) = best;
-        if f64::from(v) < FIT_MIN_POWER
-            || on_block_grid(bx.rem_euclid(mi) as usize, m)
-            || on_block_grid(by.rem_euclid(mi) as usize, m)
-        {
+        if f64::from(v) < FIT_MIN_POWER || spec.on_block_grid(bx, by) {
             continue;
         }
         // Parabola through the log powers of the neighbours: the sub-bin peak position.
@@ -205,8 +219,9 @@ fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similari
                 0.0
             }
         };
-        let mx = bx as f64 + sub(at(bx - 1, by), v, at(bx + 1, by));
-        let my = by as f64 + sub(at(bx, by - 1), v, at(bx, by + 1));
+        // Measured position in cycles per window side, both axes alike.
+        let mx = (bx as f64 + sub(at(bx - 1, by), v, at(bx + 1, by))) / spec.mw as f64;
+        let my = (by as f64 + sub(at(bx, by - 1), v, at(bx, by + 1))) / spec.mh as f64;
         let (a, b) = (f64::from(p.a), f64::from(p.b));
         num_c += a * mx + b * my;
         num_d += a * my - b * mx;
@@ -216,7 +231,7 @@ fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similari
     if used < 4 || den <= 0.0 {
         return None;
     }
-    let kappa = m as f64 / PERIOD as f64;
+    let kappa = 1.0 / PERIOD as f64;
     let (c, d) = (num_c / (kappa * den), num_d / (kappa * den));
     let inv = (c * c + d * d).sqrt();
     (inv > 0.0).then(|| Similarity {
@@ -225,8 +240,24 @@ fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similari
     })
 }
 
-/// Whitened, Hann-windowed spectrum of the largest centred square that fits (halved first on
-/// large planes), its power normalised by the local mean over 9×9 bins.
+/// Largest n ≤ `limit` whose only prime factors are 2, 3 and 5 (fast FFT sizes), at least 1.
+fn fft_size(limit: usize) -> usize {
+    (1..=limit.max(1))
+        .rev()
+        .find(|&n| {
+            let mut k = n;
+            for p in [2, 3, 5] {
+                while k % p == 0 {
+                    k /= p;
+                }
+            }
+            k == 1
+        })
+        .unwrap_or(1)
+}
+
+/// Whitened, Hann-windowed spectrum of the largest centred rectangle of FFT-friendly sides that
+/// fits (halved first on large planes), its power normalised by the local mean over 9×9 bins.
 fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Option<Spectrum> {
     let halved;
     let (src, sw, sh, factor) = if w.min(h) >= DECIMATE_FROM {
@@ -245,27 +276,83 @@ fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Opt
     } else {
         (y, w, h, 1.0)
     };
-    let m = *SIZES.iter().find(|&&m| m <= sw.min(sh))?;
-    let (x0, y0) = ((sw - m) / 2, (sh - m) / 2);
-    let crop: Vec<f32> = (0..m)
-        .flat_map(|r| src[(y0 + r) * sw + x0..][..m].iter().copied())
+    if sw.min(sh) < MIN_SIDE {
+        return None;
+    }
+    let (mw, mh) = (fft_size(sw.min(MAX_SIDE)), fft_size(sh.min(MAX_SIDE)));
+    let (x0, y0) = ((sw - mw) / 2, (sh - mh) / 2);
+    let crop: Vec<f32> = (0..mh)
+        .flat_map(|r| src[(y0 + r) * sw + x0..][..mw].iter().copied())
         .collect();
-    let white = plane::whiten(&crop, m, m);
-    let hann: Vec<f32> = (0..m)
-        .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / m as f32).cos())
-        .collect();
+    let white = plane::whiten(&crop, mw, mh);
+    let hann = |m: usize| -> Vec<f32> {
+        (0..m)
+            .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / m as f32).cos())
+            .collect()
+    };
+    let (hann_x, hann_y) = (hann(mw), hann(mh));
     let mut spec: Vec<Complex<f32>> = white
         .iter()
         .enumerate()
-        .map(|(i, &v)| Complex::new(v * hann[i / m] * hann[i % m], 0.0))
+        .map(|(i, &v)| Complex::new(v * hann_y[i / mw] * hann_x[i % mw], 0.0))
         .collect();
-    fft2(planner, &mut spec, m, m, false);
+    fft2(planner, &mut spec, mh, mw, false);
     let power: Vec<f32> = spec.iter().map(|c| c.norm_sqr()).collect();
-    let local = plane::box_mean(&power, m, m, 4);
+    let local = plane::box_mean(&power, mw, mh, 4);
     let norm = power
         .iter()
         .zip(&local)
         .map(|(p, l)| if *l > 0.0 { p / l } else { 0.0 })
         .collect();
-    Some(Spectrum { norm, m, factor })
+    Some(Spectrum {
+        norm,
+        mw,
+        mh,
+        factor,
+    })
+}
+
+/// Development diagnostics: the grid score at transform `t` (suspect pixels) and the
+/// least-squares refinement started there.
+pub(crate) fn score_transform(
+    planner: &mut FftPlanner<f32>,
+    y: &[f32],
+    w: usize,
+    h: usize,
+    peaks: &[SyncPeak],
+    t: Similarity,
+) -> (f64, Option<Similarity>) {
+    let Some(spec) = spectrum(planner, y, w, h) else {
+        return (0.0, None);
+    };
+    let sd = t.scale / spec.factor;
+    let score = score_at(&spec, peaks, sd, t.rotation);
+    let refined = refine(
+        &spec,
+        peaks,
+        Similarity {
+            scale: sd,
+            rotation: t.rotation,
+        },
+    )
+    .map(|r| Similarity {
+        scale: r.scale * spec.factor,
+        rotation: r.rotation,
+    });
+    (score, refined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fft_size;
+
+    #[test]
+    fn fft_sizes_are_5_smooth_and_the_largest_that_fit() {
+        assert_eq!(fft_size(384), 384);
+        assert_eq!(fft_size(358), 324);
+        assert_eq!(fft_size(127), 125);
+        assert_eq!(fft_size(1024), 1024);
+        assert_eq!(fft_size(1023), 1000);
+        assert_eq!(fft_size(0), 1);
+    }
 }

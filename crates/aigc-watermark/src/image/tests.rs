@@ -284,6 +284,31 @@ fn survives_resize_50_percent() {
 }
 
 #[test]
+fn a_384_px_image_resized_to_a_third_still_synchronises() {
+    // 127 px left (ImageMagick's 33 %): the template search used to need a window from
+    // 512/384/256/192/128 px and had none here, so only the unscaled grid was tried.
+    let side = 384;
+    let mut img = generated(0, side, side, 11);
+    embed_luma(
+        &mut img,
+        side,
+        side,
+        side,
+        PAYLOAD,
+        &key(7),
+        &EmbedOptions::default(),
+    )
+    .unwrap();
+    let small = 127;
+    let attacked = resize(&img, side, side, small, small);
+    let d = detect(&attacked, small, small, &key(7));
+    assert!(d.present, "z {}", d.z);
+    assert_eq!(d.payload, Some(PAYLOAD));
+    let truth = small as f64 / side as f64;
+    assert!((d.scale - truth).abs() < 0.01, "scale {}", d.scale);
+}
+
+#[test]
 fn survives_crop_to_half_the_area_at_an_odd_offset() {
     for kind in 0..3 {
         let (img, _) = marked(kind);
