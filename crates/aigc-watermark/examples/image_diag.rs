@@ -7,33 +7,14 @@
 //! `cargo run --release -p aigc-watermark --example image_diag -- WORKDIR [--attacks A,B] IMG...`
 //! (IMG named NNN-*.png: NNN is the payload index of `image_robustness`).
 
+mod common;
+
+use common::{CONVERT, load_luma, luma, s};
 use aigc_watermark::image::{EmbedOptions, detect_luma, diagnose_at, embed_luma};
 use aigc_watermark::{Payload, WatermarkKey};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CONVERT: &str = "/usr/bin/convert";
-
-fn luma(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks(3)
-        .map(|p| {
-            (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-                .round()
-                .clamp(0.0, 255.0) as u8
-        })
-        .collect()
-}
-
-fn load_luma(path: &Path) -> Result<(Vec<u8>, usize, usize), String> {
-    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rgb = img.to_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    Ok((luma(rgb.as_raw()), w, h))
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|a| a.to_string()).collect()
-}
 
 /// One attack: name, output extension, `convert` arguments, true rotation in degrees, and the
 /// true scale when it is not the ratio of the output and input widths.

@@ -12,13 +12,15 @@
 //! The mark goes into luminance: Y = BT.601 luma of the RGB image, and the change of Y is added
 //! to R, G and B alike, so the hue is kept.
 
+mod common;
+
+use common::{CONVERT, load_luma, luma, s};
 use aigc_watermark::image::{EmbedOptions, detect_luma, embed_luma};
 use aigc_watermark::{Payload, WatermarkKey};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const CONVERT: &str = "/usr/bin/convert";
 
 /// One attack: a name, the spec's target pass rate, the output extension and the `convert`
 /// arguments between input and output (W/H stand for the input's size, computed per image).
@@ -28,10 +30,6 @@ struct Attack {
     ext: &'static str,
     args: fn(usize, usize) -> Vec<String>,
     quick: bool,
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|a| a.to_string()).collect()
 }
 
 fn attacks() -> Vec<Attack> {
@@ -389,24 +387,6 @@ fn rotate_crop(deg: &str, w: usize, h: usize) -> Vec<String> {
         format!("{cw}x{ch}+0+0"),
         "+repage".into(),
     ]
-}
-
-/// BT.601 luma plane of an RGB image.
-fn luma(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks(3)
-        .map(|p| {
-            (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-                .round()
-                .clamp(0.0, 255.0) as u8
-        })
-        .collect()
-}
-
-fn load_luma(path: &Path) -> Result<(Vec<u8>, usize, usize), String> {
-    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rgb = img.to_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    Ok((luma(rgb.as_raw()), w, h))
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
