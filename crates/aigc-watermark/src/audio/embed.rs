@@ -335,23 +335,26 @@ const ALLOCATION_EXPONENT: f32 = 0.5;
 /// detector reads relative changes (log magnitudes), so weak bands carry the most per unit of
 /// energy.
 pub(crate) fn band_amplitudes(power: &[f32; BANDS], strength: f32, budget: f32) -> [f32; BANDS] {
-    // A silent band (power 0) costs nothing at any amplitude.
-    let amplitude = |lambda: f32, p: f32| {
-        if p > 0.0 {
-            (lambda * p.powf(-ALLOCATION_EXPONENT)).min(strength)
-        } else {
-            strength
-        }
-    };
-    let cost = |lambda: f32| -> f32 {
-        power
-            .iter()
-            .map(|&p| amplitude(lambda, p).powi(2) * p)
-            .sum()
-    };
     if budget <= 0.0 {
         return [0.0; BANDS];
     }
+    // `power^-γ` once per band, not once per bisection step (the powf calls were a large share
+    // of the embedder's time). A silent band (power 0) costs nothing at any amplitude.
+    let inverse = power.map(|p| {
+        if p > 0.0 {
+            p.powf(-ALLOCATION_EXPONENT)
+        } else {
+            f32::INFINITY
+        }
+    });
+    let amplitude = |lambda: f32, q: f32| (lambda * q).min(strength);
+    let cost = |lambda: f32| -> f32 {
+        power
+            .iter()
+            .zip(&inverse)
+            .map(|(&p, &q)| amplitude(lambda, q).powi(2) * p)
+            .sum()
+    };
     if cost(f32::INFINITY) <= budget {
         return [strength; BANDS];
     }
@@ -365,5 +368,5 @@ pub(crate) fn band_amplitudes(power: &[f32; BANDS], strength: f32, budget: f32) 
             lo = mid;
         }
     }
-    power.map(|p| amplitude(lo.exp(), p))
+    inverse.map(|q| amplitude(lo.exp(), q))
 }
