@@ -37,7 +37,7 @@ fn textured_image(path: &Path, w: u32, h: u32, seed: u64) {
     }
 }
 
-/// 60 s of stereo plucked-string music with tremolo (energy across the marked 0.86–6 kHz
+/// 60 s of stereo plucked-string music with tremolo (energy across the marked 0.34–6 kHz
 /// band; repeatable), made by sox: material the mark decodes with a wide margin under any key
 /// (this test is about the wiring; the mark's limits are measured in benches/).
 fn music_wav(path: &Path) {

@@ -370,7 +370,7 @@ pub(crate) struct AudioMarkPlan<'a> {
 }
 
 /// Why marked audio is left unmarked when its mark does not read back.
-pub(crate) const AUDIO_NOT_READABLE: &str = "the mark was embedded but did not read back (too little signal between 0.86 and 6 kHz, or too short); the audio is left unmarked";
+pub(crate) const AUDIO_NOT_READABLE: &str = "the mark was embedded but did not read back (too little signal between 0.34 and 6 kHz, or too short); the audio is left unmarked";
 
 /// Whether the audio file at `path` (shown as `shown`) carries `payload` under `key`, read back
 /// the way a verifier would read it.

@@ -20,7 +20,7 @@ use crate::stats::false_positive_probability;
 /// a step drifts by a quarter frame at most.
 pub const SPEED_STEP: f64 = 0.00125;
 /// Step between the coarse speeds that get their own spectral analysis: within ±half a step the
-/// marked bands (4 bins wide, up to bin 100) move by at most half a bin.
+/// marked bands (4 bins wide, up to bin 140) move by at most 0.7 of a bin.
 const COARSE_STEP: f64 = 0.01;
 /// Largest replay-speed change searched by default (±5 %, pitch and tempo together).
 pub const DEFAULT_MAX_SPEED_CHANGE: f64 = 0.05;
@@ -140,8 +140,11 @@ const RELIABILITY_FLOOR: f32 = 0.02;
 /// Weight of the newest analysis frame in the running band statistics (~1 s).
 const BAND_NOISE_WEIGHT: f32 = 1.0 / 172.0;
 /// Added to a band's squared value in its running noise share, so a band that is nearly
-/// constant for a while cannot take an unbounded weight (log units squared).
-const BAND_NOISE_FLOOR: f32 = 0.1 * RELIABILITY_FLOOR;
+/// constant for a while cannot take an unbounded weight (log units squared). Small enough that
+/// a steady partial, whose only change is the mark itself, still outweighs the bands at the
+/// quantisation floor by two to three orders of magnitude (tones and chords after a gain change
+/// and a second rounding; 0.1 × [`RELIABILITY_FLOOR`] capped that ratio near 150).
+const BAND_NOISE_FLOOR: f32 = 0.01 * RELIABILITY_FLOOR;
 /// Largest adjacent-band correlation used for the prediction from neighbouring bands.
 const MAX_BAND_CORR: f32 = 0.95;
 

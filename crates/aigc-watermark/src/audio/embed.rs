@@ -275,6 +275,12 @@ impl AudioEmbedder {
         // Masking budget (see below) in the units of `power`: a band scaled by `a` changes the
         // frame by about `a² · power · 2 · mean(window²) / n` (Parseval; 0.375 for Hann).
         let allowed = (energy * self.envelope).sqrt() * 10f32.powf(-FRAME_SNR_DB / 10.0);
+        // What the stream's running signal-to-mark floor leaves (see below). Allocated here,
+        // not only scaled afterwards: when it binds (a decaying note), the bands share it by the
+        // same rule instead of keeping the proportions of an unbounded frame, where every band,
+        // strong low partials included, sits at `strength`.
+        let left = self.energy_seen * 10f64.powf(-f64::from(MIN_SNR_DB) / 10.0) - self.mark_spent;
+        let allowed = allowed.min(left.max(0.0) as f32);
         let amplitudes = band_amplitudes(&power, self.strength, allowed * n as f32 / 0.75);
         let scale = 1.0 / n as f32;
         self.frame_delta.clear();
@@ -305,8 +311,6 @@ impl AudioEmbedder {
         // tail), so the running totals keep the whole stream's signal-to-mark ratio at
         // MIN_SNR_DB or better at every point: a frame spends at most what is left.
         let mark: f32 = self.frame_delta.iter().map(|d| d * d).sum();
-        let left = self.energy_seen * 10f64.powf(-f64::from(MIN_SNR_DB) / 10.0) - self.mark_spent;
-        let allowed = allowed.min(left.max(0.0) as f32);
         let k = if mark > allowed && mark > 0.0 {
             (allowed / mark).sqrt()
         } else {
@@ -331,23 +335,26 @@ const ALLOCATION_EXPONENT: f32 = 0.5;
 /// detector reads relative changes (log magnitudes), so weak bands carry the most per unit of
 /// energy.
 pub(crate) fn band_amplitudes(power: &[f32; BANDS], strength: f32, budget: f32) -> [f32; BANDS] {
-    // A silent band (power 0) costs nothing at any amplitude.
-    let amplitude = |lambda: f32, p: f32| {
-        if p > 0.0 {
-            (lambda * p.powf(-ALLOCATION_EXPONENT)).min(strength)
-        } else {
-            strength
-        }
-    };
-    let cost = |lambda: f32| -> f32 {
-        power
-            .iter()
-            .map(|&p| amplitude(lambda, p).powi(2) * p)
-            .sum()
-    };
     if budget <= 0.0 {
         return [0.0; BANDS];
     }
+    // `power^-γ` once per band, not once per bisection step (the powf calls were a large share
+    // of the embedder's time). A silent band (power 0) costs nothing at any amplitude.
+    let inverse = power.map(|p| {
+        if p > 0.0 {
+            p.powf(-ALLOCATION_EXPONENT)
+        } else {
+            f32::INFINITY
+        }
+    });
+    let amplitude = |lambda: f32, q: f32| (lambda * q).min(strength);
+    let cost = |lambda: f32| -> f32 {
+        power
+            .iter()
+            .zip(&inverse)
+            .map(|(&p, &q)| amplitude(lambda, q).powi(2) * p)
+            .sum()
+    };
     if cost(f32::INFINITY) <= budget {
         return [strength; BANDS];
     }
@@ -361,5 +368,5 @@ pub(crate) fn band_amplitudes(power: &[f32; BANDS], strength: f32, budget: f32) 
             lo = mid;
         }
     }
-    power.map(|p| amplitude(lo.exp(), p))
+    inverse.map(|q| amplitude(lo.exp(), q))
 }

@@ -9,7 +9,8 @@
 //!   bin frequencies are the same at every rate and a resampled file needs no resampling back).
 //!   Frame `j` starts at sample `round(j · hop)` with a real-valued hop.
 //! - **Cells.** Each frame has [`BANDS`] bands of [`BAND_BINS`] adjacent bins (172 Hz) from
-//!   861 Hz to 6 kHz. Every bin of a band gets the same keyed sign: the analysis window spreads
+//!   344 Hz to 6 kHz (the lowest five reach the fundamentals and low partials of voices, chords
+//!   and bass-heavy music, which may hold no energy above 861 Hz). Every bin of a band gets the same keyed sign: the analysis window spreads
 //!   a bin's change into its neighbours, and with one sign per band that spill adds to the band
 //!   instead of cancelling (one independent sign per bin lost most of the mark that way). A block
 //!   of [`BLOCK_FRAMES`] frames (9.3 s) × [`BANDS`] bands is split by a keyed permutation: a
@@ -70,10 +71,10 @@ pub use file::{
 pub const REFERENCE_RATE: f64 = 44_100.0;
 /// Frame length at the reference rate.
 pub const REFERENCE_FRAME: f64 = 1024.0;
-/// First marked bin (861 Hz at 43.07 Hz per bin).
-pub const FIRST_BIN: usize = 20;
-/// Bins marked per frame (861 Hz – 6 kHz).
-pub const BINS: usize = 120;
+/// First marked bin (344 Hz at 43.07 Hz per bin).
+pub const FIRST_BIN: usize = 8;
+/// Bins marked per frame (344 Hz – 6 kHz).
+pub const BINS: usize = 132;
 /// Adjacent bins that share one cell (one keyed sign).
 pub const BAND_BINS: usize = 4;
 /// Bands (cells) per frame.
