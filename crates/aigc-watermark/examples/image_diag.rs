@@ -9,12 +9,11 @@
 
 mod common;
 
-use common::{CONVERT, load_luma, luma, s};
 use aigc_watermark::image::{EmbedOptions, detect_luma, diagnose_at, embed_luma};
 use aigc_watermark::{Payload, WatermarkKey};
+use common::{CONVERT, load_luma, luma, s};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
 
 /// One attack: name, output extension, `convert` arguments, true rotation in degrees, and the
 /// true scale when it is not the ratio of the output and input widths.

@@ -14,13 +14,12 @@
 
 mod common;
 
-use common::{CONVERT, load_luma, luma, s};
 use aigc_watermark::image::{EmbedOptions, detect_luma, embed_luma};
 use aigc_watermark::{Payload, WatermarkKey};
+use common::{CONVERT, load_luma, luma, s};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
 
 /// One attack: a name, the spec's target pass rate, the output extension and the `convert`
 /// arguments between input and output (W/H stand for the input's size, computed per image).
