@@ -12,7 +12,7 @@ mod common;
 use aigc_watermark::image::{EmbedOptions, detect_luma, diagnose_at, embed_luma};
 use aigc_watermark::{Payload, WatermarkKey};
 use common::{CONVERT, load_luma, luma, s};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// One attack: name, output extension, `convert` arguments, true rotation in degrees, and the
