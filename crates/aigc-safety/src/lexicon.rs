@@ -659,6 +659,16 @@ impl CompiledLexicon {
             if b < 0x80 {
                 let start = i;
                 i += 1;
+                // Eight bytes at a time while none has its top bit set.
+                while let Some(chunk) = bytes
+                    .get(i..i + 8)
+                    .and_then(|c| <[u8; 8]>::try_from(c).ok())
+                {
+                    if u64::from_le_bytes(chunk) & 0x8080_8080_8080_8080 != 0 {
+                        break;
+                    }
+                    i += 8;
+                }
                 while bytes.get(i).is_some_and(|&b| b < 0x80) {
                     i += 1;
                 }
@@ -683,7 +693,17 @@ impl CompiledLexicon {
                 }
                 continue;
             }
-            let (cp, width) = decode_at(bytes, i);
+            // Chinese text is nearly all three-byte characters: decode those with one bounds
+            // check.
+            let (cp, width) = match bytes.get(i..i + 3) {
+                Some(&[b0, b1, b2]) if b0 & 0xF0 == 0xE0 => (
+                    (u32::from(b0 & 0x0F) << 12)
+                        | (u32::from(b1 & 0x3F) << 6)
+                        | u32::from(b2 & 0x3F),
+                    3,
+                ),
+                _ => decode_at(bytes, i),
+            };
             let end = i + width;
             let v = u16::try_from(cp).map_or(DIRECT_SLOW, |cp| han.direct(cp));
             if v == DIRECT_SKIP {
