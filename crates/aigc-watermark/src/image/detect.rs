@@ -115,6 +115,35 @@ pub fn detect_luma(
     detect_luma_with(data, width, height, stride, key, &DetectOptions::default())
 }
 
+/// What every detection starts from: the checked plane as floats, the key's chip layout, an
+/// FFT planner and the pilot's spectrum.
+struct Prepared {
+    y: Vec<f32>,
+    layout: tile::ChipLayout,
+    planner: FftPlanner<f32>,
+    pilot_spectrum: Vec<Complex<f32>>,
+}
+
+fn prepare(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    key: &WatermarkKey,
+) -> Result<Prepared, ImageMarkError> {
+    check_plane(data.len(), width, height, stride, MIN_DETECT_SIDE)?;
+    let y = to_f32(data, width, height, stride);
+    let layout = tile::ChipLayout::new(key);
+    let mut planner = FftPlanner::<f32>::new();
+    let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
+    Ok(Prepared {
+        y,
+        layout,
+        planner,
+        pilot_spectrum,
+    })
+}
+
 /// Searches the luminance plane for the mark of `key` as `options` say.
 pub fn detect_luma_with(
     data: &[u8],
@@ -124,11 +153,12 @@ pub fn detect_luma_with(
     key: &WatermarkKey,
     options: &DetectOptions,
 ) -> Result<ImageDetection, ImageMarkError> {
-    check_plane(data.len(), width, height, stride, MIN_DETECT_SIDE)?;
-    let y = to_f32(data, width, height, stride);
-    let layout = tile::ChipLayout::new(key);
-    let mut planner = FftPlanner::<f32>::new();
-    let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
+    let Prepared {
+        y,
+        layout,
+        mut planner,
+        pilot_spectrum,
+    } = prepare(data, width, height, stride, key)?;
 
     let identity = Similarity {
         scale: 1.0,
@@ -495,11 +525,12 @@ pub fn diagnose_at(
     rotation_degrees: f64,
     expected: Payload,
 ) -> Result<Diagnosis, ImageMarkError> {
-    check_plane(data.len(), width, height, stride, MIN_DETECT_SIDE)?;
-    let y = to_f32(data, width, height, stride);
-    let layout = tile::ChipLayout::new(key);
-    let mut planner = FftPlanner::<f32>::new();
-    let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
+    let Prepared {
+        y,
+        layout,
+        mut planner,
+        pilot_spectrum,
+    } = prepare(data, width, height, stride, key)?;
     let t = Similarity {
         scale,
         rotation: rotation_degrees.to_radians(),
