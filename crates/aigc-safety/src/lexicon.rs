@@ -605,10 +605,7 @@ impl CompiledLexicon {
     /// patterns (benchmarks: how much the bit sets reject).
     pub fn count_prefilter_passes(&self, text: &str, scratch: &mut Scratch) -> (usize, usize) {
         self.fold_codes(text, scratch, false);
-        (
-            scratch.codes.len() - AnchoredMatcher::PADDING,
-            scratch.starts_len,
-        )
+        (scratch.codes_len, scratch.starts_len)
     }
 
     /// Heap bytes of the automata.
@@ -640,8 +637,6 @@ impl CompiledLexicon {
         } = scratch;
         cands.clear();
         ascii.clear();
-        codes.clear();
-        offsets.clear();
         let han = &self.han;
         let use_han = !han.is_empty();
         let use_words = words && !self.ascii.is_empty();
@@ -650,6 +645,7 @@ impl CompiledLexicon {
             codes,
             offsets,
             starts,
+            len: 0,
             passed: 0,
             prev: NO_CODE,
         };
@@ -693,8 +689,15 @@ impl CompiledLexicon {
                 }
                 continue;
             }
-            // Chinese text is nearly all three-byte characters: decode those with one bounds
-            // check.
+            // Runs of Chinese text go through the tight loop (once the ASCII run before them,
+            // if any, has been flushed by a coded character below).
+            if use_han && (!use_words || ascii.is_empty()) {
+                let stop = sink.han_run(bytes, i);
+                if stop != i {
+                    i = stop;
+                    continue;
+                }
+            }
             let (cp, width) = match bytes.get(i..i + 3) {
                 Some(&[b0, b1, b2]) if b0 & 0xF0 == 0xE0 => (
                     (u32::from(b0 & 0x0F) << 12)
@@ -734,10 +737,11 @@ impl CompiledLexicon {
         if use_words && !ascii.is_empty() {
             ascii.flush(self, text, cands);
         }
-        let passed = sink.finish();
+        let (len, passed) = sink.finish();
+        scratch.codes_len = len;
         // The second stage, in place.
         scratch.starts_len = self.han.refine(
-            &scratch.codes,
+            padded(&scratch.codes, len),
             scratch.starts.get_mut(..passed).unwrap_or(&mut []),
         );
     }
@@ -755,11 +759,13 @@ impl CompiledLexicon {
         let Scratch {
             cands,
             codes,
+            codes_len,
             offsets,
             starts,
             starts_len,
             ..
         } = scratch;
+        let codes = padded(codes, *codes_len);
         let words = cands.len();
         // Leftmost-longest in the normalised text, online: positions come in order, the
         // longest pattern at the first position that has one wins, and the search goes on
@@ -891,9 +897,11 @@ impl CompiledLexicon {
 pub struct Scratch {
     /// Candidates `(original start, original end, pattern)`.
     cands: Vec<(usize, usize, u32)>,
-    /// The code of each normalised character for the non-ASCII patterns.
+    /// The code of each normalised character for the non-ASCII patterns, `codes[..codes_len]`,
+    /// then [`AnchoredMatcher::PADDING`] [`NO_CODE`]s (grow-only: not cleared per text).
     codes: Vec<u16>,
-    /// The original byte offset each normalised character comes from.
+    codes_len: usize,
+    /// The original byte offset each normalised character comes from (grow-only too).
     offsets: Vec<usize>,
     /// Positions (indices into `codes`) that pass the prefilter: `starts[..starts_len]`.
     starts: Vec<usize>,
@@ -908,54 +916,137 @@ pub struct Scratch {
     pub(crate) seen: Vec<u64>,
 }
 
+/// The first `len` codes of a grow-only code buffer and the padding after them.
+fn padded(codes: &[u16], len: usize) -> &[u16] {
+    codes.get(..len + AnchoredMatcher::PADDING).unwrap_or(&[])
+}
+
 /// Appends codes for the anchored matcher, with the original offset of each (a run of
 /// [`NO_CODE`] is kept as one, and none starts the sequence), and runs the first prefilter
 /// stage on each position as soon as the code after it is known.
+///
+/// The three buffers only grow (they are not cleared or zeroed per text): `codes[..len]` and
+/// `offsets[..len]` are this text's, `starts[..passed]` the positions that passed.
 struct CodeSink<'a> {
     han: &'a AnchoredMatcher,
     codes: &'a mut Vec<u16>,
     offsets: &'a mut Vec<usize>,
-    /// Positions that passed the first stage are `starts[..passed]`; the vector only grows
-    /// (written branch-free, one slot ahead), so it is not cleared per text.
     starts: &'a mut Vec<usize>,
+    len: usize,
     passed: usize,
     /// The last code pushed ([`NO_CODE`] before the first).
     prev: u16,
 }
 
 impl CodeSink<'_> {
+    /// Makes room for `more` codes after the current ones (and the padding after them).
+    #[inline]
+    fn reserve(&mut self, more: usize) {
+        let need = self.len + more + AnchoredMatcher::PADDING;
+        if self.codes.len() < need || self.offsets.len() < need {
+            let grown = need.max(self.codes.len() * 2).max(64);
+            self.codes.resize(grown, NO_CODE);
+            self.offsets.resize(grown, 0);
+        }
+        let need = self.passed + more + 1;
+        if self.starts.len() < need {
+            let grown = need.max(self.starts.len() * 2).max(64);
+            self.starts.resize(grown, 0);
+        }
+    }
+
     #[inline(always)]
     fn push(&mut self, code: u16, orig: usize) {
         if code == NO_CODE && self.prev == NO_CODE {
             return;
         }
+        self.reserve(1);
         self.stage1(code);
-        self.codes.push(code);
-        self.offsets.push(orig);
+        if let (Some(c), Some(o)) = (self.codes.get_mut(self.len), self.offsets.get_mut(self.len)) {
+            *c = code;
+            *o = orig;
+            self.len += 1;
+        }
         self.prev = code;
     }
 
-    /// The first prefilter stage of the last position, now followed by `next`.
+    /// The first prefilter stage of the last position, now followed by `next` (room reserved).
+    /// Branch-free: the slot is written whether or not the position passes; before the
+    /// first code `prev` is [`NO_CODE`], which never passes.
     #[inline(always)]
     fn stage1(&mut self, next: u16) {
-        if let Some(last) = self.codes.len().checked_sub(1) {
-            if self.passed >= self.starts.len() {
-                let grown = self.starts.len().max(64) * 2;
-                self.starts.resize(grown, 0);
-            }
-            if let Some(slot) = self.starts.get_mut(self.passed) {
-                *slot = last;
-            }
+        if let Some(slot) = self.starts.get_mut(self.passed) {
+            *slot = self.len.wrapping_sub(1);
             self.passed += self.han.pair_pass(self.prev, next);
         }
     }
 
-    /// Ends the sequence with the padding the matcher needs; returns the number of positions
-    /// that passed the first stage.
-    fn finish(mut self) -> usize {
+    /// Codes the characters from `bytes[i]` on while each is three bytes long and folds to one
+    /// coded character or is a skip character (nearly all Chinese text), the same as
+    /// [`push`](Self::push) of each but in a loop that keeps its state in registers; returns
+    /// where it stopped, at anything else, which is left to the caller.
+    #[inline(never)]
+    fn han_run(&mut self, bytes: &[u8], mut i: usize) -> usize {
+        self.reserve(bytes.len().saturating_sub(i) / 3);
+        let han = self.han;
+        let (codes, offsets, starts) = (
+            self.codes.as_mut_slice(),
+            self.offsets.as_mut_slice(),
+            self.starts.as_mut_slice(),
+        );
+        let (mut len, mut passed, mut prev) = (self.len, self.passed, self.prev);
+        while let Some(&[b0, b1, b2]) = bytes
+            .get(i..i + 3)
+            .and_then(|s| <&[u8; 3]>::try_from(s).ok())
+        {
+            if b0 & 0xF0 != 0xE0 {
+                break;
+            }
+            let cp =
+                (u16::from(b0 & 0x0F) << 12) | (u16::from(b1 & 0x3F) << 6) | u16::from(b2 & 0x3F);
+            let v = han.direct(cp);
+            if v >= DIRECT_SLOW {
+                if v == DIRECT_SLOW {
+                    break;
+                }
+                i += 3;
+                continue;
+            }
+            if v == NO_CODE && prev == NO_CODE {
+                i += 3;
+                continue;
+            }
+            let (Some(slot), Some(c), Some(o)) = (
+                starts.get_mut(passed),
+                codes.get_mut(len),
+                offsets.get_mut(len),
+            ) else {
+                break;
+            };
+            *slot = len.wrapping_sub(1);
+            passed += han.pair_pass(prev, v);
+            *c = v;
+            *o = i;
+            len += 1;
+            prev = v;
+            i += 3;
+        }
+        (self.len, self.passed, self.prev) = (len, passed, prev);
+        i
+    }
+
+    /// Ends the sequence with the padding the matcher needs; returns the number of codes and
+    /// of positions that passed the first stage.
+    fn finish(mut self) -> (usize, usize) {
+        self.reserve(0);
         self.stage1(NO_CODE);
-        self.codes.extend([NO_CODE; AnchoredMatcher::PADDING]);
-        self.passed
+        if let Some(pad) = self
+            .codes
+            .get_mut(self.len..self.len + AnchoredMatcher::PADDING)
+        {
+            pad.fill(NO_CODE);
+        }
+        (self.len, self.passed)
     }
 }
 
@@ -1080,7 +1171,7 @@ impl AsciiRun {
             let mut found = None;
             let mut h = SpanHash::EMPTY;
             for (k, word) in words.iter().enumerate().skip(w).take(MAX_ASCII_WORDS) {
-                h = h.then(word.hash);
+                h = h.push_bytes(bytes.get(word.start..word.end).unwrap_or(&[]));
                 if h.len() > set.max_len()
                     || ((k > w || h.len() > SHORT_PREFIX) && !set.may_prefix(h))
                 {

@@ -3,9 +3,9 @@
 //!
 //! A pattern may cover several words of the text (「min gan」 matches `mingan`), so the matcher
 //! asks, word by word, "is the lower-cased span so far a prefix of a pattern, and is it a
-//! pattern?". Both questions go through one hash that is extended word by word: a polynomial
-//! hash modulo 2⁶⁴, for which the hash of a concatenation follows from the hashes of its parts
-//! (`H(xy) = H(x)·B^|y| + H(y)`), so every word is hashed once however many spans it ends.
+//! pattern?". Words are first tested on their first letters alone (most English words fail
+//! there, before any hashing); the span of a word that passes is then hashed once, extended
+//! word by word (a polynomial hash modulo 2⁶⁴ is extended by more bytes without going back).
 //! Three tables answer, cheapest first:
 //!
 //! 1. an exact bit set of the first [`SHORT_PREFIX`] letters of every pattern, indexed densely
@@ -41,21 +41,16 @@ const DENSE: [u8; 256] = {
     t
 };
 
-/// The hash of a lower-case word or span, and `BASE^len`, to extend it by another.
+/// The hash of a lower-case word or span, extended byte by byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SpanHash {
     poly: u64,
-    power: u64,
     len: usize,
 }
 
 impl SpanHash {
     /// The hash of the empty span.
-    pub(crate) const EMPTY: Self = Self {
-        poly: 0,
-        power: 1,
-        len: 0,
-    };
+    pub(crate) const EMPTY: Self = Self { poly: 0, len: 0 };
 
     /// Extends the span by `bytes`, ASCII letters and digits (upper case is folded).
     #[inline]
@@ -67,18 +62,7 @@ impl SpanHash {
                 .wrapping_add(u64::from(DENSE[usize::from(b)]));
         }
         self.len += bytes.len();
-        self.power = self.power.wrapping_mul(base_power(bytes.len()));
         self
-    }
-
-    /// The hash of this span followed by `next`.
-    #[inline(always)]
-    pub(crate) fn then(self, next: Self) -> Self {
-        Self {
-            poly: self.poly.wrapping_mul(next.power).wrapping_add(next.poly),
-            power: self.power.wrapping_mul(next.power),
-            len: self.len + next.len,
-        }
     }
 
     /// Length of the span in bytes.
@@ -95,71 +79,68 @@ impl SpanHash {
     }
 }
 
-/// `BASE^n`.
-#[inline]
-fn base_power(n: usize) -> u64 {
-    match POWERS.get(n) {
-        Some(&p) => p,
-        None => (0..n).fold(1u64, |p, _| p.wrapping_mul(BASE)),
-    }
-}
-
-/// `BASE^n` for the lengths of most words.
-const POWERS: [u64; 32] = {
-    let mut t = [1u64; 32];
-    let mut i = 1;
-    while i < 32 {
-        t[i] = t[i - 1].wrapping_mul(BASE);
-        i += 1;
-    }
-    t
-};
-
-/// One word of a run of ASCII text: its byte range, hash, and the dense index of its first
-/// [`SHORT_PREFIX`] letters.
+/// One word of a run of ASCII text: its byte range and the dense index of its first
+/// [`SHORT_PREFIX`] letters (most words fail that test, so their hash is left for when it is
+/// needed: [`SpanHash::push_bytes`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Word {
     pub(crate) start: usize,
     pub(crate) end: usize,
-    pub(crate) hash: SpanHash,
     pub(crate) short: usize,
 }
 
+/// `SHORT_BASE^(SHORT_PREFIX - n)`: scales the dense index of an `n`-letter prefix to its
+/// place among the four-letter ones (missing letters are digit 0).
+const SHORT_PAD: [usize; SHORT_PREFIX + 1] = [
+    SHORT_BASE * SHORT_BASE * SHORT_BASE * SHORT_BASE,
+    SHORT_BASE * SHORT_BASE * SHORT_BASE,
+    SHORT_BASE * SHORT_BASE,
+    SHORT_BASE,
+    1,
+];
+
+/// Dense digit of byte `b` ([`DENSE`]).
+#[inline(always)]
+fn dense(b: u8) -> u8 {
+    DENSE[usize::from(b)]
+}
+
 /// Replaces the contents of `out` with the words (runs of ASCII letters and digits) of `run`,
-/// which starts at byte `base` of the text: one pass over the bytes that splits and hashes.
-/// Returns the number of words.
+/// which starts at byte `base` of the text: one pass over the bytes that splits and indexes
+/// the first letters. Returns the number of words.
 pub(crate) fn split_words(run: &[u8], base: usize, out: &mut Vec<Word>) -> usize {
     out.clear();
     let mut i = 0;
-    while i < run.len() {
-        let Some(&b) = run.get(i) else { break };
-        if DENSE[usize::from(b)] == 0 {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut poly = 0u64;
-        while let Some(&b) = run.get(i) {
-            let d = DENSE[usize::from(b)];
-            if d == 0 {
-                break;
+    loop {
+        // The next letter or digit.
+        let mut d = loop {
+            let Some(&b) = run.get(i) else {
+                return out.len();
+            };
+            let d = dense(b);
+            if d != 0 {
+                break d;
             }
-            poly = poly.wrapping_mul(BASE).wrapping_add(u64::from(d));
             i += 1;
+        };
+        let start = i;
+        let (mut short, mut k) = (0usize, 0usize);
+        while d != 0 && k < SHORT_PREFIX {
+            short = short * SHORT_BASE + usize::from(d);
+            k += 1;
+            i += 1;
+            d = run.get(i).map_or(0, |&b| dense(b));
         }
-        let word = run.get(start..i).unwrap_or(&[]);
+        while d != 0 {
+            i += 1;
+            d = run.get(i).map_or(0, |&b| dense(b));
+        }
         out.push(Word {
             start: base + start,
             end: base + i,
-            hash: SpanHash {
-                poly,
-                power: base_power(word.len()),
-                len: word.len(),
-            },
-            short: short_index(word).unwrap_or(0),
+            short: short * SHORT_PAD.get(k).copied().unwrap_or(1),
         });
     }
-    out.len()
 }
 
 /// The dense index of the first `min(len, SHORT_PREFIX)` bytes of a span, case folded
@@ -167,14 +148,16 @@ pub(crate) fn split_words(run: &[u8], base: usize, out: &mut Vec<Word>) -> usize
 #[inline]
 pub(crate) fn short_index(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
-    for &b in bytes.iter().take(SHORT_PREFIX).rev() {
-        let d = DENSE[usize::from(b)];
+    let mut k = 0;
+    for &b in bytes.iter().take(SHORT_PREFIX) {
+        let d = dense(b);
         if d == 0 {
             return None;
         }
         i = i * SHORT_BASE + usize::from(d);
+        k += 1;
     }
-    Some(i)
+    Some(i * SHORT_PAD.get(k).copied().unwrap_or(1))
 }
 
 /// ASCII-only patterns, lower case; see the module docs.
@@ -359,9 +342,7 @@ mod tests {
     #[test]
     fn hashes_extend_word_by_word_and_lookups_are_exact() {
         let whole = SpanHash::EMPTY.push_bytes(b"mingan");
-        let parts = SpanHash::EMPTY
-            .push_bytes(b"min")
-            .then(SpanHash::EMPTY.push_bytes(b"gan"));
+        let parts = SpanHash::EMPTY.push_bytes(b"min").push_bytes(b"gan");
         assert_eq!(whole, parts);
         let set = WordPatterns::build([("mingan", 7), ("mgc", 8), ("bad", 9)]);
         assert_eq!(set.get_bytes(b"mingan"), Some(7));
@@ -379,12 +360,10 @@ mod tests {
         let n = split_words(b" Min,gan  x1", 10, &mut words);
         let got: Vec<(usize, usize)> = words[..n].iter().map(|w| (w.start, w.end)).collect();
         assert_eq!(got, [(11, 14), (15, 18), (20, 22)]);
-        assert_eq!(words[2].hash, SpanHash::EMPTY.push_bytes(b"x1"));
-        assert_eq!(words[0].hash.then(words[1].hash), whole);
         assert_eq!(Some(words[0].short), short_index(b"min"));
         assert_eq!(split_words(b"Longword", 0, &mut words), 1);
         assert_eq!(words[0].short, short_index(b"long").unwrap_or(usize::MAX));
-        assert_eq!(words[0].hash, SpanHash::EMPTY.push_bytes(b"longword"));
+        assert_eq!((words[0].start, words[0].end), (0, 8));
         assert_eq!(split_words(b" ,. ", 0, &mut words), 0);
         assert_eq!(set.max_len(), 6);
         assert!(!set.is_empty() && WordPatterns::build([]).is_empty());
