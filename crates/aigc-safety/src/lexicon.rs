@@ -40,7 +40,7 @@ use crate::normalize::{
     normalize_term,
 };
 use crate::taxonomy::{self, Risk};
-use crate::words::{SHORT_PREFIX, SpanHash, Word, WordPatterns, split_words};
+use crate::words::{RunWords, SHORT_PREFIX, SpanHash, WordPatterns};
 use arc_swap::ArcSwap;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use pinyin::ToPinyinMulti;
@@ -316,6 +316,9 @@ struct PatternInfo {
     variant: Variant,
     /// Only ASCII letters/digits: needs word boundaries in the original.
     ascii_word: bool,
+    /// Some allowed phrase contains the pattern, so a hit of it may be covered by one (the
+    /// allow-list search runs only for these).
+    allowable: bool,
 }
 
 /// Counts from compilation.
@@ -464,6 +467,7 @@ impl CompiledLexicon {
                 entry,
                 variant: Variant::Exact,
                 ascii_word: is_ascii_word(n),
+                allowable: false,
             };
             if !add(n.clone(), info, &mut pats) {
                 stats.duplicates += 1;
@@ -481,6 +485,7 @@ impl CompiledLexicon {
                         entry,
                         variant: Variant::Pinyin,
                         ascii_word: true,
+                        allowable: false,
                     };
                     if add(full, info, &mut pats) {
                         stats.pinyin += 1;
@@ -518,6 +523,7 @@ impl CompiledLexicon {
                             entry,
                             variant: Variant::Homophone,
                             ascii_word: is_ascii_word(&p),
+                            allowable: false,
                         };
                         if add(p, info, &mut pats) {
                             stats.homophones += 1;
@@ -553,6 +559,25 @@ impl CompiledLexicon {
             .collect();
         allow_norm.sort();
         allow_norm.dedup();
+        // A hit is covered by an allowed phrase only if the phrase contains the hit's
+        // normalised text, which contains the pattern: patterns that are no substring of any
+        // allowed phrase never need the search.
+        let allow_substrings: std::collections::HashSet<&str> = allow_norm
+            .iter()
+            .flat_map(|a| {
+                let bounds: Vec<usize> =
+                    a.char_indices().map(|(i, _)| i).chain([a.len()]).collect();
+                let pairs: Vec<(usize, usize)> = bounds
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, &i)| bounds.iter().skip(k + 1).map(move |&j| (i, j)))
+                    .collect();
+                pairs.into_iter().filter_map(|(i, j)| a.get(i..j))
+            })
+            .collect();
+        for (p, info) in &mut pats {
+            info.allowable = allow_substrings.contains(p.as_str());
+        }
         let allow = if allow_norm.is_empty() {
             None
         } else {
@@ -863,7 +888,7 @@ impl CompiledLexicon {
             if info.ascii_word && !ascii_word_bounded(text, os, oe) {
                 continue;
             }
-            if self.allowed(text, os, oe, &mut scratch.window) {
+            if info.allowable && self.allowed(text, os, oe, &mut scratch.window) {
                 continue;
             }
             let Some(entry) = usize::try_from(info.entry)
@@ -1066,7 +1091,7 @@ struct AsciiRun {
     orig: Vec<(usize, usize)>,
     starts: Vec<usize>,
     /// Words of a plain run.
-    words: Vec<Word>,
+    words: RunWords,
 }
 
 impl AsciiRun {
@@ -1137,8 +1162,9 @@ impl AsciiRun {
     ) {
         let set = &lex.ascii;
         let bytes = text.as_bytes();
-        let n = split_words(bytes.get(start..end).unwrap_or(&[]), start, &mut self.words);
-        let words = self.words.get(..n).unwrap_or(&[]);
+        self.words
+            .split(set, bytes.get(start..end).unwrap_or(&[]), start);
+        let words = self.words.words.as_slice();
         // Whether the words `from..` spell `p` (lower case) from its start.
         let spells = |from: usize, p: &[u8]| {
             let mut rest = p;
@@ -1162,8 +1188,11 @@ impl AsciiRun {
             false
         };
         let mut next = 0;
-        for (w, first) in words.iter().enumerate() {
-            if w < next || !set.short_prefix(first.short) {
+        for &w in self.words.firsts() {
+            let Some(first) = words.get(w) else {
+                continue;
+            };
+            if w < next {
                 continue;
             }
             // The longest pattern that starts with word `w`, growing the span word by word

@@ -79,14 +79,12 @@ impl SpanHash {
     }
 }
 
-/// One word of a run of ASCII text: its byte range and the dense index of its first
-/// [`SHORT_PREFIX`] letters (most words fail that test, so their hash is left for when it is
-/// needed: [`SpanHash::push_bytes`]).
+/// One word of a run of ASCII text: its byte range (most words fail the test on their first
+/// letters, so their hash is left for when it is needed: [`SpanHash::push_bytes`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Word {
     pub(crate) start: usize,
     pub(crate) end: usize,
-    pub(crate) short: usize,
 }
 
 /// `SHORT_BASE^(SHORT_PREFIX - n)`: scales the dense index of an `n`-letter prefix to its
@@ -105,41 +103,87 @@ fn dense(b: u8) -> u8 {
     DENSE[usize::from(b)]
 }
 
-/// Replaces the contents of `out` with the words (runs of ASCII letters and digits) of `run`,
-/// which starts at byte `base` of the text: one pass over the bytes that splits and indexes
-/// the first letters. Returns the number of words.
-pub(crate) fn split_words(run: &[u8], base: usize, out: &mut Vec<Word>) -> usize {
-    out.clear();
-    let mut i = 0;
-    loop {
-        // The next letter or digit.
-        let mut d = loop {
-            let Some(&b) = run.get(i) else {
-                return out.len();
-            };
-            let d = dense(b);
-            if d != 0 {
-                break d;
+/// The words of one run of ASCII text, with buffers reused from run to run.
+#[derive(Debug, Default)]
+pub(crate) struct RunWords {
+    /// One bit per byte of the run: set for letters and digits; one zero block after.
+    alnum: Vec<u64>,
+    /// The words, in order.
+    pub(crate) words: Vec<Word>,
+    /// Indices into `words` of the words whose first letters begin a pattern:
+    /// `firsts[..first_count]` (grow-only).
+    firsts: Vec<usize>,
+    first_count: usize,
+}
+
+impl RunWords {
+    /// The indices of the words that may begin a pattern.
+    pub(crate) fn firsts(&self) -> &[usize] {
+        self.firsts.get(..self.first_count).unwrap_or(&[])
+    }
+
+    /// Splits `run`, which starts at byte `base` of the text, into its words (runs of ASCII
+    /// letters and digits), and notes those whose first letters begin one of `set`'s
+    /// patterns.
+    ///
+    /// Without a branch per byte or per word outcome (they mispredict on text, where word
+    /// lengths and outcomes look random): the letters and digits become a bit mask, 64 bytes
+    /// a word, words are found with `trailing_zeros`, and a word is kept as a possible first
+    /// by bumping a count.
+    pub(crate) fn split(&mut self, set: &WordPatterns, run: &[u8], base: usize) {
+        let blocks = run.len().div_ceil(64);
+        self.alnum.clear();
+        self.alnum.resize(blocks + 1, 0);
+        for (chunk, m) in run.chunks(64).zip(self.alnum.iter_mut()) {
+            *m = chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (k, &b)| m | (u64::from(dense(b) != 0) << k));
+        }
+        self.words.clear();
+        // At most one word starts in every two bytes.
+        let most = run.len().div_ceil(2);
+        if self.firsts.len() < most {
+            self.firsts.resize(most, 0);
+        }
+        let mut firsts = 0;
+        let mut carry = 0u64;
+        for (block, &m) in self.alnum.iter().enumerate().take(blocks) {
+            let mut starts = m & !((m << 1) | carry);
+            carry = m >> 63;
+            while starts != 0 {
+                let off = starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                let start = block * 64 + off;
+                // The first byte at or after `start` that is not a letter or digit (the zero
+                // block after the run stops the search).
+                let mut end = start;
+                let mut b = block;
+                let mut rest = !m >> off;
+                while rest == 0 {
+                    b += 1;
+                    end = b * 64;
+                    rest = self.alnum.get(b).map_or(1, |&m| !m);
+                }
+                end += rest.trailing_zeros() as usize;
+                let len = end - start;
+                let digit = |k: usize| {
+                    usize::from(run.get(start + k).map_or(0, |&b| dense(b))) * usize::from(k < len)
+                };
+                let short = ((digit(0) * SHORT_BASE + digit(1)) * SHORT_BASE + digit(2))
+                    * SHORT_BASE
+                    + digit(3);
+                if let Some(slot) = self.firsts.get_mut(firsts) {
+                    *slot = self.words.len();
+                    firsts += usize::from(set.short_prefix(short));
+                }
+                self.words.push(Word {
+                    start: base + start,
+                    end: base + end,
+                });
             }
-            i += 1;
-        };
-        let start = i;
-        let (mut short, mut k) = (0usize, 0usize);
-        while d != 0 && k < SHORT_PREFIX {
-            short = short * SHORT_BASE + usize::from(d);
-            k += 1;
-            i += 1;
-            d = run.get(i).map_or(0, |&b| dense(b));
         }
-        while d != 0 {
-            i += 1;
-            d = run.get(i).map_or(0, |&b| dense(b));
-        }
-        out.push(Word {
-            start: base + start,
-            end: base + i,
-            short: short * SHORT_PAD.get(k).copied().unwrap_or(1),
-        });
+        self.first_count = firsts;
     }
 }
 
@@ -356,15 +400,23 @@ mod tests {
             SpanHash::EMPTY.push_bytes(b"MinGan"),
             SpanHash::EMPTY.push_bytes(b"mingan")
         );
-        let mut words = Vec::new();
-        let n = split_words(b" Min,gan  x1", 10, &mut words);
-        let got: Vec<(usize, usize)> = words[..n].iter().map(|w| (w.start, w.end)).collect();
-        assert_eq!(got, [(11, 14), (15, 18), (20, 22)]);
-        assert_eq!(Some(words[0].short), short_index(b"min"));
-        assert_eq!(split_words(b"Longword", 0, &mut words), 1);
-        assert_eq!(words[0].short, short_index(b"long").unwrap_or(usize::MAX));
-        assert_eq!((words[0].start, words[0].end), (0, 8));
-        assert_eq!(split_words(b" ,. ", 0, &mut words), 0);
+        let mut run = RunWords::default();
+        run.split(&set, b" Min,gan  x1 bad", 10);
+        let got: Vec<(usize, usize)> = run.words.iter().map(|w| (w.start, w.end)).collect();
+        assert_eq!(got, [(11, 14), (15, 18), (20, 22), (23, 26)]);
+        // Words whose first letters begin a pattern: 「Min」 (mingan) and 「bad」.
+        assert_eq!(run.firsts(), [0, 3]);
+        // Words across 64-byte blocks, and a run that ends inside a word.
+        let long = format!("{}mingan{}bad", " ".repeat(61), "-".repeat(70));
+        run.split(&set, long.as_bytes(), 0);
+        let got: Vec<(usize, usize)> = run.words.iter().map(|w| (w.start, w.end)).collect();
+        assert_eq!(got, [(61, 67), (137, 140)]);
+        assert_eq!(run.firsts(), [0, 1]);
+        run.split(&set, b"Longword", 0);
+        assert_eq!(run.words.len(), 1);
+        assert!(run.firsts().is_empty());
+        run.split(&set, b" ,. ", 0);
+        assert!(run.words.is_empty() && run.firsts().is_empty());
         assert_eq!(set.max_len(), 6);
         assert!(!set.is_empty() && WordPatterns::build([]).is_empty());
     }
