@@ -141,7 +141,7 @@ impl RowFilter {
     }
 
     /// Sets the flag of row `a` (kept in its length field, which is below 2¹⁸); a flagged row
-    /// must be read with [`row_and_flag`](Self::row_and_flag).
+    /// must be read with [`Stage1::pass`], which masks it off.
     fn set_flag(&mut self, a: u16) {
         self.rows[usize::from(a)].1 |= ROW_FLAG;
     }
@@ -155,13 +155,6 @@ impl RowFilter {
             .map_or(0, |&w| u64::from(w & bits == bits))
     }
 
-    /// The row of first code `a` and its flag (0 or 1).
-    #[inline(always)]
-    fn row_and_flag(&self, a: u16) -> ((u32, u32), u32) {
-        let (start, len) = self.row(a);
-        ((start, len & !ROW_FLAG), len >> 31)
-    }
-
     /// 1 if `(a, rest)` may be in the set, else 0.
     #[inline(always)]
     fn test(&self, a: u16, rest: u64) -> u64 {
@@ -170,6 +163,36 @@ impl RowFilter {
 
     fn heap_bytes(&self) -> usize {
         self.rows.len() * 8 + self.words.len() * 8
+    }
+}
+
+/// The first prefilter stage's tables and the direct fold-and-code table
+/// ([`AnchoredMatcher::stage1`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Stage1<'a> {
+    direct: &'a [u16; CODES],
+    rows: &'a [(u32, u32); CODES],
+    words: &'a [u64],
+}
+
+impl Stage1<'_> {
+    /// [`AnchoredMatcher::direct`].
+    #[inline(always)]
+    pub(crate) fn direct(self, cp: u16) -> u16 {
+        self.direct[usize::from(cp)]
+    }
+
+    /// [`AnchoredMatcher::pair_pass`].
+    #[inline(always)]
+    pub(crate) fn pass(self, a: u16, b: u16) -> usize {
+        let (start, len) = self.rows[usize::from(a)];
+        let single = (len >> 31) as usize;
+        let (word, bits) = RowFilter::bits_in((start, len & !ROW_FLAG), pack(b, 0, 0));
+        let pair = self
+            .words
+            .get(word)
+            .map_or(0, |&w| usize::from(w & bits == bits));
+        single | (pair & usize::from(b != NO_CODE))
     }
 }
 
@@ -475,9 +498,18 @@ impl AnchoredMatcher {
     /// longer one), else 0. Branch-free; [`NO_CODE`] as `a` never passes.
     #[inline(always)]
     pub(crate) fn pair_pass(&self, a: u16, b: u16) -> usize {
-        let (row, single) = self.first_pairs.row_and_flag(a);
-        let single = single as usize;
-        single | (self.first_pairs.test_in(row, pack(b, 0, 0)) as usize & usize::from(b != NO_CODE))
+        self.stage1().pass(a, b)
+    }
+
+    /// The tables of the first prefilter stage and of the fold, borrowed as plain slices a
+    /// hot loop can keep in registers.
+    #[inline(always)]
+    pub(crate) fn stage1(&self) -> Stage1<'_> {
+        Stage1 {
+            direct: &self.direct,
+            rows: &self.first_pairs.rows,
+            words: &self.first_pairs.words,
+        }
     }
 
     /// Stage 2 of the prefilter: keeps, in order and in place, the positions of `starts` whose

@@ -1013,7 +1013,7 @@ impl CodeSink<'_> {
     #[inline(never)]
     fn han_run(&mut self, bytes: &[u8], mut i: usize) -> usize {
         self.reserve(bytes.len().saturating_sub(i) / 3);
-        let han = self.han;
+        let han = self.han.stage1();
         let (codes, offsets, starts) = (
             self.codes.as_mut_slice(),
             self.offsets.as_mut_slice(),
@@ -1049,7 +1049,7 @@ impl CodeSink<'_> {
                 break;
             };
             *slot = len.wrapping_sub(1);
-            passed += han.pair_pass(prev, v);
+            passed += han.pass(prev, v);
             *c = v;
             *o = i;
             len += 1;

@@ -103,6 +103,27 @@ fn dense(b: u8) -> u8 {
     DENSE[usize::from(b)]
 }
 
+/// One bit per byte of `x` (little-endian: bit `k` for byte `k`), set where the byte is an
+/// ASCII letter or digit: eight bytes at a time with carry-free byte arithmetic.
+#[inline(always)]
+fn alnum_bits(x: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const fn each(b: u8) -> u64 {
+        0x0101_0101_0101_0101 * b as u64
+    }
+    // Bytes of 0x80 and above (parts of non-ASCII skip characters) are set aside so the sums
+    // below never carry into the next byte; each sum has its top bit set where the byte is
+    // at least the bound.
+    let low = x & !HIGH;
+    let folded = low | each(0x20);
+    let letter =
+        folded.wrapping_add(each(0x80 - b'a')) & !folded.wrapping_add(each(0x80 - b'z' - 1));
+    let digit = low.wrapping_add(each(0x80 - b'0')) & !low.wrapping_add(each(0x80 - b'9' - 1));
+    let set = (letter | digit) & !x & HIGH;
+    // Gathers the eight top bits into the low byte order.
+    ((set >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
 /// The words of one run of ASCII text, with buffers reused from run to run.
 #[derive(Debug, Default)]
 pub(crate) struct RunWords {
@@ -135,10 +156,17 @@ impl RunWords {
         self.alnum.clear();
         self.alnum.resize(blocks + 1, 0);
         for (chunk, m) in run.chunks(64).zip(self.alnum.iter_mut()) {
-            *m = chunk
-                .iter()
-                .enumerate()
-                .fold(0u64, |m, (k, &b)| m | (u64::from(dense(b) != 0) << k));
+            *m = chunk.chunks(8).enumerate().fold(0u64, |m, (k, part)| {
+                let x = match <[u8; 8]>::try_from(part) {
+                    Ok(a) => u64::from_le_bytes(a),
+                    // The last bytes of the run, padded with zeros (not letters or digits).
+                    Err(_) => part
+                        .iter()
+                        .rev()
+                        .fold(0u64, |x, &b| (x << 8) | u64::from(b)),
+                };
+                m | (alnum_bits(x) << (8 * k))
+            });
         }
         self.words.clear();
         // At most one word starts in every two bytes.
@@ -382,6 +410,20 @@ impl WordPatterns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alnum_bits_agree_with_the_byte_test() {
+        let bytes: Vec<u8> = (0..=255u8)
+            .chain(b"aZ09 zA9/:@[`{".iter().copied())
+            .collect();
+        for window in bytes.windows(8) {
+            let x = u64::from_le_bytes(window.try_into().unwrap_or([0; 8]));
+            let want = window.iter().enumerate().fold(0u64, |m, (k, b)| {
+                m | (u64::from(b.is_ascii_alphanumeric()) << k)
+            });
+            assert_eq!(alnum_bits(x), want, "{window:?}");
+        }
+    }
 
     #[test]
     fn hashes_extend_word_by_word_and_lookups_are_exact() {
