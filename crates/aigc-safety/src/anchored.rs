@@ -81,8 +81,8 @@ const FIRST_PAIR_BITS: usize = 16;
 const CLASS_BITS: usize = 32;
 /// Longest row, in bits.
 const MAX_ROW_BITS: usize = 1 << 24;
-/// A flag a row entry carries for its first code (in the first-pair filter: the code alone is
-/// a pattern), so one load answers both questions.
+/// A flag a row entry carries for its first code (in both filters: the code alone is a
+/// pattern), so one load answers both questions.
 const ROW_FLAG: u32 = 1 << 31;
 
 impl RowFilter {
@@ -140,8 +140,8 @@ impl RowFilter {
         (word, (1 << ((h >> 28) & 63)) | (1 << ((h >> 34) & 63)))
     }
 
-    /// Sets the flag of row `a` (kept in its length field, which is below 2¹⁸); a flagged row
-    /// must be read with [`Stage1::pass`], which masks it off.
+    /// Sets the flag of row `a` (kept in its length field, which is below 2¹⁸, so hashing into
+    /// the row is the same with or without it).
     fn set_flag(&mut self, a: u16) {
         self.rows[usize::from(a)].1 |= ROW_FLAG;
     }
@@ -397,6 +397,7 @@ impl AnchoredMatcher {
         for g in &m.groups {
             if g.class == 1 {
                 m.first_pairs.set_flag(g.first);
+                m.prefixes.set_flag(g.first);
             }
         }
         let size = m.groups.len().saturating_mul(2).next_power_of_two().max(16);
@@ -531,8 +532,9 @@ impl AnchoredMatcher {
                 continue;
             };
             let (hb, hc, hd) = (b != NO_CODE, c != NO_CODE, d != NO_CODE);
-            let row = f.row(a);
-            let pass = self.single(a)
+            let (start, len) = f.row(a);
+            let row = (start, len & !ROW_FLAG);
+            let pass = u64::from(len >> 31)
                 | (f.test_in(row, class_key(2, pack(b, 0, 0))) & u64::from(hb))
                 | (f.test_in(row, class_key(3, pack(b, c, 0))) & u64::from(hb & hc))
                 | (f.test_in(row, class_key(4, pack(b, c, d))) & u64::from(hb & hc & hd));
