@@ -596,6 +596,9 @@ impl Classifier {
     pub fn score_with(&self, text: &str, hits: &[Hit], scratch: &mut Scratch) -> Vec<RiskScore> {
         let f = self.featurizer.features(text, hits, scratch);
         let probs = self.probabilities(&f);
+        // A text without a single feature (empty, or only spaces and punctuation) scores the
+        // biases alone: nothing in it can be flagged.
+        let evidence = !f.is_empty();
         // Relative to its threshold, the strongest risk; others must come close to it to be
         // flagged too (texts rarely show many risks at once; this trims one-vs-rest noise).
         let best = probs
@@ -610,7 +613,9 @@ impl Classifier {
                 risk: m.code,
                 score: p,
                 threshold: m.threshold,
-                flagged: p >= m.threshold && p / m.threshold.max(1e-3) >= RELATIVE_FLAG * best,
+                flagged: evidence
+                    && p >= m.threshold
+                    && p / m.threshold.max(1e-3) >= RELATIVE_FLAG * best,
             })
             .collect()
     }
@@ -1293,5 +1298,15 @@ mod tests {
     fn seed_model_loads_and_covers_all_risks() {
         let clf = Classifier::seed().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(clf.thresholds().len(), 31);
+    }
+
+    #[test]
+    fn a_text_without_features_flags_nothing() {
+        let clf = Classifier::seed().unwrap_or_else(|e| panic!("{e}"));
+        let lex = lexicon();
+        for text in ["", "   \n", "，。！？……"] {
+            let scores = clf.score(&lex, text);
+            assert!(scores.iter().all(|s| !s.flagged), "{text:?}: {scores:?}");
+        }
     }
 }
