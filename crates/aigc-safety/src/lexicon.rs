@@ -964,6 +964,9 @@ struct CodeSink<'a> {
 }
 
 impl CodeSink<'_> {
+    /// Codes [`han_run`](Self::han_run) makes room for at a time.
+    const RUN_ROOM: usize = 4096;
+
     /// Makes room for `more` codes after the current ones (and the padding after them).
     #[inline]
     fn reserve(&mut self, more: usize) {
@@ -1012,7 +1015,9 @@ impl CodeSink<'_> {
     /// where it stopped, at anything else, which is left to the caller.
     #[inline(never)]
     fn han_run(&mut self, bytes: &[u8], mut i: usize) -> usize {
-        self.reserve(bytes.len().saturating_sub(i) / 3);
+        // Room for this run (runs longer than this come back through the caller, which grows
+        // the buffers by doubling), so the buffers stay as long as the codes they hold.
+        self.reserve((bytes.len().saturating_sub(i) / 3).min(Self::RUN_ROOM));
         let han = self.han.stage1();
         let (codes, offsets, starts) = (
             self.codes.as_mut_slice(),
@@ -1713,6 +1718,20 @@ mod tests {
         assert!(matched(&lex, "I know that is it").is_empty());
         assert_eq!(matched(&lex, "say tkat now"), ["tkat"]);
         assert_eq!(matched(&lex, "ta hui ai ta"), ["ta hui ai ta"]);
+    }
+
+    #[test]
+    fn long_runs_of_chinese_grow_the_buffers_without_losing_a_hit() {
+        let lex = lexicon("制造炸弹\tA1.4\n", &[], "");
+        // Hits across the points where the tight loop runs out of room and hands one
+        // character to the general path.
+        let filler = "的".repeat(CodeSink::RUN_ROOM - 2);
+        let text = format!("{filler}制造炸弹{filler}{filler}制造，炸弹");
+        let hits = lex.find(&text);
+        let spans: Vec<&str> = hits.iter().map(|h| h.matched.as_str()).collect();
+        assert_eq!(spans, ["制造炸弹", "制造，炸弹"]);
+        let first = filler.len();
+        assert_eq!((hits[0].start, hits[0].end), (first, first + 12));
     }
 
     #[test]

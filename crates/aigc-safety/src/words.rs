@@ -169,11 +169,6 @@ impl RunWords {
             });
         }
         self.words.clear();
-        // At most one word starts in every two bytes.
-        let most = run.len().div_ceil(2);
-        if self.firsts.len() < most {
-            self.firsts.resize(most, 0);
-        }
         let mut firsts = 0;
         let mut carry = 0u64;
         for (block, &m) in self.alnum.iter().enumerate().take(blocks) {
@@ -201,6 +196,11 @@ impl RunWords {
                 let short = ((digit(0) * SHORT_BASE + digit(1)) * SHORT_BASE + digit(2))
                     * SHORT_BASE
                     + digit(3);
+                // The slot is written whether or not the word passes (grown one at a time past
+                // the longest list so far).
+                if self.firsts.len() <= firsts {
+                    self.firsts.push(0);
+                }
                 if let Some(slot) = self.firsts.get_mut(firsts) {
                     *slot = self.words.len();
                     firsts += usize::from(set.short_prefix(short));
