@@ -11,8 +11,8 @@
 //! - ours: one pass that folds and codes every character with one table lookup, matches ASCII
 //!   whole-word patterns (pinyin, initials, English) per run of words (words found eight bytes
 //!   at a time, most rejected on their first four letters before any hashing), and runs the
-//!   first prefilter stage (a blocked Bloom row per first code: the first pair of every
-//!   pattern) on each position as its next code arrives; then the second stage (the first two,
+//!   first prefilter stage (a blocked Bloom row per first code: two-code patterns and the first
+//!   three codes of longer ones) on each position as the codes after it arrive; then the second stage (the first two,
 //!   three or four codes by length class) and one lookup of the pattern group at the few
 //!   positions that pass, leftmost-longest selection, allow-list and hits with spans
 //!   (`CompiledLexicon::find_with`, variants included: pinyin, initials, homophones);

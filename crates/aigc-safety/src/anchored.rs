@@ -9,11 +9,12 @@
 //! 1. every normalised character of the lexicon gets a small dense **code** (0 for characters no
 //!    pattern holds: no match can cross them);
 //! 2. bit sets of what patterns *start* with, small enough to stay in the L2 cache, one hashed
-//!    row per first code: the single characters that are whole patterns, then the first two
-//!    codes of every longer pattern (stage 1, tested at every position), then the first two,
-//!    three or four codes by length class (stage 2, tested only where stage 1 passed). Both
-//!    stages are branch-free passes (the loads are independent, so their latencies overlap)
-//!    that keep the few positions that pass;
+//!    row per first code: the single characters that are whole patterns, then the two-code
+//!    patterns and the first three codes of every longer one, in the word of the row that the
+//!    second code picks (stage 1, tested at every position with one load), then the first
+//!    two, three or four codes by length class (stage 2, tested only where stage 1 passed).
+//!    Both stages are branch-free (the loads are independent, so their latencies overlap) and
+//!    keep the few positions that pass;
 //! 3. at those positions, one hash lookup finds the group of patterns sharing the first
 //!    `min(length, 4)` codes (instead of a trie walk's chain of dependent cache misses); its
 //!    members are stored longest first, and the first that verifies wins.
@@ -73,9 +74,9 @@ struct RowFilter {
     words: Vec<u64>,
 }
 
-/// Bits per key in the rows of the first-pair filter, read at every position: small beats
+/// Bits per key in the rows of the first-stage filter, read at every position: small beats
 /// exact here (measured: fewer cache misses outweigh more second-stage tests).
-const FIRST_PAIR_BITS: usize = 16;
+const FIRST_BITS: usize = 16;
 /// Bits per key in the rows of the per-class filter, read only where the first pair passed;
 /// what passes here costs a group lookup, a chain of cache misses.
 const CLASS_BITS: usize = 32;
@@ -86,9 +87,11 @@ const MAX_ROW_BITS: usize = 1 << 24;
 const ROW_FLAG: u32 = 1 << 31;
 
 impl RowFilter {
-    fn build(alphabet: usize, keys: &[(u16, u64)], bits_per_key: usize) -> Self {
+    /// Builds the filter from keys `(first code, word key, bit key)`: the word key picks the
+    /// word of the row, the bit key the two bits in it.
+    fn build(alphabet: usize, keys: &[(u16, u64, u64)], bits_per_key: usize) -> Self {
         let mut per_row = vec![0usize; alphabet];
-        for &(a, _) in keys {
+        for &(a, _, _) in keys {
             if let Some(n) = per_row.get_mut(usize::from(a)) {
                 *n += 1;
             }
@@ -114,10 +117,10 @@ impl RowFilter {
             rows,
             words: vec![0; next],
         };
-        for &(a, rest) in keys {
-            let (word, bits) = Self::bits_in(f.row(a), rest);
+        for &(a, word_key, bit_key) in keys {
+            let word = Self::word_in(f.row(a), mix(word_key));
             if let Some(w) = f.words.get_mut(word) {
-                *w |= bits;
+                *w |= two_bits(mix(bit_key));
             }
         }
         f
@@ -130,14 +133,17 @@ impl RowFilter {
         self.rows[usize::from(a)]
     }
 
+    /// The word of row `row` that the key hashed to `h` ([`mix`]) lives in.
+    #[inline(always)]
+    fn word_in((start, mask): (u32, u32), h: u64) -> usize {
+        start as usize + ((h >> 40) as usize & mask as usize)
+    }
+
     /// The word of row `row` that key `rest` lives in, and its two bits there.
     #[inline(always)]
-    fn bits_in((start, mask): (u32, u32), rest: u64) -> (usize, u64) {
-        // Multiplicative hashing after folding the high half in (the keys of short patterns
-        // are zero in their low bits): the top bits pick the word, two lower fields the bits.
-        let h = (rest ^ (rest >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let word = start as usize + ((h >> 40) as usize & mask as usize);
-        (word, (1 << ((h >> 28) & 63)) | (1 << ((h >> 34) & 63)))
+    fn bits_in(row: (u32, u32), rest: u64) -> (usize, u64) {
+        let h = mix(rest);
+        (Self::word_in(row, h), two_bits(h))
     }
 
     /// Sets the flag of row `a` (kept in its length field, which is below 2¹⁸, so hashing into
@@ -166,6 +172,20 @@ impl RowFilter {
     }
 }
 
+/// Multiplicative hashing after folding the high half in (the keys of short patterns are zero
+/// in their low bits): the top bits pick a row's word ([`RowFilter::word_in`]), two lower
+/// fields the bits ([`two_bits`]), so one hash may serve both.
+#[inline(always)]
+fn mix(key: u64) -> u64 {
+    (key ^ (key >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The two bits of a key hashed to `h` ([`mix`]) in its word.
+#[inline(always)]
+fn two_bits(h: u64) -> u64 {
+    (1 << ((h >> 28) & 63)) | (1 << ((h >> 34) & 63))
+}
+
 /// The first prefilter stage's tables and the direct fold-and-code table
 /// ([`AnchoredMatcher::stage1`]).
 #[derive(Clone, Copy)]
@@ -182,17 +202,24 @@ impl Stage1<'_> {
         self.direct[usize::from(cp)]
     }
 
-    /// [`AnchoredMatcher::pair_pass`].
+    /// [`AnchoredMatcher::first_pass`].
     #[inline(always)]
-    pub(crate) fn pass(self, a: u16, b: u16) -> usize {
+    pub(crate) fn pass(self, a: u16, b: u16, c: u16) -> usize {
         let (start, len) = self.rows[usize::from(a)];
         let single = (len >> 31) as usize;
-        let (word, bits) = RowFilter::bits_in((start, len & !ROW_FLAG), pack(b, 0, 0));
-        let pair = self
+        // Both keys of this position live in the word picked by `b`: one load.
+        let h = mix(pack(b, 0, 0));
+        let w = self
             .words
-            .get(word)
-            .map_or(0, |&w| usize::from(w & bits == bits));
-        single | (pair & usize::from(b != NO_CODE))
+            .get(RowFilter::word_in((start, len & !ROW_FLAG), h))
+            .copied()
+            .unwrap_or(0);
+        let (pair, triple) = (two_bits(h), two_bits(mix(class_key(3, pack(b, c, 0)))));
+        let pair = usize::from(w & pair == pair) & usize::from(b != NO_CODE);
+        let triple = usize::from(w & triple == triple)
+            & usize::from(b != NO_CODE)
+            & usize::from(c != NO_CODE);
+        single | pair | triple
     }
 }
 
@@ -251,8 +278,9 @@ pub(crate) struct AnchoredMatcher {
     other_codes: HashMap<char, u16>,
     /// Codes that are whole one-character patterns (dense bits; bit 0 never set).
     singles: Box<[u64; CODES / 64]>,
-    /// First two codes of every pattern of two codes or more (the first, cheap stage).
-    first_pairs: RowFilter,
+    /// The two-code patterns and the first three codes of the longer ones, keyed by their
+    /// first two codes (the first, cheap stage).
+    first: RowFilter,
     /// First codes of the patterns of two, of three, and of four or more codes (keyed by the
     /// first code, then the class and the next codes: one compact row per first code).
     prefixes: RowFilter,
@@ -279,7 +307,7 @@ impl AnchoredMatcher {
             ascii_coded: false,
             singles: per_code_bits(),
             other_codes: HashMap::new(),
-            first_pairs: RowFilter::build(0, &[], FIRST_PAIR_BITS),
+            first: RowFilter::build(0, &[], FIRST_BITS),
             prefixes: RowFilter::build(0, &[], CLASS_BITS),
             slots: Vec::new(),
             mask: 0,
@@ -386,17 +414,31 @@ impl AnchoredMatcher {
                 pattern: *id,
             });
         }
-        m.prefixes = RowFilter::build(alphabet, &filter_keys, CLASS_BITS);
-        let mut pair_keys: Vec<(u16, u64)> = filter_keys
+        let class_keys: Vec<(u16, u64, u64)> =
+            filter_keys.iter().map(|&(a, k)| (a, k, k)).collect();
+        m.prefixes = RowFilter::build(alphabet, &class_keys, CLASS_BITS);
+        // The first stage: per first code, the second code picks the word; a two-code
+        // pattern sets the bits of its second code there, a longer one those of its second
+        // and third codes.
+        let mut first_keys: Vec<(u16, u64, u64)> = filter_keys
             .iter()
-            .map(|&(a, k)| (a, pack((k >> 32) as u16, 0, 0)))
+            .map(|&(a, k)| {
+                let (b, c) = ((k >> 32) as u16, (k >> 16) as u16);
+                let pair = pack(b, 0, 0);
+                let bits = if (k >> 56) == 2 {
+                    pair
+                } else {
+                    class_key(3, pack(b, c, 0))
+                };
+                (a, pair, bits)
+            })
             .collect();
-        pair_keys.sort_unstable();
-        pair_keys.dedup();
-        m.first_pairs = RowFilter::build(alphabet, &pair_keys, FIRST_PAIR_BITS);
+        first_keys.sort_unstable();
+        first_keys.dedup();
+        m.first = RowFilter::build(alphabet, &first_keys, FIRST_BITS);
         for g in &m.groups {
             if g.class == 1 {
-                m.first_pairs.set_flag(g.first);
+                m.first.set_flag(g.first);
                 m.prefixes.set_flag(g.first);
             }
         }
@@ -478,7 +520,7 @@ impl AnchoredMatcher {
             + self.direct.len() * 2
             + self.other_codes.len() * 8
             + self.singles.len() * 8
-            + self.first_pairs.heap_bytes()
+            + self.first.heap_bytes()
             + self.prefixes.heap_bytes()
             + self.slots.len() * 8
             + self.groups.len() * std::mem::size_of::<Group>()
@@ -494,12 +536,12 @@ impl AnchoredMatcher {
     /// Number of [`NO_CODE`] entries [`candidates`](Self::candidates) needs after the codes.
     pub(crate) const PADDING: usize = 3;
 
-    /// Stage 1 of the prefilter for a position whose code is `a`, followed by `b`: 1 if a
-    /// pattern may start there (`a` alone is a pattern, or `a b` may be the first pair of a
-    /// longer one), else 0. Branch-free; [`NO_CODE`] as `a` never passes.
+    /// Stage 1 of the prefilter for a position whose code is `a`, followed by `b` and `c`: 1
+    /// if a pattern may start there (`a` alone is a pattern, `a b` may be one, or `a b c` may
+    /// begin a longer one), else 0. Branch-free; [`NO_CODE`] as `a` never passes.
     #[inline(always)]
-    pub(crate) fn pair_pass(&self, a: u16, b: u16) -> usize {
-        self.stage1().pass(a, b)
+    pub(crate) fn first_pass(&self, a: u16, b: u16, c: u16) -> usize {
+        self.stage1().pass(a, b, c)
     }
 
     /// The tables of the first prefilter stage and of the fold, borrowed as plain slices a
@@ -508,8 +550,8 @@ impl AnchoredMatcher {
     pub(crate) fn stage1(&self) -> Stage1<'_> {
         Stage1 {
             direct: &self.direct,
-            rows: &self.first_pairs.rows,
-            words: &self.first_pairs.words,
+            rows: &self.first.rows,
+            words: &self.first.words,
         }
     }
 
@@ -552,8 +594,8 @@ impl AnchoredMatcher {
     #[cfg(test)]
     pub(crate) fn candidates(&self, codes: &[u16], out: &mut Vec<usize>) {
         out.clear();
-        for (k, w) in codes.windows(2).enumerate() {
-            if self.pair_pass(w[0], w[1]) == 1 {
+        for (k, w) in codes.windows(3).enumerate() {
+            if self.first_pass(w[0], w[1], w[2]) == 1 {
                 out.push(k);
             }
         }

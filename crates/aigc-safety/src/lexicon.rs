@@ -672,6 +672,7 @@ impl CompiledLexicon {
             starts,
             len: 0,
             passed: 0,
+            prev2: NO_CODE,
             prev: NO_CODE,
         };
         let bytes = text.as_bytes();
@@ -959,7 +960,8 @@ struct CodeSink<'a> {
     starts: &'a mut Vec<usize>,
     len: usize,
     passed: usize,
-    /// The last code pushed ([`NO_CODE`] before the first).
+    /// The last two codes pushed, the last in `prev` ([`NO_CODE`] before the first).
+    prev2: u16,
     prev: u16,
 }
 
@@ -976,7 +978,7 @@ impl CodeSink<'_> {
             self.codes.resize(grown, NO_CODE);
             self.offsets.resize(grown, 0);
         }
-        let need = self.passed + more + 1;
+        let need = self.passed + more + 2;
         if self.starts.len() < need {
             let grown = need.max(self.starts.len() * 2).max(64);
             self.starts.resize(grown, 0);
@@ -995,18 +997,19 @@ impl CodeSink<'_> {
             *o = orig;
             self.len += 1;
         }
-        self.prev = code;
     }
 
-    /// The first prefilter stage of the last position, now followed by `next` (room reserved).
-    /// Branch-free: the slot is written whether or not the position passes; before the
-    /// first code `prev` is [`NO_CODE`], which never passes.
+    /// The first prefilter stage of the last position but one, now followed by the last and
+    /// `next` (room reserved); then `next` becomes the last. Branch-free: the slot is written
+    /// whether or not the position passes; before the first codes `prev2` is [`NO_CODE`],
+    /// which never passes.
     #[inline(always)]
     fn stage1(&mut self, next: u16) {
         if let Some(slot) = self.starts.get_mut(self.passed) {
-            *slot = self.len.wrapping_sub(1);
-            self.passed += self.han.pair_pass(self.prev, next);
+            *slot = self.len.wrapping_sub(2);
+            self.passed += self.han.first_pass(self.prev2, self.prev, next);
         }
+        (self.prev2, self.prev) = (self.prev, next);
     }
 
     /// Codes the characters from `bytes[i]` on while each is three bytes long and folds to one
@@ -1024,7 +1027,8 @@ impl CodeSink<'_> {
             self.offsets.as_mut_slice(),
             self.starts.as_mut_slice(),
         );
-        let (mut len, mut passed, mut prev) = (self.len, self.passed, self.prev);
+        let (mut len, mut passed, mut prev2, mut prev) =
+            (self.len, self.passed, self.prev2, self.prev);
         while let Some(&[b0, b1, b2]) = bytes
             .get(i..i + 3)
             .and_then(|s| <&[u8; 3]>::try_from(s).ok())
@@ -1053,15 +1057,15 @@ impl CodeSink<'_> {
             ) else {
                 break;
             };
-            *slot = len.wrapping_sub(1);
-            passed += han.pass(prev, v);
+            *slot = len.wrapping_sub(2);
+            passed += han.pass(prev2, prev, v);
             *c = v;
             *o = i;
             len += 1;
-            prev = v;
+            (prev2, prev) = (prev, v);
             i += 3;
         }
-        (self.len, self.passed, self.prev) = (len, passed, prev);
+        (self.len, self.passed, self.prev2, self.prev) = (len, passed, prev2, prev);
         i
     }
 
@@ -1069,7 +1073,11 @@ impl CodeSink<'_> {
     /// of positions that passed the first stage.
     fn finish(mut self) -> (usize, usize) {
         self.reserve(0);
+        // The last two positions, each followed by padding.
         self.stage1(NO_CODE);
+        self.len += 1;
+        self.stage1(NO_CODE);
+        self.len -= 1;
         if let Some(pad) = self
             .codes
             .get_mut(self.len..self.len + AnchoredMatcher::PADDING)
