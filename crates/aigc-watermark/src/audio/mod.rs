@@ -21,7 +21,7 @@
 //!   by `1 ± a` (`a` ≤ strength), the difference goes back through the inverse FFT, is tapered
 //!   by a Tukey window (no step at frame edges) and added. The change is proportional to the
 //!   signal (silence stays silent), is capped per frame relative to the frame's energy (the
-//!   masking estimate) and shared between bands by the inverse square root of their power
+//!   masking estimate) and shared between bands by their power to the −0.7
 //!   (weak bands carry a relative change most cheaply), running totals hold the stream's
 //!   signal-to-mark ratio at 35.3 dB or better, and a limiter keeps every sample within full
 //!   scale. The same multiplicative mark in every channel means any downmix carries it too.
