@@ -326,8 +326,10 @@ impl AudioEmbedder {
 
 /// Share of the allocation that follows the inverse band power: 0 gives every band the same
 /// relative change, 1 the water-filling optimum for an unattacked file (all the budget to the
-/// weakest bands, which perceptual codecs are the first to drop).
-const ALLOCATION_EXPONENT: f32 = 0.5;
+/// weakest bands, which perceptual codecs are the first to drop). 0.7 (was 0.5): with the
+/// log-of-band-power detector, speech after AAC 64k decoded in 16 of 18 runs against 8 (0.35:
+/// 10), with MP3 64k and 10 s excerpts unchanged.
+const ALLOCATION_EXPONENT: f32 = 0.7;
 
 /// Relative change per band for band powers `power`, at most `strength` each, with
 /// `Σ a² · power ≤ budget`: `a = min(strength, λ · power^-γ)` with the largest `λ` that fits.

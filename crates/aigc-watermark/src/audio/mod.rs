@@ -21,14 +21,14 @@
 //!   by `1 ± a` (`a` ≤ strength), the difference goes back through the inverse FFT, is tapered
 //!   by a Tukey window (no step at frame edges) and added. The change is proportional to the
 //!   signal (silence stays silent), is capped per frame relative to the frame's energy (the
-//!   masking estimate) and shared between bands by the inverse square root of their power
+//!   masking estimate) and shared between bands by their power to the −0.7
 //!   (weak bands carry a relative change most cheaply), running totals hold the stream's
 //!   signal-to-mark ratio at 35.3 dB or better, and a limiter keeps every sample within full
 //!   scale. The same multiplicative mark in every channel means any downmix carries it too.
 //! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
 //!   analysis runs with frames scaled to that speed and a quarter-frame hop; a cell's value is
-//!   the band's mean log magnitude minus the same band in the frames one and two frames before
-//!   and after (removes the host's stationary spectrum), minus the frame's mean over bands
+//!   the log of the band's summed power minus the same band in the frames one and two frames
+//!   before and after (removes the host's stationary spectrum), minus the frame's mean over bands
 //!   (removes loudness changes), minus a prediction from the two neighbouring bands scaled by
 //!   the running adjacent-band correlation (speech's formant moves and onsets are smooth across
 //!   bands, the keyed mark is not), and divided by its expected variance: the frame's spread
@@ -39,8 +39,10 @@
 //!   quarter-frame resolution. Every 9.3 s segment, the normalised sync correlation `z` is
 //!   computed for every fine speed and quarter-frame phase; it is standard normal on unmarked
 //!   audio, and the false-positive probability is multiplied by every hypothesis searched
-//!   (speeds × phases × segments). The segments' soft chips are decoded alone and combined
-//!   (weighted by each segment's `z`) by [`crate::codec::decode_payload`]; a payload is only
+//!   (speeds × phases × segments). The segments' soft chips are decoded alone, summed per
+//!   (speed, phase) hypothesis over the whole stream (a trailing piece too short to score alone
+//!   still adds its cells: the last 0.7 s of a 10 s excerpt) and combined (weighted by each
+//!   segment's `z`) by [`crate::codec::decode_payload`]; a payload is only
 //!   returned when its keyed check passes. Memory is a fixed number of block-long buffers,
 //!   whatever the stream's length. A second pass at the best hypothesis
 //!   scores 2-second windows to locate the mark in time.
