@@ -436,11 +436,18 @@ struct Fold {
 /// from the pilot chips) cannot inflate it.
 #[derive(Clone)]
 struct ClassFold {
-    /// Sums of whitened samples, class-major: RELIABILITY_CLASSES × PERIOD².
+    /// Sums of whitened samples, position-major: PERIOD² × RELIABILITY_CLASSES (a row of the
+    /// image adds to consecutive memory).
     sums: Vec<f32>,
 }
 
 impl ClassFold {
+    /// The folded tile of class `k` alone.
+    fn class(&self, k: usize) -> Vec<f32> {
+        let k_all = plane::RELIABILITY_CLASSES;
+        self.sums.iter().skip(k).step_by(k_all).copied().collect()
+    }
+
     /// The chip values of the classes combined for the pilot at cyclic `offset`: weights
     /// w = C⁻¹·μ from the pilot chips (sign applied) of every class, μ their means and C their
     /// covariance across classes. Measured on chips, where the decoder reads, so low-pass noise
@@ -450,11 +457,8 @@ impl ClassFold {
     /// None when the system is singular.
     fn combine(&self, layout: &tile::ChipLayout, offset: (usize, usize)) -> Option<Vec<f32>> {
         const K: usize = plane::RELIABILITY_CLASSES;
-        let n = tile::PERIOD;
-        let chips: Vec<Vec<f32>> = self
-            .sums
-            .chunks(n * n)
-            .map(|sums| tile::despread(&align(sums, offset)))
+        let chips: Vec<Vec<f32>> = (0..K)
+            .map(|k| tile::despread(&align(&self.class(k), offset)))
             .collect();
         let m = layout.pilot.len().max(1) as f64;
         let mut mean = [0.0f64; K];
@@ -570,8 +574,8 @@ impl Folder<'_> {
     fn class_offset(&mut self, classes: &ClassFold) -> (usize, usize) {
         let n = tile::PERIOD;
         let mut total = vec![0.0f64; n * n];
-        for sums in classes.sums.chunks(n * n) {
-            let scores = self.pilot_scores(sums);
+        for k in 0..plane::RELIABILITY_CLASSES {
+            let scores = self.pilot_scores(&classes.class(k));
             total.iter_mut().zip(&scores).for_each(|(t, z)| *t += z * z);
         }
         let (arg, _) = argmax(&total);
@@ -610,7 +614,7 @@ impl Folder<'_> {
                     sum_row[i] += v;
                     count_row[i] += 1;
                     if let (Some(c), Some(l)) = (classes.as_mut(), label_row) {
-                        c.sums[usize::from(l[col]) * n * n + base + i] += v;
+                        c.sums[(base + i) * plane::RELIABILITY_CLASSES + usize::from(l[col])] += v;
                     }
                 }
                 i += 1;
