@@ -37,6 +37,11 @@ const POLISH_FOLDS: usize = 16;
 /// Displacement (marked-grid pixels, at the edge of the compared window) of the polish steps:
 /// coarse to fine.
 const POLISH_STEPS_PX: [f64; 3] = [2.0, 1.0, 0.5];
+/// Candidates (by template score) whose scale is scanned when nothing decoded.
+const SCANNED: usize = 2;
+/// Scale steps scanned either way (one pixel at the search window's edge each: ±6 px is
+/// ±3 % on a 384 px image, where the template fit was seen 1–2.5 % off).
+const SCAN_STEPS: i32 = 6;
 /// A candidate other than the best is decoded only if its pilot score reaches this.
 const SECOND_DECODE_Z: f64 = 5.0;
 /// Probability that a decode of unmarked content passes the keyed 32-bit check.
@@ -224,6 +229,35 @@ pub fn detect_luma_with(
             }
         }
     }
+    // A template fit 1–2.5 % off in scale (woven textures, small images after a resize) leaves
+    // the pilot fold at noise level, so the polish above has no slope to climb (or is skipped):
+    // scan the scale around the template's best candidates, then polish and decode the best.
+    if search.decoded.is_none() && options.geometric_search {
+        let mut by_score: Vec<&(Fold, f64)> = folds
+            .iter()
+            .filter(|(f, _)| f.transform != identity)
+            .collect();
+        by_score.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (fold, score) in by_score.into_iter().take(SCANNED) {
+            let scanned = scan_scale(&mut folder, fold.transform, &mut search.folds);
+            if scanned.z >= POLISH_MIN_Z {
+                let polished = polish(&mut folder, &scanned, SEARCH_WINDOW, &mut search.folds);
+                search.decode(&mut folder, &polished, *score, SEARCH_WINDOW, &layout, key);
+                if search.decoded.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    // The untouched grid is the most common case, but on a heavily compressed image whose
+    // centre is flat its fold on the search window can rank below host coincidences (WebP:
+    // the full fold decoded with 26 raw errors while the decoded candidate was 13 % off).
+    if search.decoded.is_none()
+        && !search.identity_decoded
+        && let Some((fold, score)) = folds.iter().find(|(f, _)| f.transform == identity)
+    {
+        search.decode(&mut folder, fold, *score, window, &layout, key);
+    }
     let hypotheses = (search.folds * tile::PERIOD * tile::PERIOD) as f64;
     let (best, decoded, decode_attempts) = (search.best, search.decoded, search.attempts);
     let (z, transform, offset, sync_score) = best
@@ -270,6 +304,8 @@ struct Search {
     best: Option<(Fold, f64)>,
     /// The decoded payload, once one passed its check.
     decoded: Option<Decoded>,
+    /// The unscaled, unrotated grid was among the decode attempts.
+    identity_decoded: bool,
 }
 
 impl Search {
@@ -284,14 +320,35 @@ impl Search {
         layout: &tile::ChipLayout,
         key: &WatermarkKey,
     ) -> bool {
-        let fold = if fold.complete || window == FOLD_MAX_SIDE {
+        // The decoding fold covers the decoding region and keeps its reliability classes; a
+        // refold of a complete fold is the same hypothesis and not counted again.
+        let mut fold = if fold.classes.is_some() {
             fold.clone()
         } else {
-            self.folds += 1;
+            self.folds += usize::from(!fold.complete && window != FOLD_MAX_SIDE);
             folder.fold(fold.transform, FOLD_MAX_SIDE)
         };
-        let d = decode_payload(&soft_bits(&fold, layout), key);
+        let mut d = decode_payload(&soft_bits(&fold, layout), key);
         self.attempts += 1;
+        self.identity_decoded |= fold.transform.scale == 1.0 && fold.transform.rotation == 0.0;
+        // Where the plain fold's pilot peak is wrong (text after a brightness lift: clipped
+        // paper echoes the mark with the opposite sign and cancels it), the classes taken
+        // together may still point at the right offset: one more decode attempt there.
+        let offset = match &fold.classes {
+            Some(classes) if d.payload.is_none() => folder.class_offset(classes),
+            _ => fold.offset,
+        };
+        if offset != fold.offset {
+            let moved = Fold {
+                offset,
+                ..fold.clone()
+            };
+            let second = decode_payload(&soft_bits(&moved, layout), key);
+            self.attempts += 1;
+            if second.payload.is_some() {
+                (fold, d) = (moved, second);
+            }
+        }
         let passed = d.payload.is_some();
         if passed || self.best.as_ref().is_none_or(|(b, _)| fold.z > b.z) {
             self.best = Some((fold, score));
@@ -301,6 +358,30 @@ impl Search {
         }
         passed
     }
+}
+
+/// The best pilot fold (on the search window) of the scales within ±[`SCAN_STEPS`] steps of
+/// `t`, each step moving the window's edge by one pixel (`t` itself excluded: it was folded).
+/// Counts its folds into `folds`.
+fn scan_scale(folder: &mut Folder<'_>, t: Similarity, folds: &mut usize) -> Fold {
+    let side = (folder.w.min(folder.h) as f64 / t.scale).min(SEARCH_WINDOW as f64);
+    let step = 1.0 / (side / 2.0).max(1.0);
+    let mut best: Option<Fold> = None;
+    for k in (-SCAN_STEPS..=SCAN_STEPS).filter(|&k| k != 0) {
+        let f = folder.fold(
+            Similarity {
+                scale: t.scale * (1.0 + f64::from(k) * step),
+                rotation: t.rotation,
+            },
+            SEARCH_WINDOW,
+        );
+        *folds += 1;
+        if best.as_ref().is_none_or(|b| f.z > b.z) {
+            best = Some(f);
+        }
+    }
+    // SCAN_STEPS ≥ 1, so at least two scales were folded.
+    best.unwrap_or_else(|| folder.fold(t, SEARCH_WINDOW))
 }
 
 /// Pattern search of scale and rotation around `start` (folded over `window`) that maximises
@@ -391,6 +472,122 @@ struct Fold {
     z: f64,
     offset: (usize, usize),
     tile: Vec<f32>,
+    /// Per-class sums of the decoding fold (None on the search window).
+    classes: Option<ClassFold>,
+}
+
+/// The fold of the decoding region split by the samples' reliability class
+/// ([`plane::reliability_class`]), so the payload can be read with each class weighted by its
+/// own signal-to-noise ratio (maximal-ratio combining) instead of all samples alike: after JPEG
+/// or WebP the flat areas keep a faint but clean mark while texture carries block noise, and
+/// clipped pixels carry their neighbours' mark with the opposite sign. Only the payload is read
+/// this way; the pilot score that decides presence is the plain fold's, so the weights (taken
+/// from the pilot chips) cannot inflate it.
+#[derive(Clone)]
+struct ClassFold {
+    /// Sums of whitened samples, position-major: PERIOD² × RELIABILITY_CLASSES (a row of the
+    /// image adds to consecutive memory).
+    sums: Vec<f32>,
+}
+
+impl ClassFold {
+    /// The folded tile of class `k` alone.
+    fn class(&self, k: usize) -> Vec<f32> {
+        let k_all = plane::RELIABILITY_CLASSES;
+        self.sums.iter().skip(k).step_by(k_all).copied().collect()
+    }
+
+    /// The chip values of the classes combined for the pilot at cyclic `offset`: weights
+    /// w = C⁻¹·μ from the pilot chips (sign applied) of every class, μ their means and C their
+    /// covariance across classes. Measured on chips, where the decoder reads, so low-pass noise
+    /// and leakage between chips count; and the covariance matters because whitening residuals
+    /// of neighbouring pixels in different classes (a stroke edge and the paper beside it) are
+    /// anti-correlated and cancel in the plain fold, which per-class weights alone would undo.
+    /// None when the system is singular.
+    fn combine(&self, layout: &tile::ChipLayout, offset: (usize, usize)) -> Option<Vec<f32>> {
+        const K: usize = plane::RELIABILITY_CLASSES;
+        let chips: Vec<Vec<f32>> = (0..K)
+            .map(|k| tile::despread(&align(&self.class(k), offset)))
+            .collect();
+        let m = layout.pilot.len().max(1) as f64;
+        let mut mean = [0.0f64; K];
+        let mut cov = [[0.0f64; K]; K];
+        for &c in &layout.pilot {
+            let sign = f64::from(layout.sign[c]);
+            let v: [f64; K] = std::array::from_fn(|k| sign * f64::from(chips[k][c]));
+            for i in 0..K {
+                mean[i] += v[i];
+                for j in 0..=i {
+                    cov[i][j] += v[i] * v[j];
+                }
+            }
+        }
+        mean.iter_mut().for_each(|v| *v /= m);
+        for i in 0..K {
+            for j in 0..=i {
+                cov[i][j] = cov[i][j] / m - mean[i] * mean[j];
+                cov[j][i] = cov[i][j];
+            }
+        }
+        // A class with no samples has a zero row: a small ridge keeps the system solvable.
+        let ridge = 1e-9
+            * (0..K)
+                .map(|i| cov[i][i])
+                .sum::<f64>()
+                .max(f64::MIN_POSITIVE);
+        (0..K).for_each(|i| cov[i][i] += ridge);
+        let w = solve(cov, mean)?;
+        let mut combined = vec![0.0f32; tile::CHIPS * tile::CHIPS];
+        for (chips, &w) in chips.iter().zip(&w) {
+            let w = w as f32;
+            combined
+                .iter_mut()
+                .zip(chips)
+                .for_each(|(c, v)| *c += w * v);
+        }
+        Some(combined)
+    }
+}
+
+/// Solves a·x = b by Gaussian elimination with partial pivoting; None when singular.
+fn solve<const K: usize>(mut a: [[f64; K]; K], mut b: [f64; K]) -> Option<[f64; K]> {
+    for col in 0..K {
+        let pivot = (col..K).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() <= f64::MIN_POSITIVE {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        let (top, rest) = a.split_at_mut(col + 1);
+        let (pivot_row, b_pivot) = (&top[col], b[col]);
+        for (row, b_row) in rest.iter_mut().zip(&mut b[col + 1..]) {
+            let f = row[col] / pivot_row[col];
+            row.iter_mut()
+                .zip(pivot_row)
+                .skip(col)
+                .for_each(|(v, p)| *v -= f * p);
+            *b_row -= f * b_pivot;
+        }
+    }
+    let mut x = [0.0f64; K];
+    for row in (0..K).rev() {
+        let tail: f64 = (row + 1..K).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - tail) / a[row][row];
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// The PERIOD×PERIOD tile `t` cyclically shifted so the pilot found at `offset` sits at (0, 0).
+fn align(t: &[f32], offset: (usize, usize)) -> Vec<f32> {
+    let n = tile::PERIOD;
+    let (dx, dy) = offset;
+    let mut aligned = vec![0.0f32; n * n];
+    for yy in 0..n {
+        for xx in 0..n {
+            aligned[yy * n + xx] = t[((yy + n - dy) % n) * n + (xx + n - dx) % n];
+        }
+    }
+    aligned
 }
 
 /// What every fold of one detection shares.
@@ -403,12 +600,52 @@ struct Folder<'a> {
 }
 
 impl Folder<'_> {
+    /// The pilot's cross-correlation with a folded tile at every cyclic offset (index
+    /// y·PERIOD + x), in standard deviations over the offsets (all 0 for a constant tile).
+    fn pilot_scores(&mut self, folded: &[f32]) -> Vec<f64> {
+        let n = tile::PERIOD;
+        let mut spec: Vec<Complex<f32>> = folded.iter().map(|&v| Complex::new(v, 0.0)).collect();
+        fft2(self.planner, &mut spec, n, n, false);
+        for (a, b) in spec.iter_mut().zip(self.pilot_spectrum) {
+            *a = a.conj() * b;
+        }
+        fft2(self.planner, &mut spec, n, n, true);
+        let corr: Vec<f64> = spec.iter().map(|c| f64::from(c.re)).collect();
+        let mean = corr.iter().sum::<f64>() / corr.len() as f64;
+        let var = corr.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / corr.len() as f64;
+        let inv_sd = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+        corr.iter().map(|v| (v - mean) * inv_sd).collect()
+    }
+
+    /// The offset where the reliability classes of `classes` together correlate best with the
+    /// pilot: the sum over classes of the squared per-class scores, so classes whose mark comes
+    /// with the opposite sign (clipped pixels) add to it instead of cancelling it.
+    fn class_offset(&mut self, classes: &ClassFold) -> (usize, usize) {
+        let n = tile::PERIOD;
+        let mut total = vec![0.0f64; n * n];
+        for k in 0..plane::RELIABILITY_CLASSES {
+            let scores = self.pilot_scores(&classes.class(k));
+            total.iter_mut().zip(&scores).for_each(|(t, z)| *t += z * z);
+        }
+        let (arg, _) = argmax(&total);
+        (arg % n, arg / n)
+    }
+
     /// Resamples the plane to the marked grid under `t`, whitens, folds all tiles into one and
     /// finds the pilot's cyclic offset.
     fn fold(&mut self, t: Similarity, max_side: usize) -> Fold {
         let n = tile::PERIOD;
         let r = plane::resample(self.y, self.w, self.h, t, max_side);
-        let white = plane::whiten(&r.data, r.width, r.height);
+        // The decoding fold also sorts its samples by reliability class (see `ClassFold`).
+        let (white, labels) = if max_side == FOLD_MAX_SIDE {
+            let (white, labels) = plane::whiten_classified(&r.data, r.width, r.height);
+            (white, Some(labels))
+        } else {
+            (plane::whiten(&r.data, r.width, r.height), None)
+        };
+        let mut classes = labels.as_ref().map(|_| ClassFold {
+            sums: vec![0.0; plane::RELIABILITY_CLASSES * n * n],
+        });
         let mut sum = vec![0.0f32; n * n];
         let mut count = vec![0u32; n * n];
         let (ox, oy) = r.origin;
@@ -418,12 +655,16 @@ impl Folder<'_> {
             let base = ((row + oy) % n) * n;
             let (sum_row, count_row) = (&mut sum[base..][..n], &mut count[base..][..n]);
             let inside = r.inside.as_ref().map(|v| &v[row * r.width..][..r.width]);
+            let label_row = labels.as_ref().map(|v| &v[row * r.width..][..r.width]);
             // The tile column walks with the image column (no division per sample).
             let mut i = ox % n;
-            for (col, v) in line.iter().enumerate() {
+            for (col, &v) in line.iter().enumerate() {
                 if inside.is_none_or(|ins| ins[col]) {
                     sum_row[i] += v;
                     count_row[i] += 1;
+                    if let (Some(c), Some(l)) = (classes.as_mut(), label_row) {
+                        c.sums[(base + i) * plane::RELIABILITY_CLASSES + usize::from(l[col])] += v;
+                    }
                 }
                 i += 1;
                 if i == n {
@@ -436,48 +677,33 @@ impl Folder<'_> {
             .zip(&count)
             .map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 })
             .collect();
-        let mut spec: Vec<Complex<f32>> = folded.iter().map(|&v| Complex::new(v, 0.0)).collect();
-        fft2(self.planner, &mut spec, n, n, false);
-        for (a, b) in spec.iter_mut().zip(self.pilot_spectrum) {
-            *a = a.conj() * b;
-        }
-        fft2(self.planner, &mut spec, n, n, true);
-        let corr: Vec<f64> = spec.iter().map(|c| f64::from(c.re)).collect();
-        let mean = corr.iter().sum::<f64>() / corr.len() as f64;
-        let var = corr.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / corr.len() as f64;
-        let (arg, peak) =
-            corr.iter().enumerate().fold(
-                (0, f64::MIN),
-                |acc, (i, &v)| {
-                    if v > acc.1 { (i, v) } else { acc }
-                },
-            );
-        let z = if var > 0.0 {
-            (peak - mean) / var.sqrt()
-        } else {
-            0.0
-        };
+        let (arg, z) = argmax(&self.pilot_scores(&folded));
         Fold {
             transform: t,
             complete: r.complete,
             z,
             offset: (arg % n, arg / n),
             tile: folded,
+            classes,
         }
     }
 }
 
+/// Index and value of the largest element (index 0 and f64::MIN when empty).
+fn argmax(v: &[f64]) -> (usize, f64) {
+    v.iter().enumerate().fold(
+        (0, f64::MIN),
+        |acc, (i, &x)| if x > acc.1 { (i, x) } else { acc },
+    )
+}
+
 /// Soft values of the coded bits from a folded tile aligned at its pilot offset.
 fn soft_bits(fold: &Fold, layout: &tile::ChipLayout) -> Vec<f32> {
-    let n = tile::PERIOD;
-    let (dx, dy) = fold.offset;
-    let mut aligned = vec![0.0f32; n * n];
-    for yy in 0..n {
-        for xx in 0..n {
-            aligned[yy * n + xx] = fold.tile[((yy + n - dy) % n) * n + (xx + n - dx) % n];
-        }
-    }
-    let chips = tile::despread(&aligned);
+    let chips = fold
+        .classes
+        .as_ref()
+        .and_then(|c| c.combine(layout, fold.offset))
+        .unwrap_or_else(|| tile::despread(&align(&fold.tile, fold.offset)));
     let mut soft = vec![0.0f32; CODED_BITS];
     for &(c, bit) in &layout.payload {
         soft[bit] += layout.sign[c] * chips[c];
@@ -572,4 +798,19 @@ pub fn diagnose_at(
         payload: d.payload,
         raw_errors,
     })
+}
+
+#[cfg(test)]
+mod solver_tests {
+    use super::solve;
+
+    #[test]
+    fn solve_inverts_a_small_system_and_refuses_a_singular_one() {
+        let a = [[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]];
+        let x = [1.0, -2.0, 0.5];
+        let b: [f64; 3] = std::array::from_fn(|i| (0..3).map(|j| a[i][j] * x[j]).sum());
+        let got = solve(a, b).expect("regular system");
+        assert!(got.iter().zip(&x).all(|(g, e)| (g - e).abs() < 1e-12));
+        assert!(solve([[1.0, 2.0], [2.0, 4.0]], [1.0, 2.0]).is_none());
+    }
 }
