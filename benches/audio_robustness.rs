@@ -3,7 +3,8 @@
 //!
 //! `bash benches/make-audio-corpus.sh DIR` makes the corpus, then
 //! `AUDIO_CORPUS=DIR cargo bench --bench audio_robustness` (add `AUDIO_ATTACKS=ci` for the CI
-//! subset, `AUDIO_FP_KEYS=N` for N further keys in the false-positive run; default 40).
+//! subset, `AUDIO_FP_KEYS=N` for N further keys in the false-positive run, default 40; `AUDIO_JOBS=N`
+//! files at a time, default 1).
 //! The same run from the command line:
 //! `aigc-mark robustness --modality audio DIR [--quick] --fp-keys 40`.
 
@@ -46,6 +47,13 @@ fn main() {
         key: &key,
         strength: 1.0,
         extra_fp_keys,
+        only: Vec::new(),
+        jobs: std::env::var("AUDIO_JOBS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        journal: None,
+        build: String::new(),
     };
     let stop = AtomicBool::new(false);
     match run_robustness(&files, &options, &mut |line| eprintln!("{line}"), &stop) {

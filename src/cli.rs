@@ -307,6 +307,21 @@ pub struct RobustnessArgs {
     /// Also search every unmarked original under N further keys (a larger false-positive count).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fp_keys: usize,
+    /// Only the attacks whose name contains one of these (comma-separated, case-insensitive),
+    /// e.g. `--attacks "jpeg,resize"`.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub attacks: Vec<String>,
+    /// Files measured at a time [default: the number of CPUs]. Timings in the table are per
+    /// process, so they rise when files share cores.
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The journal of finished files, which an interrupted run resumes from [default: one per
+    /// run under the per-user cache directory, removed when the run completes].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Ignore (and replace) a journal left by an interrupted run instead of resuming it.
+    #[arg(long)]
+    pub fresh: bool,
     /// Also write the report (Markdown) to this file.
     #[arg(short, long, value_name = "REPORT.md")]
     pub output: Option<PathBuf>,

@@ -5,7 +5,7 @@ use crate::cli::{KeygenArgs, RobustnessArgs, StoreArgs, WmDetectArgs, WmEmbedArg
 use crate::output;
 use aigc_core::{AigcRecord, sniff};
 use aigc_ledger::{Ledger, default_ledger_path};
-use aigc_pipeline::robustness::{RobustnessOptions, corpus_files, run_robustness};
+use aigc_pipeline::robustness::{RobustnessOptions, corpus_files, run_id, run_robustness};
 use aigc_pipeline::watermark::{
     Agreement, Modality, WatermarkFinding, audio_strength, find_watermark, image_options,
     mark_audio_file, mark_image,
@@ -336,6 +336,21 @@ fn stop_on_interrupt() {
 #[cfg(not(unix))]
 fn stop_on_interrupt() {}
 
+/// Names this program build (size and modification time of the executable), so a journal is
+/// resumed only by the build that wrote it.
+fn program_build() -> String {
+    let meta = std::env::current_exe().and_then(std::fs::metadata);
+    match meta {
+        Ok(m) => format!(
+            "{} {} {:?}",
+            env!("CARGO_PKG_VERSION"),
+            m.len(),
+            m.modified().ok()
+        ),
+        Err(_) => env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
 /// `robustness`.
 pub fn robustness(a: &RobustnessArgs) -> Result<ExitCode> {
     let modality = match a.modality.as_str() {
@@ -345,10 +360,15 @@ pub fn robustness(a: &RobustnessArgs) -> Result<ExitCode> {
     let key = match (a.key.as_deref(), load_key(a.key.as_deref(), &a.stores)) {
         (_, Ok(k)) => k,
         (None, Err(_)) => {
-            let key = WatermarkKey::generate()
-                .map_err(|e| anyhow::anyhow!("cannot draw a random key: {e}"))?;
+            // Fixed by the corpus directory rather than random, so that an interrupted run
+            // resumes with the same key. It only measures; it labels nothing.
+            let dir = a.dir.canonicalize().unwrap_or_else(|_| a.dir.clone());
+            let key = WatermarkKey::from_bytes(
+                WatermarkKey::from_bytes([0; 32])
+                    .derive(&format!("aigc-mark/robustness/throwaway/{}", dir.display())),
+            );
             eprintln!(
-                "robustness: no watermark key chosen; using a throwaway key {}",
+                "robustness: no watermark key chosen; using a throwaway key {} (made from the directory's path)",
                 key.key_id()
             );
             NamedKey {
@@ -374,14 +394,39 @@ pub fn robustness(a: &RobustnessArgs) -> Result<ExitCode> {
         if a.quick { "CI-subset" } else { "all" }
     );
     stop_on_interrupt();
-    let options = RobustnessOptions {
+    let mut options = RobustnessOptions {
         modality,
         quick: a.quick,
         key: &key,
         strength: a.strength,
         extra_fp_keys: a.fp_keys,
+        only: a.attacks.clone(),
+        jobs: a.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+        journal: None,
+        build: program_build(),
     };
+    let journal = a.journal.clone().unwrap_or_else(|| {
+        aigc_core::user_dirs::aigc_mark_dir(aigc_core::user_dirs::UserDir::Cache)
+            .join(format!("robustness-{}.jsonl", run_id(&files, &options)))
+    });
+    if a.fresh {
+        match std::fs::remove_file(&journal) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                bail!("{}: cannot remove the journal: {e}", journal.display())
+            }
+            _ => {}
+        }
+    }
+    options.journal = Some(&journal);
     let report = run_robustness(&files, &options, &mut |line| eprintln!("{line}"), &STOP)?;
+    if report.interrupted {
+        eprintln!(
+            "robustness: interrupted; run the same command again to resume (journal {})",
+            journal.display()
+        );
+    }
     let markdown = report.to_markdown();
     if let Some(out) = &a.output {
         let mut rewrite = aigc_meta::Rewrite::new();

@@ -37,10 +37,11 @@ fn textured_image(path: &Path, w: u32, h: u32, seed: u64) {
     }
 }
 
-/// 60 s of stereo plucked-string music with tremolo (energy across the marked 0.34–6 kHz
+/// `seconds` (whole) of stereo plucked-string music with tremolo (energy across the marked 0.34–6 kHz
 /// band; repeatable), made by sox: material the mark decodes with a wide margin under any key
 /// (this test is about the wiring; the mark's limits are measured in benches/).
-fn music_wav(path: &Path) {
+fn music_wav(path: &Path, seconds: u32) {
+    let repeats = (2 * seconds).saturating_sub(1).to_string();
     let out = tool(
         "sox",
         &[
@@ -62,7 +63,7 @@ fn music_wav(path: &Path) {
             "E4",
             // A new pluck every half second: one pluck alone decays to silence within seconds.
             "repeat",
-            "119",
+            &repeats,
             "tremolo",
             "4",
             "60",
@@ -94,7 +95,7 @@ fn keygen_label_inspect_image_and_wav_mark_agrees_with_label() {
     // The signing-key ring does not stumble over the watermark key in the same directory.
     let (img, wav) = (sc.path("photo.png"), sc.path("voice.wav"));
     textured_image(&img, 640, 480, 1);
-    music_wav(&wav);
+    music_wav(&wav, 60);
     // An MP3 too: prompt and mark go in during one decode/encode pass.
     let mp3 = sc.path("song.mp3");
     let enc = tool(
@@ -461,4 +462,133 @@ fn robustness_quick_runs_the_ci_subset_with_imagemagick() {
         md.contains("False positives: 0 of 2 detections on unmarked originals"),
         "{md}"
     );
+}
+
+#[test]
+fn robustness_locates_a_spliced_segment_and_runs_only_the_chosen_attacks() {
+    let sc = Scratch::new();
+    let dir = sc.path("corpus");
+    std::fs::create_dir_all(&dir).expect("dir");
+    music_wav(&dir.join("music.wav"), 30);
+    let r = sc.json(
+        &[
+            "robustness",
+            "--modality",
+            "audio",
+            &s(&dir),
+            "--attacks",
+            "SPLICED",
+            "--json",
+        ],
+        0,
+    );
+    let attacks = r["attacks"].as_array().expect("attacks");
+    assert_eq!(attacks.len(), 1, "only the splice row: {r}");
+    assert_eq!(
+        attacks[0]["attack"],
+        "marked 20 s spliced into unmarked audio"
+    );
+    // Passing means the payload came back and the marked part was located within 2.5 s of
+    // 15–35 s, where the attack put it.
+    assert_eq!(attacks[0]["passed"], 1, "{r}");
+    // An attack name that matches nothing is an error listing the names.
+    let out = sc.run(&[
+        "robustness",
+        "--modality",
+        "audio",
+        &s(&dir),
+        "--attacks",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no attack matches \"nope\"") && err.contains("MP3 128k"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_interrupted_robustness_run_resumes_from_its_journal() {
+    let sc = Scratch::new();
+    let dir = sc.path("corpus");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for i in 0..4u32 {
+        textured_image(&dir.join(format!("{i}.png")), 384, 384, u64::from(i) + 20);
+    }
+    let journal = sc.path("run.jsonl");
+    let args = [
+        "robustness",
+        "--modality",
+        "image",
+        &s(&dir),
+        "--quick",
+        "--jobs",
+        "1",
+        "--journal",
+        &s(&journal),
+        "--json",
+    ];
+    // Interrupt once the first file is done: the file in hand is finished, then the run stops.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aigc-mark"))
+        .args(args)
+        .env("AIGC_MARK_HOME", sc.path("home"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("[1/4]") {
+            let kill = tool("kill", &["-INT", &child.id().to_string()]);
+            assert!(kill.status.success());
+            break;
+        }
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let first = child.wait_with_output().expect("wait");
+    assert_eq!(first.status.code(), Some(130), "{seen}{}", rest.join("\n"));
+    let partial: serde_json::Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    assert_eq!(partial["interrupted"], true);
+    let done_first = partial["files"].as_array().map_or(0, Vec::len);
+    assert!((1..4).contains(&done_first), "{partial}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("run the same command again to resume"))
+    );
+    let journal_lines = std::fs::read_to_string(&journal)
+        .expect("journal kept")
+        .lines()
+        .count();
+    assert_eq!(
+        journal_lines,
+        1 + done_first,
+        "a run line, then one line per finished file"
+    );
+    // The same command again: only the rest is measured, and the table covers every file.
+    let out = sc.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("resuming: {done_first} of 4 files already done")),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("attacks recovered the payload").count(),
+        4 - done_first,
+        "{err}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(r["interrupted"], false);
+    assert_eq!(r["files"].as_array().map(Vec::len), Some(4));
+    for a in r["attacks"].as_array().expect("attacks") {
+        assert_eq!(a["tried"], 4, "{a}");
+    }
+    assert_eq!(r["unmarked_runs"], 4);
+    assert!(!journal.exists(), "a completed run removes its journal");
 }

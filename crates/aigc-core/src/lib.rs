@@ -8,12 +8,14 @@
 )]
 
 pub mod format;
+pub mod jsonl;
 pub mod label;
 pub mod parse;
 pub mod problem;
 pub mod provider;
 pub mod record;
 pub mod secret_file;
+pub mod user_dirs;
 
 pub use format::{Format, FormatFamily, sniff};
 pub use label::Label;

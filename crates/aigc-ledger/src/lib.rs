@@ -146,14 +146,7 @@ pub struct Ledger {
 /// The per-user ledger: `$AIGC_MARK_HOME/ledger.sqlite`, else
 /// `$XDG_DATA_HOME/aigc-mark/ledger.sqlite`, else `~/.local/share/aigc-mark/ledger.sqlite`.
 pub fn default_ledger_path() -> PathBuf {
-    if let Some(home) = std::env::var_os("AIGC_MARK_HOME") {
-        return PathBuf::from(home).join("ledger.sqlite");
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("aigc-mark").join("ledger.sqlite")
+    aigc_core::user_dirs::aigc_mark_dir(aigc_core::user_dirs::UserDir::Data).join("ledger.sqlite")
 }
 
 impl Ledger {

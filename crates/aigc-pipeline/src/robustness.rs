@@ -7,22 +7,26 @@ use aigc_core::sniff;
 use aigc_explicit::image_file::{FrameEdit, edit_image};
 use aigc_media::audio::{AudioReader, WavFormat, WavWriter};
 use aigc_watermark::{KeyedRng, NamedKey, Payload, WatermarkKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// What an attack gets: the marked file, a scratch directory, and the marked image's size.
 pub struct AttackInput<'a> {
     /// The marked file.
     pub marked: &'a Path,
+    /// The unmarked original it was made from.
+    pub original: &'a Path,
     /// An empty scratch directory for the attacked file.
     pub dir: &'a Path,
     /// Image width (0 for audio).
     pub width: u32,
     /// Image height (0 for audio).
     pub height: u32,
+    /// Audio duration in seconds (0 for images).
+    pub seconds: f64,
     /// A font file external tools may draw text with.
     pub font: &'a Path,
 }
@@ -39,6 +43,9 @@ pub struct Attack {
     pub target_rate: f64,
     /// Whether it belongs to the CI subset (`--quick`).
     pub quick: bool,
+    /// For a splice: where the marked part lies in the attacked file (start, end seconds) as a
+    /// function of the marked file's duration; a pass must also locate it there.
+    pub expected_span: Option<fn(f64) -> (f64, f64)>,
     run: AttackFn,
 }
 
@@ -55,8 +62,15 @@ impl Attack {
             target,
             target_rate,
             quick,
+            expected_span: None,
             run: Box::new(run),
         }
+    }
+
+    /// The same attack, passing only when the mark is also located at `span(duration)`.
+    fn located(mut self, span: fn(f64) -> (f64, f64)) -> Self {
+        self.expected_span = Some(span);
+        self
     }
 
     /// Makes the attacked file.
@@ -407,6 +421,45 @@ fn add_noise(input: &Path, dir: &Path, snr_db: f64) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// Seconds of a splice for a file of `seconds`: unmarked audio before (from the original's
+/// start), the marked part's offset in the marked file, and its length (20 s when there is
+/// enough); the same length of unmarked audio follows (the original's end).
+fn splice_plan(seconds: f64) -> (f64, f64, f64) {
+    let marked_len = seconds.min(20.0);
+    let offset = (seconds - marked_len).clamp(0.0, 5.0);
+    (seconds.min(15.0), offset, marked_len)
+}
+
+/// 20 s of the marked file between 15 s of the unmarked original on each side (the original's
+/// first and last 15 s), as 16-bit WAV.
+fn splice(i: &AttackInput<'_>) -> Result<PathBuf, String> {
+    let (before, offset, marked_len) = splice_plan(i.seconds);
+    let after_from = (i.seconds - before).max(0.0);
+    let graph = format!(
+        "[0:a]atrim=0:{before:.6},asetpts=N/SR/TB,aformat=sample_fmts=flt[a];\
+         [1:a]atrim={offset:.6}:{:.6},asetpts=N/SR/TB,aformat=sample_fmts=flt[b];\
+         [0:a]atrim={after_from:.6},asetpts=N/SR/TB,aformat=sample_fmts=flt[c];\
+         [a][b][c]concat=n=3:v=0:a=1[o]",
+        offset + marked_len
+    );
+    let out = i.dir.join("spliced.wav");
+    let mut args = ops(&["-hide_banner", "-loglevel", "error", "-y", "-i"]);
+    args.push(path_arg(i.original));
+    args.push("-i".into());
+    args.push(path_arg(i.marked));
+    args.extend(ops(&[
+        "-filter_complex",
+        &graph,
+        "-map",
+        "[o]",
+        "-c:a",
+        "pcm_s16le",
+    ]));
+    args.push(path_arg(&out));
+    run_tool("ffmpeg", &args)?;
+    Ok(out)
+}
+
 /// The spec's audio attack table (ffmpeg 5.1 and sox).
 pub fn audio_attacks() -> Vec<Attack> {
     let mut a = vec![Attack::new("none", "100 %", 1.0, true, |i| {
@@ -640,6 +693,19 @@ pub fn audio_attacks() -> Vec<Attack> {
     a.push(Attack::new("clip 5 s", "≥ 90 %", 0.9, false, |i| {
         ff(i.marked, &i.dir.join("c.wav"), &["-ss", "3.71", "-t", "5"])
     }));
+    a.push(
+        Attack::new(
+            "marked 20 s spliced into unmarked audio",
+            "detected, located",
+            1.0,
+            false,
+            splice,
+        )
+        .located(|seconds| {
+            let (before, _, marked_len) = splice_plan(seconds);
+            (before, before + marked_len)
+        }),
+    );
     let stretch: [(&str, &str, f64, &[&str]); 4] = [
         ("speed +5 % (sox speed)", "≥ 99 %", 0.99, &["speed", "1.05"]),
         ("speed −5 % (sox speed)", "≥ 99 %", 0.99, &["speed", "0.95"]),
@@ -675,6 +741,23 @@ pub enum RobustnessError {
     /// No file of the modality was found.
     #[error("no {0} file to test (the directory holds none this version can mark)")]
     NoFiles(&'static str),
+    /// No attack matched `--attacks`.
+    #[error("no attack matches \"{asked}\"; the attacks are: {names}")]
+    NoAttacks {
+        /// What was asked for.
+        asked: String,
+        /// Every attack's name.
+        names: String,
+    },
+    /// The journal belongs to another run (other files, settings or build).
+    #[error(
+        "{}: this journal belongs to another robustness run (other files, settings or program build); delete it, or start over with --fresh",
+        .0.display()
+    )]
+    OtherRun(PathBuf),
+    /// The journal cannot be read or written.
+    #[error("journal {0}")]
+    Journal(#[from] aigc_core::jsonl::JsonlError),
 }
 
 /// Results of one attack over the corpus.
@@ -721,7 +804,7 @@ impl AttackRow {
 }
 
 /// One corpus file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileRow {
     /// The file name.
     pub file: String,
@@ -748,6 +831,8 @@ pub struct RobustnessReport {
     pub key_id: String,
     /// Relative strength.
     pub strength: f64,
+    /// Files measured at a time (timings are per process, so they rise with this).
+    pub jobs: usize,
     /// Per file.
     pub files: Vec<FileRow>,
     /// Per attack.
@@ -781,6 +866,14 @@ pub struct RobustnessOptions<'a> {
     /// Further keys (derived from the key) each unmarked original is searched under, for a
     /// larger false-positive count.
     pub extra_fp_keys: usize,
+    /// Only the attacks whose name contains one of these (case-insensitive); empty: all.
+    pub only: Vec<String>,
+    /// Files measured at a time.
+    pub jobs: usize,
+    /// Where finished files are recorded, so an interrupted run resumes (`None`: not recorded).
+    pub journal: Option<&'a Path>,
+    /// Names the program build, so a journal is only resumed by the build that wrote it.
+    pub build: String,
 }
 
 fn check_tools(modality: Modality) -> Result<(), RobustnessError> {
@@ -878,12 +971,13 @@ fn mark_one(
     }
 }
 
-/// One blind detection: (payload, bit error rate when decoded, z, present).
+/// One blind detection: (payload, bit error rate when decoded, z, present, located span).
 struct Found {
     payload: Option<Payload>,
     ber: Option<f64>,
     z: f64,
     present: bool,
+    span: Option<(f64, f64)>,
 }
 
 fn detect(path: &Path, modality: Modality, key: &WatermarkKey) -> Result<Found, String> {
@@ -898,6 +992,7 @@ fn detect(path: &Path, modality: Modality, key: &WatermarkKey) -> Result<Found, 
                     .map(|_| d.bit_errors as f64 / aigc_watermark::CODED_BITS as f64),
                 z: d.z,
                 present: d.present || d.payload.is_some(),
+                span: None,
             })
         }
         Modality::Audio => {
@@ -910,6 +1005,7 @@ fn detect(path: &Path, modality: Modality, key: &WatermarkKey) -> Result<Found, 
                     .map(|b| b as f64 / d.chips.max(1) as f64),
                 z: d.z,
                 present: d.present || d.payload.is_some(),
+                span: d.span.map(|s| (s.start_seconds, s.end_seconds)),
             })
         }
     }
@@ -942,9 +1038,143 @@ pub fn corpus_files(dir: &Path, modality: Modality) -> std::io::Result<Vec<PathB
     Ok(out)
 }
 
+/// What one attack on one file gave; a line of the journal holds these for a whole file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AttackOutcome {
+    /// The attacked file was made and searched.
+    tried: bool,
+    /// The exact payload came back (and, for a splice, at the right place).
+    passed: bool,
+    /// The presence test fired without a passing payload.
+    present_only: bool,
+    /// Bit error rate before correction, when decoded.
+    ber: Option<f64>,
+    /// The presence score, when detection ran.
+    z: Option<f64>,
+    /// Time of the attack tool, ms.
+    attack_ms: f64,
+    /// Time of the detection, ms.
+    detect_ms: f64,
+    /// How it failed, for the table's failed-files column.
+    failure: Option<String>,
+}
+
+/// Everything one corpus file gave: the unit of work, of parallelism and of the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FileOutcome {
+    /// Position in the corpus list.
+    index: usize,
+    /// The file's row of the report.
+    row: FileRow,
+    /// Seconds of audio marked.
+    seconds: f64,
+    /// One per attack, in table order (empty when the file could not be marked).
+    attacks: Vec<AttackOutcome>,
+    /// Detections on the unmarked original.
+    unmarked_runs: usize,
+    /// False detections among them.
+    unmarked_false: usize,
+    /// Largest z among them.
+    unmarked_max_z: Option<f64>,
+    /// Detections of the marked file under a wrong key.
+    wrong_key_runs: usize,
+    /// False detections among them.
+    wrong_key_false: usize,
+}
+
+/// A line of the journal: the run it belongs to, then one line per finished file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum JournalLine {
+    Run { run_id: String },
+    File(Box<FileOutcome>),
+}
+
+/// The attacks a run applies: the modality's table, the CI subset with `quick`, and only those
+/// whose name contains one of `only` (case-insensitive) when it is not empty.
+pub fn selected_attacks(options: &RobustnessOptions<'_>) -> Result<Vec<Attack>, RobustnessError> {
+    let table = match options.modality {
+        Modality::Image => image_attacks(),
+        Modality::Audio => audio_attacks(),
+    };
+    let names: Vec<String> = table.iter().map(|a| a.name.clone()).collect();
+    let needles: Vec<String> = options.only.iter().map(|n| n.to_lowercase()).collect();
+    let chosen: Vec<Attack> = table
+        .into_iter()
+        .filter(|a| a.quick || !options.quick)
+        .filter(|a| {
+            let name = a.name.to_lowercase();
+            needles.is_empty() || needles.iter().any(|n| name.contains(n.as_str()))
+        })
+        .collect();
+    if chosen.is_empty() {
+        return Err(RobustnessError::NoAttacks {
+            asked: options.only.join(", "),
+            names: names.join("; "),
+        });
+    }
+    Ok(chosen)
+}
+
+/// Identifies a run for resuming: everything that changes its results. Files are named by path,
+/// size and modification time; `options.build` names the program build.
+pub fn run_id(files: &[PathBuf], options: &RobustnessOptions<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let attacks = selected_attacks(options).unwrap_or_default();
+    let mut text = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}\n",
+        options.modality.word(),
+        options.quick,
+        options.key.key_id,
+        options.strength,
+        options.extra_fp_keys,
+        options.build
+    );
+    for a in &attacks {
+        text.push_str(&a.name);
+        text.push('\n');
+    }
+    for f in files {
+        let meta = std::fs::metadata(f).ok();
+        let mtime = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        text.push_str(&format!(
+            "{}\t{}\t{mtime}\n",
+            f.display(),
+            meta.map_or(0, |m| m.len())
+        ));
+    }
+    h.update(text.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+/// The finished files an existing journal holds for this run.
+fn read_journal(path: &Path, run: &str) -> Result<Vec<FileOutcome>, RobustnessError> {
+    let Some(lines) = aigc_core::jsonl::read_records::<JournalLine>(path)? else {
+        return Ok(Vec::new());
+    };
+    let mut lines = lines.into_iter();
+    match lines.next() {
+        None => Ok(Vec::new()),
+        Some(JournalLine::Run { run_id }) if run_id == run => Ok(lines
+            .filter_map(|l| match l {
+                JournalLine::File(f) => Some(*f),
+                JournalLine::Run { .. } => None,
+            })
+            .collect()),
+        Some(_) => Err(RobustnessError::OtherRun(path.to_path_buf())),
+    }
+}
+
 /// Embeds every file, applies every attack, detects blind and counts false detections on the
 /// unmarked originals (under the key) and on the marked files (under a random other key).
-/// `progress` gets one line per file; setting `stop` ends the run after the current file.
+/// Files run `options.jobs` at a time; each finished file goes to the journal at once, so a run
+/// that is stopped (setting `stop` ends it after the files in hand) or killed resumes from the
+/// journal. The journal is removed when the run completes. `progress` gets one line per file.
 pub fn run_robustness(
     files: &[PathBuf],
     options: &RobustnessOptions<'_>,
@@ -959,14 +1189,294 @@ pub fn run_robustness(
     let font = work.path().join("font.otf");
     std::fs::write(&font, aigc_explicit::font::font_file_bytes())
         .map_err(RobustnessError::Scratch)?;
-    let attacks: Vec<Attack> = match options.modality {
-        Modality::Image => image_attacks(),
-        Modality::Audio => audio_attacks(),
+    let attacks = selected_attacks(options)?;
+    let run = run_id(files, options);
+    let mut outcomes: Vec<FileOutcome> = match options.journal {
+        Some(path) => read_journal(path, &run)?
+            .into_iter()
+            .filter(|o| o.index < files.len() && o.attacks.len() <= attacks.len())
+            .collect(),
+        None => Vec::new(),
+    };
+    outcomes.sort_by_key(|o| o.index);
+    outcomes.dedup_by_key(|o| o.index);
+    let journal = match options.journal {
+        Some(path) => {
+            let appender = aigc_core::jsonl::RecordAppender::open(path)?;
+            if outcomes.is_empty() {
+                // A fresh journal (or one of another run, which `read_journal` refused unless
+                // it was empty): start it with this run's id.
+                std::fs::write(path, b"").map_err(|source| {
+                    RobustnessError::Journal(aigc_core::jsonl::JsonlError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                })?;
+                appender.append(&JournalLine::Run {
+                    run_id: run.clone(),
+                })?;
+            }
+            Some(appender)
+        }
+        None => None,
+    };
+    let total = files.len();
+    if !outcomes.is_empty() {
+        progress(&format!(
+            "resuming: {} of {total} files already done (journal {})",
+            outcomes.len(),
+            options
+                .journal
+                .map_or(String::new(), |p| p.display().to_string())
+        ));
     }
-    .into_iter()
-    .filter(|a| a.quick || !options.quick)
-    .collect();
+    let done: std::collections::HashSet<usize> = outcomes.iter().map(|o| o.index).collect();
+    let todo: Vec<usize> = (0..total).filter(|i| !done.contains(i)).collect();
     let wrong_key = WatermarkKey::from_bytes(options.key.key.derive("aigc-mark/robustness/wrong"));
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = std::sync::mpsc::channel::<FileOutcome>();
+    let mut journal_error = None;
+    std::thread::scope(|s| {
+        for _ in 0..options.jobs.clamp(1, 64).min(todo.len().max(1)) {
+            let sender = sender.clone();
+            let (next, todo, attacks, wrong_key, work, font) = (
+                &next,
+                &todo,
+                &attacks,
+                &wrong_key,
+                work.path(),
+                font.as_path(),
+            );
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(&n) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
+                    let scratch = work.join(format!("file-{n}"));
+                    let outcome =
+                        run_file(n, &files[n], &scratch, font, attacks, wrong_key, options);
+                    let _ = std::fs::remove_dir_all(&scratch);
+                    if sender.send(outcome).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for outcome in receiver {
+            if let Some(j) = &journal
+                && journal_error.is_none()
+                && let Err(e) = j.append(&JournalLine::File(Box::new(outcome.clone())))
+            {
+                // Keep measuring; the error is reported when the run ends.
+                journal_error = Some(e);
+            }
+            progress(&progress_line(
+                &outcome,
+                total,
+                options.modality,
+                attacks.len(),
+            ));
+            outcomes.push(outcome);
+        }
+    });
+    if let Some(e) = journal_error {
+        return Err(e.into());
+    }
+    outcomes.sort_by_key(|o| o.index);
+    let interrupted = outcomes.len() < total;
+    if !interrupted && let Some(path) = options.journal {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(assemble_report(&attacks, outcomes, options, interrupted))
+}
+
+fn progress_line(o: &FileOutcome, total: usize, modality: Modality, attacks: usize) -> String {
+    let head = format!("[{}/{total}] {}", o.index + 1, o.row.file);
+    if let Some(e) = &o.row.error {
+        return format!("{head}: not marked: {e}");
+    }
+    format!(
+        "{head} ({}): {} {}, {}/{attacks} attacks recovered the payload",
+        o.row.size,
+        match modality {
+            Modality::Image => "PSNR(Y)",
+            Modality::Audio => "SNR",
+        },
+        o.row
+            .quality_db
+            .map_or("-".into(), |q| format!("{q:.1} dB")),
+        o.row.passed,
+    )
+}
+
+/// Marks one file, runs every attack on it and the false-positive detections.
+fn run_file(
+    n: usize,
+    file: &Path,
+    scratch: &Path,
+    font: &Path,
+    attacks: &[Attack],
+    wrong_key: &WatermarkKey,
+    options: &RobustnessOptions<'_>,
+) -> FileOutcome {
+    let name = file_name(file);
+    let payload = Payload(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(n as u64 + 1));
+    let mut outcome = FileOutcome {
+        index: n,
+        row: FileRow {
+            file: name.clone(),
+            size: String::new(),
+            embed_ms: 0.0,
+            quality_db: None,
+            passed: 0,
+            error: None,
+        },
+        seconds: 0.0,
+        attacks: Vec::new(),
+        unmarked_runs: 0,
+        unmarked_false: 0,
+        unmarked_max_z: None,
+        wrong_key_runs: 0,
+        wrong_key_false: 0,
+    };
+    let t = Instant::now();
+    let marked = match std::fs::create_dir_all(scratch)
+        .map_err(|e| format!("scratch: {e}"))
+        .and_then(|()| mark_one(file, scratch, payload, options))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            outcome.row.error = Some(e);
+            return outcome;
+        }
+    };
+    outcome.row.embed_ms = t.elapsed().as_secs_f64() * 1e3;
+    outcome.row.size = marked.size.clone();
+    outcome.row.quality_db = marked.quality_db;
+    outcome.seconds = marked.seconds;
+    let dir = scratch.join("attack");
+    for attack in attacks {
+        let mut a = AttackOutcome {
+            tried: false,
+            passed: false,
+            present_only: false,
+            ber: None,
+            z: None,
+            attack_ms: 0.0,
+            detect_ms: 0.0,
+            failure: None,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            a.failure = Some(format!("{name} (scratch: {e})"));
+            outcome.attacks.push(a);
+            continue;
+        }
+        let input = AttackInput {
+            marked: &marked.path,
+            original: file,
+            dir: &dir,
+            width: marked.width,
+            height: marked.height,
+            seconds: marked.seconds,
+            font,
+        };
+        let t = Instant::now();
+        let attacked = match attack.apply(&input) {
+            Ok(p) => p,
+            Err(e) => {
+                a.failure = Some(format!("{name} (attack failed: {e})"));
+                outcome.attacks.push(a);
+                continue;
+            }
+        };
+        a.attack_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let found = detect(&attacked, options.modality, &options.key.key);
+        a.detect_ms = t.elapsed().as_secs_f64() * 1e3;
+        a.tried = true;
+        match found {
+            Ok(f) => {
+                let misplaced = attack
+                    .expected_span
+                    .map(|expect| expect(marked.seconds))
+                    .and_then(|(start, end)| match f.span {
+                        Some((s, e))
+                            if (s - start).abs() < SPAN_TOLERANCE_S
+                                && (e - end).abs() < SPAN_TOLERANCE_S =>
+                        {
+                            None
+                        }
+                        Some((s, e)) => Some(format!(
+                            "{name} (located at {s:.1}–{e:.1} s, spliced at {start:.1}–{end:.1} s)"
+                        )),
+                        None => Some(format!("{name} (not located)")),
+                    });
+                if f.payload == Some(payload) && misplaced.is_none() {
+                    a.passed = true;
+                    outcome.row.passed += 1;
+                } else {
+                    a.failure = Some(misplaced.unwrap_or_else(|| name.clone()));
+                    a.present_only = f.present && f.payload != Some(payload);
+                }
+                a.ber = f.ber;
+                a.z = Some(f.z);
+            }
+            Err(e) => a.failure = Some(format!("{name} (detection failed: {e})")),
+        }
+        outcome.attacks.push(a);
+    }
+    // False positives: the unmarked original under the key, the marked file under another.
+    let fp_keys =
+        std::iter::once(options.key.key.clone()).chain((0..options.extra_fp_keys).map(|k| {
+            WatermarkKey::from_bytes(
+                options
+                    .key
+                    .key
+                    .derive(&format!("aigc-mark/robustness/fp/{k}")),
+            )
+        }));
+    for key in fp_keys {
+        if let Ok(f) = detect(file, options.modality, &key) {
+            outcome.unmarked_runs += 1;
+            outcome.unmarked_false += usize::from(f.present);
+            outcome.unmarked_max_z = Some(outcome.unmarked_max_z.map_or(f.z, |m| m.max(f.z)));
+        }
+    }
+    if let Ok(f) = detect(&marked.path, options.modality, wrong_key) {
+        outcome.wrong_key_runs += 1;
+        outcome.wrong_key_false += usize::from(f.present);
+    }
+    outcome
+}
+
+/// How far the located span of a splice may be from where it was spliced, seconds.
+const SPAN_TOLERANCE_S: f64 = 2.5;
+
+/// The report from the files' outcomes, in corpus order.
+fn assemble_report(
+    attacks: &[Attack],
+    outcomes: Vec<FileOutcome>,
+    options: &RobustnessOptions<'_>,
+    interrupted: bool,
+) -> RobustnessReport {
+    let mut report = RobustnessReport {
+        modality: options.modality,
+        quick: options.quick,
+        key_id: options.key.key_id.clone(),
+        strength: options.strength,
+        jobs: options.jobs.max(1),
+        files: Vec::new(),
+        attacks: Vec::new(),
+        unmarked_runs: 0,
+        unmarked_false: 0,
+        unmarked_max_z: f64::NEG_INFINITY,
+        wrong_key_runs: 0,
+        wrong_key_false: 0,
+        audio_seconds: 0.0,
+        interrupted,
+    };
     let mut rows: Vec<AttackRow> = attacks
         .iter()
         .map(|a| AttackRow {
@@ -985,156 +1495,44 @@ pub fn run_robustness(
         .collect();
     // Sums for the means: (ber sum, ber count, z sum, attack ms, detect ms).
     let mut sums = vec![(0.0f64, 0usize, 0.0f64, 0.0f64, 0.0f64); attacks.len()];
-    let mut report = RobustnessReport {
-        modality: options.modality,
-        quick: options.quick,
-        key_id: options.key.key_id.clone(),
-        strength: options.strength,
-        files: Vec::new(),
-        attacks: Vec::new(),
-        unmarked_runs: 0,
-        unmarked_false: 0,
-        unmarked_max_z: f64::NEG_INFINITY,
-        wrong_key_runs: 0,
-        wrong_key_false: 0,
-        audio_seconds: 0.0,
-        interrupted: false,
-    };
-    let total = files.len();
-    for (n, file) in files.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            report.interrupted = true;
-            break;
+    for o in outcomes {
+        report.audio_seconds += o.seconds;
+        report.unmarked_runs += o.unmarked_runs;
+        report.unmarked_false += o.unmarked_false;
+        if let Some(z) = o.unmarked_max_z {
+            report.unmarked_max_z = report.unmarked_max_z.max(z);
         }
-        let name = file_name(file);
-        let payload = Payload(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(n as u64 + 1));
-        let t = Instant::now();
-        let marked = match mark_one(file, work.path(), payload, options) {
-            Ok(m) => m,
-            Err(e) => {
-                progress(&format!("[{}/{total}] {name}: not marked: {e}", n + 1));
-                report.files.push(FileRow {
-                    file: name,
-                    size: String::new(),
-                    embed_ms: 0.0,
-                    quality_db: None,
-                    passed: 0,
-                    error: Some(e),
-                });
+        report.wrong_key_runs += o.wrong_key_runs;
+        report.wrong_key_false += o.wrong_key_false;
+        for ((a, row), sum) in o.attacks.iter().zip(rows.iter_mut()).zip(sums.iter_mut()) {
+            if let Some(f) = &a.failure {
+                row.failed.push(f.clone());
+            }
+            if !a.tried {
                 continue;
             }
-        };
-        let embed_ms = t.elapsed().as_secs_f64() * 1e3;
-        report.audio_seconds += marked.seconds;
-        let mut passed = 0usize;
-        for ((attack, row), sum) in attacks.iter().zip(rows.iter_mut()).zip(sums.iter_mut()) {
-            let dir = work.path().join("attack");
-            let _ = std::fs::remove_dir_all(&dir);
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                row.failed.push(format!("{name} (scratch: {e})"));
-                continue;
-            }
-            let input = AttackInput {
-                marked: &marked.path,
-                dir: &dir,
-                width: marked.width,
-                height: marked.height,
-                font: &font,
-            };
-            let t = Instant::now();
-            let attacked = match attack.apply(&input) {
-                Ok(p) => p,
-                Err(e) => {
-                    row.failed.push(format!("{name} (attack failed: {e})"));
-                    continue;
-                }
-            };
-            sum.3 += t.elapsed().as_secs_f64() * 1e3;
-            let t = Instant::now();
-            let found = detect(&attacked, options.modality, &options.key.key);
-            sum.4 += t.elapsed().as_secs_f64() * 1e3;
             row.tried += 1;
-            match found {
-                Ok(f) => {
-                    if f.payload == Some(payload) {
-                        row.passed += 1;
-                        passed += 1;
-                    } else {
-                        row.failed.push(name.clone());
-                        if f.present {
-                            row.present_without_payload += 1;
-                        }
-                    }
-                    if let Some(b) = f.ber {
-                        sum.0 += b;
-                        sum.1 += 1;
-                    }
-                    sum.2 += f.z;
-                }
-                Err(e) => row.failed.push(format!("{name} (detection failed: {e})")),
+            row.passed += usize::from(a.passed);
+            row.present_without_payload += usize::from(a.present_only);
+            if let Some(b) = a.ber {
+                sum.0 += b;
+                sum.1 += 1;
             }
+            sum.2 += a.z.unwrap_or(0.0);
+            sum.3 += a.attack_ms;
+            sum.4 += a.detect_ms;
         }
-        // False positives: the unmarked original under the key, the marked file under another.
-        let fp_keys =
-            std::iter::once(options.key.key.clone()).chain((0..options.extra_fp_keys).map(|k| {
-                WatermarkKey::from_bytes(
-                    options
-                        .key
-                        .key
-                        .derive(&format!("aigc-mark/robustness/fp/{k}")),
-                )
-            }));
-        for key in fp_keys {
-            if let Ok(f) = detect(file, options.modality, &key) {
-                report.unmarked_runs += 1;
-                report.unmarked_false += usize::from(f.present);
-                report.unmarked_max_z = report.unmarked_max_z.max(f.z);
-            }
-        }
-        if let Ok(f) = detect(&marked.path, options.modality, &wrong_key) {
-            report.wrong_key_runs += 1;
-            report.wrong_key_false += usize::from(f.present);
-        }
-        progress(&format!(
-            "[{}/{total}] {name} ({}): {} {}, {passed}/{} attacks recovered the payload",
-            n + 1,
-            marked.size,
-            match options.modality {
-                Modality::Image => "PSNR(Y)",
-                Modality::Audio => "SNR",
-            },
-            marked
-                .quality_db
-                .map_or("-".into(), |q| format!("{q:.1} dB")),
-            attacks.len()
-        ));
-        report.files.push(FileRow {
-            file: name,
-            size: marked.size,
-            embed_ms,
-            quality_db: marked.quality_db,
-            passed,
-            error: None,
-        });
+        report.files.push(o.row);
     }
     for (row, sum) in rows.iter_mut().zip(&sums) {
-        // Attacks that ran are exactly those searched.
-        let runs = row.tried.max(1);
+        let tried = row.tried.max(1) as f64;
         row.mean_ber = (sum.1 > 0).then(|| sum.0 / sum.1 as f64);
-        row.mean_z = if row.tried > 0 {
-            sum.2 / row.tried as f64
-        } else {
-            0.0
-        };
-        row.mean_attack_ms = sum.3 / runs as f64;
-        row.mean_detect_ms = if row.tried > 0 {
-            sum.4 / row.tried as f64
-        } else {
-            0.0
-        };
+        row.mean_z = sum.2 / tried;
+        row.mean_attack_ms = sum.3 / tried;
+        row.mean_detect_ms = sum.4 / tried;
     }
     report.attacks = rows;
-    Ok(report)
+    report
 }
 
 fn stats(values: impl Iterator<Item = f64>) -> Option<(f64, f64, f64)> {
@@ -1164,11 +1562,12 @@ impl RobustnessReport {
         );
         let _ = writeln!(
             s,
-            "{} files marked of {} (key {}, strength {}){}. Pass = the exact 64-bit payload recovered blind.\n",
+            "{} files marked of {} (key {}, strength {}, {} at a time){}. Pass = the exact 64-bit payload recovered blind (for a splice, also located within {SPAN_TOLERANCE_S} s of where it was spliced).\n",
             marked.len(),
             self.files.len(),
             self.key_id,
             self.strength,
+            self.jobs,
             if self.interrupted {
                 "; **interrupted**: the table covers the files done"
             } else {

@@ -4,6 +4,7 @@
 use crate::bank::{BankKind, Question};
 use crate::chat::ChatClient;
 use crate::judge::{AnswerVerdict, Judge, Judgement, Outcome, judge_answer};
+use aigc_core::jsonl::{JsonlError, RecordAppender};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
@@ -558,27 +559,24 @@ pub fn required_sample(bank: BankKind) -> usize {
 
 /// Reads a progress file (missing = empty); a torn last line (interrupted write) is ignored.
 pub fn read_progress(path: &Path) -> Result<Vec<AnsweredQuestion>, EvalError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        match serde_json::from_str::<AnsweredQuestion>(l) {
-            Ok(a) => out.push(a),
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
-            Err(e) => {
-                return Err(EvalError::Parse {
-                    origin: path.display().to_string(),
-                    line: i + 1,
-                    message: format!("not a progress record: {e}"),
-                });
-            }
+    Ok(aigc_core::jsonl::read_records(path)?.unwrap_or_default())
+}
+
+impl From<JsonlError> for EvalError {
+    fn from(e: JsonlError) -> Self {
+        match e {
+            JsonlError::Io { path, source } => EvalError::Io { path, source },
+            JsonlError::Parse {
+                path,
+                line,
+                message,
+            } => EvalError::Parse {
+                origin: path.display().to_string(),
+                line,
+                message: format!("not a progress record: {message}"),
+            },
         }
     }
-    Ok(out)
 }
 
 /// Evaluates a model: samples each bank, asks the model through `client`, judges the answers
@@ -636,16 +634,11 @@ pub fn evaluate_model(
             .collect(),
         None => HashMap::new(),
     };
-    let progress = match &opt.progress {
-        Some(p) => Some(Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(io_err(p))?,
-        )),
-        None => None,
-    };
+    let progress = opt
+        .progress
+        .as_deref()
+        .map(RecordAppender::open)
+        .transpose()?;
     let todo: Vec<&Question> = plan
         .iter()
         .flat_map(|(_, qs)| qs.iter().copied())
@@ -674,24 +667,13 @@ pub fn evaluate_model(
                         });
                     match outcome {
                         Ok(a) => {
-                            if let Some(p) = &progress {
-                                let line = serde_json::to_string(&a).unwrap_or_default();
-                                let written = p
-                                    .lock()
-                                    .map_err(|_| std::io::Error::other("progress lock poisoned"))
-                                    .and_then(|mut f| {
-                                        f.write_all(format!("{line}\n").as_bytes())?;
-                                        f.flush()
-                                    });
-                                if let Err(e) = written {
-                                    if let Ok(mut fe) = first_error.lock() {
-                                        fe.get_or_insert(EvalError::Io {
-                                            path: opt.progress.clone().unwrap_or_default(),
-                                            source: e,
-                                        });
-                                    }
-                                    return;
+                            if let Some(p) = &progress
+                                && let Err(e) = p.append(&a)
+                            {
+                                if let Ok(mut fe) = first_error.lock() {
+                                    fe.get_or_insert(e.into());
                                 }
+                                return;
                             }
                             on_answer(&a);
                             if let Ok(mut r) = results.lock() {

@@ -130,14 +130,7 @@ fn to_json(f: &KeyFile) -> String {
 /// The per-user key directory: `$AIGC_MARK_HOME/keys`, else `$XDG_CONFIG_HOME/aigc-mark/keys`,
 /// else `~/.config/aigc-mark/keys`.
 pub fn default_key_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("AIGC_MARK_HOME") {
-        return PathBuf::from(home).join("keys");
-    }
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    config.join("aigc-mark").join("keys")
+    aigc_core::user_dirs::aigc_mark_dir(aigc_core::user_dirs::UserDir::Config).join("keys")
 }
 
 /// Public keys by key id.
