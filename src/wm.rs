@@ -391,7 +391,15 @@ pub fn robustness(a: &RobustnessArgs) -> Result<ExitCode> {
         files.len(),
         modality.word(),
         a.dir.display(),
-        if a.quick { "CI-subset" } else { "all" }
+        match (a.quick, a.attacks.is_empty()) {
+            (true, true) => "CI-subset".to_string(),
+            (false, true) => "all".to_string(),
+            (quick, false) => format!(
+                "{}\"{}\"",
+                if quick { "CI-subset " } else { "" },
+                a.attacks.join(",")
+            ),
+        }
     );
     stop_on_interrupt();
     let mut options = RobustnessOptions {

@@ -936,26 +936,29 @@ impl AudioDetector {
     }
 }
 
-/// The marked-window threshold of the locator: a window's sync `z` must reach this (about
-/// 1e-3 per window).
-const LOCATE_Z: f64 = 3.0;
-/// Window length for locating the mark, frames (about 2 s).
-const LOCATE_FRAMES: u64 = 86;
-/// Unmarked windows bridged inside a marked run.
-const LOCATE_GAP: u64 = 2;
+/// What the locator's first pass subtracts from each window's sync `z`: unmarked windows then
+/// score −1 on average and marked ones (z ≈ 2–4 per 1 s window for a mark that decodes) +1 to
+/// +3, so the span of largest total is the marked one.
+const LOCATE_BIAS: f64 = 1.0;
+/// Window length for locating the mark, frames (about 1 s).
+const LOCATE_FRAMES: u64 = 43;
 
-/// A run of marked windows and its summed soft chips.
+/// A span of consecutive windows, its score (sum of `z − LOCATE_BIAS`) and summed soft chips.
 #[derive(Debug, Clone)]
 struct Run {
     first: u64,
     last: u64,
-    count: usize,
+    score: f64,
     soft: Vec<f32>,
 }
 
-/// Second pass at a known hypothesis: scores 2-second windows to find where the mark is, and
-/// decodes from the marked windows only (better for a marked segment inside unmarked audio).
-/// Memory is fixed: only the current and the longest run of marked windows are kept.
+/// Second pass at a known hypothesis: scores 1-second windows and finds the span of windows with
+/// the largest total score (maximum-sum subarray, online), which is where the mark is; decodes
+/// from that span only (better for a marked segment inside unmarked audio). A weak window inside
+/// the mark (a pause in speech) does not cut the span, as a threshold per window would. The
+/// ends are then refined with the bias set to half the span's mean `z` (the change-point
+/// estimate between "unmarked" and "marked at that strength"). Memory: the soft chips of the
+/// best span ending at the current window and of the best span so far, and one `z` per second.
 pub struct AudioLocator {
     key: WatermarkKey,
     sample_rate: u32,
@@ -969,6 +972,8 @@ pub struct AudioLocator {
     window: (u64, f64, f64, Vec<f32>),
     current: Option<Run>,
     best: Option<Run>,
+    /// Every closed window's sync `z`, for refining the span's ends.
+    zs: Vec<f32>,
 }
 
 impl std::fmt::Debug for AudioLocator {
@@ -998,6 +1003,7 @@ impl AudioLocator {
             window: (0, 0.0, 0.0, vec![0.0; CODED_BITS]),
             current: None,
             best: None,
+            zs: Vec::new(),
         }
     }
 
@@ -1039,49 +1045,42 @@ impl AudioLocator {
         }
     }
 
-    /// Ends the current window: extends, closes or starts a run.
+    /// Ends the current window: the best span ending here either extends the previous one (when
+    /// that one's score is positive) or starts afresh; the best span so far is kept.
     fn close_window(&mut self) {
         let next = self.window.0 + 1;
         let (index, num, den, soft) =
             std::mem::replace(&mut self.window, (next, 0.0, 0.0, vec![0.0; CODED_BITS]));
-        let marked = den > 0.0 && num / den.sqrt() >= LOCATE_Z;
-        if let Some(run) = &self.current
-            && index > run.last + LOCATE_GAP + 1
-        {
-            self.end_run();
-        }
-        match (&mut self.current, marked) {
-            (Some(run), true) => {
+        // A silent window carries no evidence: z 0.
+        let z = if den > 0.0 { num / den.sqrt() } else { 0.0 };
+        self.zs.push(z as f32);
+        let score = z - LOCATE_BIAS;
+        match &mut self.current {
+            Some(run) if run.score > 0.0 => {
                 run.last = index;
-                run.count += 1;
+                run.score += score;
                 for (a, v) in run.soft.iter_mut().zip(&soft) {
                     *a += v;
                 }
             }
-            // Bridged if a marked window follows soon; the gap's soft chips are left out.
-            (Some(_), false) => {}
-            (None, true) => {
+            _ => {
                 self.current = Some(Run {
                     first: index,
                     last: index,
-                    count: 1,
+                    score,
                     soft,
                 });
             }
-            (None, false) => {}
         }
-    }
-
-    fn end_run(&mut self) {
-        if let Some(run) = self.current.take()
-            && self.best.as_ref().is_none_or(|b| run.count > b.count)
+        if let Some(run) = &self.current
+            && run.score > 0.0
+            && self.best.as_ref().is_none_or(|b| run.score > b.score)
         {
-            self.best = Some(run);
+            self.best = Some(run.clone());
         }
     }
 
-    /// The marked span (the longest run of marked windows, gaps of up to two windows bridged)
-    /// and a decode from that span.
+    /// The marked span (the windows of largest total score) and a decode from that span.
     pub fn finish(&self) -> (Option<MarkedSpan>, Option<Decoded>) {
         let mut me = Self {
             key: self.key.clone(),
@@ -1096,24 +1095,52 @@ impl AudioLocator {
             window: self.window.clone(),
             current: self.current.clone(),
             best: self.best.clone(),
+            zs: self.zs.clone(),
             ..*self
         };
         me.close_window();
-        me.end_run();
         let Some(run) = me.best else {
             return (None, None);
         };
         let decoded = decode_payload(&run.soft, &self.key);
+        let (first, last) = refine_span(&me.zs, run.first, run.last);
         let window_seconds =
             LOCATE_FRAMES as f64 * self.base_hop / self.speed / f64::from(self.sample_rate);
         let total = self.mono.total as f64 / f64::from(self.sample_rate);
         (
             Some(MarkedSpan {
-                start_seconds: run.first as f64 * window_seconds,
-                end_seconds: ((run.last + 1) as f64 * window_seconds).min(total),
+                start_seconds: first as f64 * window_seconds,
+                end_seconds: ((last + 1) as f64 * window_seconds).min(total),
             }),
             Some(decoded),
         )
+    }
+}
+
+/// The span's ends again, with the bias at half the mean `z` of the rough span `first..=last`:
+/// the maximum-sum span of `z − μ/2` over all windows. Kept when it overlaps the rough span.
+fn refine_span(zs: &[f32], first: u64, last: u64) -> (u64, u64) {
+    let (a, b) = (first as usize, last as usize);
+    let Some(rough) = zs.get(a..=b) else {
+        return (first, last);
+    };
+    let mean = rough.iter().map(|&z| f64::from(z)).sum::<f64>() / rough.len() as f64;
+    let bias = (mean / 2.0).max(LOCATE_BIAS);
+    let (mut best, mut best_span) = (f64::NEG_INFINITY, (a, b));
+    let (mut sum, mut start) = (0.0f64, 0usize);
+    for (i, &z) in zs.iter().enumerate() {
+        if sum <= 0.0 {
+            (sum, start) = (0.0, i);
+        }
+        sum += f64::from(z) - bias;
+        if sum > best {
+            (best, best_span) = (sum, (start, i));
+        }
+    }
+    if best_span.0 <= b && best_span.1 >= a {
+        (best_span.0 as u64, best_span.1 as u64)
+    } else {
+        (first, last)
     }
 }
 
@@ -1121,6 +1148,22 @@ impl AudioLocator {
 mod tests {
     use super::*;
     use crate::key::KeyedRng;
+
+    #[test]
+    fn the_refined_span_ends_where_the_mean_shift_does() {
+        // Unmarked windows near 0, a marked stretch at z ≈ 4 (windows 10..=29), with a window
+        // at 1.6 just outside each end that the rough first pass (bias 1) took in.
+        let mut zs = vec![0.2f32; 45];
+        for z in &mut zs[10..30] {
+            *z = 4.0;
+        }
+        zs[15] = 0.5; // a pause inside the mark
+        zs[9] = 1.6;
+        zs[30] = 1.6;
+        assert_eq!(refine_span(&zs, 9, 30), (10, 29));
+        // A rough span outside anything better is kept.
+        assert_eq!(refine_span(&zs, 40, 44), (40, 44));
+    }
 
     #[test]
     fn fft_scores_equal_the_direct_correlation() {
