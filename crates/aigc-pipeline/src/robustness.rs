@@ -1263,6 +1263,7 @@ pub fn run_robustness(
             });
         }
         drop(sender);
+        let (started, resumed) = (Instant::now(), outcomes.len());
         for outcome in receiver {
             if let Some(j) = &journal
                 && journal_error.is_none()
@@ -1271,13 +1272,23 @@ pub fn run_robustness(
                 // Keep measuring; the error is reported when the run ends.
                 journal_error = Some(e);
             }
-            progress(&progress_line(
-                &outcome,
-                total,
-                options.modality,
-                attacks.len(),
-            ));
             outcomes.push(outcome);
+            let done = outcomes.len();
+            // Files finish in any order with several jobs: the estimate is the mean time per
+            // file finished in this run, times the files left, over the jobs.
+            let per_file = started.elapsed().as_secs_f64() / (done - resumed) as f64;
+            let left = per_file * (total - done) as f64;
+            if let Some(o) = outcomes.last() {
+                progress(&format!(
+                    "[{done}/{total}] {}{}",
+                    progress_line(o, options.modality, attacks.len()),
+                    if done < total {
+                        format!(" (about {} left)", human_duration(left))
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
         }
     });
     if let Some(e) = journal_error {
@@ -1291,8 +1302,21 @@ pub fn run_robustness(
     Ok(assemble_report(&attacks, outcomes, options, interrupted))
 }
 
-fn progress_line(o: &FileOutcome, total: usize, modality: Modality, attacks: usize) -> String {
-    let head = format!("[{}/{total}] {}", o.index + 1, o.row.file);
+/// "12 s", "7 min", "1 h 05 min".
+fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..90 => format!("{s} s"),
+        90..5400 => format!("{} min", (s + 30) / 60),
+        _ => {
+            let minutes = (s + 30) / 60;
+            format!("{} h {:02} min", minutes / 60, minutes % 60)
+        }
+    }
+}
+
+fn progress_line(o: &FileOutcome, modality: Modality, attacks: usize) -> String {
+    let head = o.row.file.clone();
     if let Some(e) = &o.row.error {
         return format!("{head}: not marked: {e}");
     }
@@ -1671,5 +1695,28 @@ impl RobustnessReport {
             let _ = writeln!(s, "\nNot marked: {}", failed.join("; "));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(12.4), "12 s");
+        assert_eq!(human_duration(450.0), "8 min");
+        assert_eq!(human_duration(3599.0), "60 min");
+        assert_eq!(human_duration(7190.0), "2 h 00 min");
+        assert_eq!(human_duration(-3.0), "0 s");
+    }
+
+    #[test]
+    fn a_splice_fits_files_of_any_length() {
+        // 30 s: the original's first 15 s, the marked 5–25 s, the original's last 15 s.
+        assert_eq!(splice_plan(30.0), (15.0, 5.0, 20.0));
+        // 12 s: all of it marked, between two copies of the whole original.
+        assert_eq!(splice_plan(12.0), (12.0, 0.0, 12.0));
+        assert_eq!(splice_plan(22.0), (15.0, 2.0, 20.0));
     }
 }
