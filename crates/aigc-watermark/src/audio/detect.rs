@@ -217,7 +217,8 @@ impl Analyzer {
     }
 
     /// Analyses every complete analysis frame in `mono` (which starts at absolute sample `base`)
-    /// and calls `on_value(start_sample, values)` for each frame whose neighbours are known.
+    /// and calls `on_value(start_sample, values, far_below)` for each frame whose neighbours are
+    /// known.
     /// Stops before a value that would start at or after `value_before`.
     fn advance(
         &mut self,
@@ -363,7 +364,7 @@ const FAR_BELOW_WEIGHT: f32 = 0.3;
 /// strongest band. Perceptual codecs keep the mark near the top of a frame's spectrum and drop
 /// or noise-fill it far below: measured non-blind on speech (marked against original, both
 /// through the same codec), the correlation of the mark before and after MP3 48k / AAC 48k /
-/// Vorbis 64k is 0.3–0.45 for bands 10–30 dB below the frame's top and 0.03–0.1 beyond 40 dB,
+/// Vorbis 64k is 0.15–0.45 for bands 10–30 dB below the frame's top and 0.03–0.1 beyond 40 dB,
 /// and such cells make up about half of a loud speech frame. Unattacked, and for tones whose
 /// mark lives in the weak bands, they carry the mark as well as any: so the detector decodes
 /// twice, with every cell at full weight and with these cells weighted down. Depends on the
