@@ -26,7 +26,7 @@
 //!   signal-to-mark ratio at 35.3 dB or better, and a limiter keeps every sample within full
 //!   scale. The same multiplicative mark in every channel means any downmix carries it too.
 //! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
-//!   analysis runs with frames scaled to that speed and a quarter-frame hop; a cell's value is
+//!   analysis runs with frames scaled to that speed and an eighth-frame hop; a cell's value is
 //!   the log of the band's summed power minus the same band in the frames one and two frames
 //!   before and after (removes the host's stationary spectrum), minus the frame's mean over bands
 //!   (removes loudness changes), minus a prediction from the two neighbouring bands scaled by
@@ -36,14 +36,17 @@
 //!   tonal material count little, stable partials a lot). Every estimate is relative, so a gain
 //!   change does not move the statistic. Each value is
 //!   folded, for every fine speed hypothesis near the coarse one, into a block-long buffer at
-//!   quarter-frame resolution. Every 9.3 s segment, the normalised sync correlation `z` is
-//!   computed for every fine speed and quarter-frame phase; it is standard normal on unmarked
+//!   eighth-frame resolution. Every 9.3 s segment, the normalised sync correlation `z` is
+//!   computed for every fine speed and eighth-frame phase; it is standard normal on unmarked
 //!   audio, and the false-positive probability is multiplied by every hypothesis searched
 //!   (speeds × phases × segments). The segments' soft chips are decoded alone, summed per
 //!   (speed, phase) hypothesis over the whole stream (a trailing piece too short to score alone
 //!   still adds its cells: the last 0.7 s of a 10 s excerpt) and combined (weighted by each
 //!   segment's `z`) by [`crate::codec::decode_payload`]; a payload is only
-//!   returned when its keyed check passes. Memory is a fixed number of block-long buffers,
+//!   returned when its keyed check passes. Candidate chips are decoded twice: with every cell
+//!   at full weight, and with the cells more than 40 dB below their frame's strongest band
+//!   weighted down (low-rate codecs drop or noise-fill the mark there; unattacked and on tones
+//!   those cells carry it as well as any). Memory is a fixed number of block-long buffers,
 //!   whatever the stream's length. A second pass at the best hypothesis
 //!   scores 2-second windows to locate the mark in time.
 //! - **Short-excerpt mode.** The payload needs about 10 s: a 5 s clip holds half a block, about
@@ -83,8 +86,8 @@ pub const BAND_BINS: usize = 4;
 pub const BANDS: usize = BINS / BAND_BINS;
 /// Frames per block (one full codeword plus sync): 9.29 s.
 pub const BLOCK_FRAMES: usize = 400;
-/// Sub-frame offsets searched per frame (the detector's analysis hop is 1/4 frame).
-pub const SUB_OFFSETS: usize = 4;
+/// Sub-frame offsets searched per frame (the detector's analysis hop is 1/8 frame).
+pub const SUB_OFFSETS: usize = 8;
 /// Default embedding strength: the largest relative magnitude change of a marked bin (frames
 /// are further capped at 36 dB signal-to-mark ratio).
 pub const DEFAULT_STRENGTH: f32 = 0.3;
