@@ -54,6 +54,10 @@ struct Spectrum {
     mh: usize,
     /// Suspect pixels per analysed pixel (2 when the plane was halved).
     factor: f64,
+    /// Whether each column (x) and row (y) bin is a harmonic of the 8-px block grid (looked up
+    /// for every peak of every grid point: a table saves two divisions each).
+    block_x: Vec<bool>,
+    block_y: Vec<bool>,
 }
 
 impl Spectrum {
@@ -67,8 +71,8 @@ impl Spectrum {
     /// Whether bin (x, y) lies on a harmonic of the 8-px block grid along either axis.
     #[inline]
     fn on_block_grid(&self, x: i64, y: i64) -> bool {
-        on_block_grid(x.rem_euclid(self.mw as i64) as usize, self.mw)
-            || on_block_grid(y.rem_euclid(self.mh as i64) as usize, self.mh)
+        self.block_x[x.rem_euclid(self.mw as i64) as usize]
+            || self.block_y[y.rem_euclid(self.mh as i64) as usize]
     }
 }
 
@@ -157,20 +161,43 @@ pub(crate) fn search(
     }
 }
 
-/// Predicted bin position of template peak `p` under scale `sd` (analysed pixels) and `theta`.
-fn predict(spec: &Spectrum, p: &SyncPeak, sd: f64, theta: f64) -> (f64, f64) {
-    let kx = spec.mw as f64 / PERIOD as f64 / sd;
-    let ky = spec.mh as f64 / PERIOD as f64 / sd;
-    let (c, s) = (theta.cos(), theta.sin());
-    let (a, b) = (f64::from(p.a), f64::from(p.b));
-    (kx * (c * a - s * b), ky * (s * a + c * b))
+/// The linear map from template peak (a, b) to its predicted bin under scale `sd` (analysed
+/// pixels) and rotation `theta`: (kx·(c·a − s·b), ky·(s·a + c·b)). Built once per grid point
+/// (a sine and cosine per peak were most of the grid's cost).
+struct Predictor {
+    kx: f64,
+    ky: f64,
+    c: f64,
+    s: f64,
+}
+
+impl Predictor {
+    fn new(spec: &Spectrum, sd: f64, theta: f64) -> Self {
+        Predictor {
+            kx: spec.mw as f64 / PERIOD as f64 / sd,
+            ky: spec.mh as f64 / PERIOD as f64 / sd,
+            c: theta.cos(),
+            s: theta.sin(),
+        }
+    }
+
+    /// Predicted bin position of template peak `p`.
+    #[inline]
+    fn at(&self, p: &SyncPeak) -> (f64, f64) {
+        let (a, b) = (f64::from(p.a), f64::from(p.b));
+        (
+            self.kx * (self.c * a - self.s * b),
+            self.ky * (self.s * a + self.c * b),
+        )
+    }
 }
 
 /// Mean clipped normalised power at the predicted peaks (best of the 4 surrounding bins).
 fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
+    let predictor = Predictor::new(spec, sd, theta);
     let mut total = 0.0;
     for p in peaks {
-        let (px, py) = predict(spec, p, sd, theta);
+        let (px, py) = predictor.at(p);
         let (x0, y0) = (px.floor() as i64, py.floor() as i64);
         let mut best = 0.0f32;
         for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
@@ -188,9 +215,10 @@ fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
 /// One least-squares refinement of `t` (in analysed pixels) from the measured peak positions.
 fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similarity> {
     let at = |x: i64, y: i64| spec.at(x, y);
+    let predictor = Predictor::new(spec, t.scale, t.rotation);
     let (mut num_c, mut num_d, mut den, mut used) = (0.0f64, 0.0f64, 0.0f64, 0usize);
     for p in peaks {
-        let (px, py) = predict(spec, p, t.scale, t.rotation);
+        let (px, py) = predictor.at(p);
         let (cx, cy) = (px.round() as i64, py.round() as i64);
         let mut best = (cx, cy, 0.0f32);
         for dy in -2..=2 {
@@ -309,6 +337,8 @@ fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Opt
         mw,
         mh,
         factor,
+        block_x: (0..mw).map(|x| on_block_grid(x, mw)).collect(),
+        block_y: (0..mh).map(|y| on_block_grid(y, mh)).collect(),
     })
 }
 
