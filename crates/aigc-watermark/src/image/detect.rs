@@ -50,9 +50,13 @@ const SECOND_DECODE_Z: f64 = 5.0;
 /// plane at a small scale folds up to 2048² resampled pixels, and doing it before and after the
 /// polish was a fifth of the unmarked search. On 300 unmarked images the best candidate had z
 /// 4.27 (median), 4.66 (90th percentile), 5.59 at most; on the 50-image corpus (35 attacks)
-/// every partial candidate that decoded directly had z ≥ 5.4 or a template score ≥ 5.5
-/// (complete windows, i.e. small images, keep the direct decode: it costs about a window fold).
+/// every candidate with a decoding region over [`DIRECT_DECODE_MAX_PIXELS`] that decoded
+/// directly had z ≥ 5.4 or a template score ≥ 5.5.
 const DIRECT_DECODE_Z: f64 = 4.7;
+/// Decoding regions up to this many marked-grid pixels are cheap enough to decode directly
+/// whatever the scores (a 1024×768 text image resized to 33 % decoded directly at z 4.05 and
+/// was lost when the polish came first).
+const DIRECT_DECODE_MAX_PIXELS: usize = 1 << 20;
 /// Template score from which the best candidate is decoded at once whatever its pilot score
 /// (unmarked: 3.19 at most over 300 images; a marked 1600×900 image after a 50 % downscale and
 /// JPEG q50 decoded at z 4.86 with 5.56).
@@ -244,7 +248,7 @@ pub fn detect_luma_with(
         // the others fall below SECOND_DECODE_Z, which is higher.
         if fold.z < DIRECT_DECODE_Z
             && *score < DIRECT_DECODE_SCORE
-            && !fold.complete
+            && folder.decode_pixels(fold.transform) > DIRECT_DECODE_MAX_PIXELS
             && fold.transform != identity
             && options.geometric_search
         {
@@ -643,6 +647,13 @@ struct Folder<'a> {
 }
 
 impl Folder<'_> {
+    /// Marked-grid pixels of the decoding region under `t` (the virtual marked plane, each side
+    /// capped at [`FOLD_MAX_SIDE`], as [`plane::resample`] sizes it).
+    fn decode_pixels(&self, t: Similarity) -> usize {
+        let side = |n: usize| ((n as f64 / t.scale).floor() as usize).clamp(1, FOLD_MAX_SIDE);
+        side(self.w) * side(self.h)
+    }
+
     /// The pilot's cross-correlation with a folded tile at every cyclic offset (index
     /// y·PERIOD + x), in standard deviations over the offsets (all 0 for a constant tile).
     fn pilot_scores(&mut self, folded: &[f32]) -> Vec<f64> {
