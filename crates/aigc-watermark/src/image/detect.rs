@@ -45,8 +45,9 @@ const SCAN_STEPS: i32 = 6;
 /// A candidate other than the best is decoded only if its pilot score reaches this.
 const SECOND_DECODE_Z: f64 = 5.0;
 /// The best candidate is decoded at once only from this pilot score or [`DIRECT_DECODE_SCORE`]
-/// when it is a rescaled or rotated grid whose search-window fold left part of the plane out;
-/// below both the polish tries it first and decodes the polished transform. A decode of a large
+/// when it is a rescaled or rotated grid whose decoding region exceeds
+/// [`DIRECT_DECODE_MAX_PIXELS`]; below both the polish tries it first and decodes the polished
+/// transform. A decode of a large
 /// plane at a small scale folds up to 2048² resampled pixels, and doing it before and after the
 /// polish was a fifth of the unmarked search. On 300 unmarked images the best candidate had z
 /// 4.27 (median), 4.66 (90th percentile), 5.59 at most; on the 50-image corpus (35 attacks)
@@ -67,17 +68,18 @@ const DIRECT_DECODE_SCORE: f64 = 3.4;
 const POLISHED_DECODE_Z: f64 = 6.0;
 /// A polished candidate with a pilot score from [`POLISHED_DECODE_MIN_Z`] is decoded below
 /// [`POLISHED_DECODE_Z`] when its template score reaches this (the corpus decode at 5.29, a
-/// 3000×1687 text image at 50 %, had 3.06; 6 of 450 unmarked polishes pass both).
+/// 3000×1687 text image at 50 %, had 3.06; 7 of 450 unmarked polishes pass both).
 const POLISHED_DECODE_SCORE: f64 = 2.9;
 /// See [`POLISHED_DECODE_SCORE`].
 const POLISHED_DECODE_MIN_Z: f64 = 5.0;
 /// Pilot score the best fold of a scale scan needs before it is polished and decoded. On the
 /// corpus, scans that went on to decode had 5.35–19; on 300 unmarked images the best scan fold
-/// reached at most 5.35, ≈ 4.5 typically (the best of 12 folds × 16 384 offsets), and the
-/// polish and decode behind it were half the cost of an unmarked search.
+/// reached at most 5.5 (4 of 552 scans reached 5.2), ≈ 4.5 typically (the best of 12 folds ×
+/// 16 384 offsets), and the polish and decode behind it were half the cost of an unmarked
+/// search.
 const SCAN_POLISH_MIN_Z: f64 = 5.2;
 /// Pilot score a polished scan fold needs before it is decoded (decoded ones: 6.8–19; unmarked
-/// polished scan folds: at most 5.62).
+/// polished scan folds: at most 5.64).
 const SCAN_DECODE_Z: f64 = 6.0;
 /// Probability that a decode of unmarked content passes the keyed 32-bit check.
 const CHECK_FPR: f64 = 1.0 / 4_294_967_296.0;
