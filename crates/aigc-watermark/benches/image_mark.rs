@@ -3,7 +3,7 @@
 //! the detection score. Run:
 //! `RAYON_NUM_THREADS=1 cargo bench -p aigc-watermark --bench image_mark`.
 //! Targets (spec, one core): embed ≤ 40 ms; detect ≤ 60 ms without geometric search, ≤ 400 ms
-//! with it.
+//! with it (marked, and the unmarked plane, which takes the search's long path).
 
 use aigc_watermark::image::{DetectOptions, EmbedOptions, detect_luma_with, embed_luma};
 use aigc_watermark::{Payload, WatermarkKey};
@@ -59,8 +59,8 @@ fn main() {
     let mut img = original.clone();
     let (mut embed_ms, mut fast_ms, mut full_ms) = (Vec::new(), Vec::new(), Vec::new());
     let (mut embed_cpu, mut fast_cpu, mut full_cpu) = (Vec::new(), Vec::new(), Vec::new());
-    // An unmarked plane takes the search's longest path: every candidate folded, decoded and
-    // polished without a payload to stop at.
+    // An unmarked plane takes the search's long path: every candidate folded, the best polished
+    // and scale-scanned, without a payload to stop at (its decodes are gated by the scores).
     let mut unmarked_cpu = Vec::new();
     let fast = DetectOptions {
         geometric_search: false,

@@ -44,6 +44,43 @@ const SCANNED: usize = 2;
 const SCAN_STEPS: i32 = 6;
 /// A candidate other than the best is decoded only if its pilot score reaches this.
 const SECOND_DECODE_Z: f64 = 5.0;
+/// The best candidate is decoded at once only from this pilot score or [`DIRECT_DECODE_SCORE`]
+/// when it is a rescaled or rotated grid whose decoding region exceeds
+/// [`DIRECT_DECODE_MAX_PIXELS`]; below both the polish tries it first and decodes the polished
+/// transform. A decode of a large
+/// plane at a small scale folds up to 2048² resampled pixels, and doing it before and after the
+/// polish was a fifth of the unmarked search. On 300 unmarked images the best candidate had z
+/// 4.27 (median), 4.66 (90th percentile), 5.59 at most; on the 50-image corpus (35 attacks)
+/// every candidate with a decoding region over [`DIRECT_DECODE_MAX_PIXELS`] that decoded
+/// directly had z ≥ 5.4 or a template score ≥ 5.5.
+const DIRECT_DECODE_Z: f64 = 4.7;
+/// Decoding regions up to this many marked-grid pixels are cheap enough to decode directly
+/// whatever the scores (a 1024×768 text image resized to 33 % decoded directly at z 4.05 and
+/// was lost when the polish came first).
+const DIRECT_DECODE_MAX_PIXELS: usize = 1 << 20;
+/// Template score from which the best candidate is decoded at once whatever its pilot score
+/// (unmarked: 3.19 at most over 300 images; a marked 1600×900 image after a 50 % downscale and
+/// JPEG q50 decoded at z 4.86 with 5.56).
+const DIRECT_DECODE_SCORE: f64 = 3.4;
+/// Pilot score from which a polished candidate is decoded (unmarked: at most 5.99 over 450
+/// polishes of 300 images; corpus decodes after a polish: 6.1–19, and one at 5.29, see
+/// [`POLISHED_DECODE_SCORE`]).
+const POLISHED_DECODE_Z: f64 = 6.0;
+/// A polished candidate with a pilot score from [`POLISHED_DECODE_MIN_Z`] is decoded below
+/// [`POLISHED_DECODE_Z`] when its template score reaches this (the corpus decode at 5.29, a
+/// 3000×1687 text image at 50 %, had 3.06; 7 of 450 unmarked polishes pass both).
+const POLISHED_DECODE_SCORE: f64 = 2.9;
+/// See [`POLISHED_DECODE_SCORE`].
+const POLISHED_DECODE_MIN_Z: f64 = 5.0;
+/// Pilot score the best fold of a scale scan needs before it is polished and decoded. On the
+/// corpus, scans that went on to decode had 5.35–19; on 300 unmarked images the best scan fold
+/// reached at most 5.5 (4 of 552 scans reached 5.2), ≈ 4.5 typically (the best of 12 folds ×
+/// 16 384 offsets), and the polish and decode behind it were half the cost of an unmarked
+/// search.
+const SCAN_POLISH_MIN_Z: f64 = 5.2;
+/// Pilot score a polished scan fold needs before it is decoded (decoded ones: 6.8–19; unmarked
+/// polished scan folds: at most 5.64).
+const SCAN_DECODE_Z: f64 = 6.0;
 /// Probability that a decode of unmarked content passes the keyed 32-bit check.
 const CHECK_FPR: f64 = 1.0 / 4_294_967_296.0;
 
@@ -209,6 +246,16 @@ pub fn detect_luma_with(
         if search.attempts == FIRST_DECODES || (i > 0 && fold.z < SECOND_DECODE_Z) {
             break;
         }
+        // A weak partial fold of a transformed grid is left to the polish (see DIRECT_DECODE_Z);
+        // the others fall below SECOND_DECODE_Z, which is higher.
+        if fold.z < DIRECT_DECODE_Z
+            && *score < DIRECT_DECODE_SCORE
+            && folder.decode_pixels(fold.transform) > DIRECT_DECODE_MAX_PIXELS
+            && fold.transform != identity
+            && options.geometric_search
+        {
+            break;
+        }
         if search.decode(&mut folder, fold, *score, window, &layout, key) {
             break;
         }
@@ -223,8 +270,9 @@ pub fn detect_luma_with(
             .filter(|(f, _)| f.z >= POLISH_MIN_Z)
         {
             let polished = polish(&mut folder, fold, window, &mut search.folds);
-            search.decode(&mut folder, &polished, *score, window, &layout, key);
-            if search.decoded.is_some() {
+            let worth = polished.z >= POLISHED_DECODE_Z
+                || (polished.z >= POLISHED_DECODE_MIN_Z && *score >= POLISHED_DECODE_SCORE);
+            if worth && search.decode(&mut folder, &polished, *score, window, &layout, key) {
                 break;
             }
         }
@@ -240,10 +288,11 @@ pub fn detect_luma_with(
         by_score.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (fold, score) in by_score.into_iter().take(SCANNED) {
             let scanned = scan_scale(&mut folder, fold.transform, &mut search.folds);
-            if scanned.z >= POLISH_MIN_Z {
+            if scanned.z >= SCAN_POLISH_MIN_Z {
                 let polished = polish(&mut folder, &scanned, SEARCH_WINDOW, &mut search.folds);
-                search.decode(&mut folder, &polished, *score, SEARCH_WINDOW, &layout, key);
-                if search.decoded.is_some() {
+                if polished.z >= SCAN_DECODE_Z
+                    && search.decode(&mut folder, &polished, *score, SEARCH_WINDOW, &layout, key)
+                {
                     break;
                 }
             }
@@ -600,6 +649,13 @@ struct Folder<'a> {
 }
 
 impl Folder<'_> {
+    /// Marked-grid pixels of the decoding region under `t` (the virtual marked plane, each side
+    /// capped at [`FOLD_MAX_SIDE`], as [`plane::resample`] sizes it).
+    fn decode_pixels(&self, t: Similarity) -> usize {
+        let side = |n: usize| ((n as f64 / t.scale).floor() as usize).clamp(1, FOLD_MAX_SIDE);
+        side(self.w) * side(self.h)
+    }
+
     /// The pilot's cross-correlation with a folded tile at every cyclic offset (index
     /// y·PERIOD + x), in standard deviations over the offsets (all 0 for a constant tile).
     fn pilot_scores(&mut self, folded: &[f32]) -> Vec<f64> {

@@ -54,21 +54,64 @@ struct Spectrum {
     mh: usize,
     /// Suspect pixels per analysed pixel (2 when the plane was halved).
     factor: f64,
+    /// Whether each column (x) and row (y) bin is a harmonic of the 8-px block grid (looked up
+    /// for every peak of every grid point: a table saves two divisions each).
+    block_x: Vec<bool>,
+    block_y: Vec<bool>,
 }
 
 impl Spectrum {
     /// Normalised power at bin (x, y), cyclic.
     #[inline]
     fn at(&self, x: i64, y: i64) -> f32 {
-        let (mw, mh) = (self.mw as i64, self.mh as i64);
-        self.norm[(y.rem_euclid(mh) * mw + x.rem_euclid(mw)) as usize]
+        self.norm[wrap(y, self.mh) * self.mw + wrap(x, self.mw)]
     }
 
     /// Whether bin (x, y) lies on a harmonic of the 8-px block grid along either axis.
     #[inline]
     fn on_block_grid(&self, x: i64, y: i64) -> bool {
-        on_block_grid(x.rem_euclid(self.mw as i64) as usize, self.mw)
-            || on_block_grid(y.rem_euclid(self.mh as i64) as usize, self.mh)
+        self.block_x[wrap(x, self.mw)] || self.block_y[wrap(y, self.mh)]
+    }
+}
+
+/// `x.floor() as i64` without the libm call that baseline x86-64 makes of `floor` (the grid
+/// search asks for 64 per grid point); exact for |x| < 2⁶².
+#[inline]
+fn floor(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) > x { t - 1 } else { t }
+}
+
+/// `x.round() as i64` (halves away from zero) without the libm call; exact for |x| < 2⁵².
+#[inline]
+fn round(x: f64) -> i64 {
+    let t = x as i64;
+    let frac = x - t as f64;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// `v` modulo `n`, without a division for the positions the grid asks about (within one period
+/// of the range): ten divisions per peak were most of the grid search's time.
+#[inline]
+fn wrap(v: i64, n: usize) -> usize {
+    let n = n as i64;
+    let r = if v < 0 {
+        v + n
+    } else if v >= n {
+        v - n
+    } else {
+        v
+    };
+    if (0..n).contains(&r) {
+        r as usize
+    } else {
+        v.rem_euclid(n) as usize
     }
 }
 
@@ -157,26 +200,49 @@ pub(crate) fn search(
     }
 }
 
-/// Predicted bin position of template peak `p` under scale `sd` (analysed pixels) and `theta`.
-fn predict(spec: &Spectrum, p: &SyncPeak, sd: f64, theta: f64) -> (f64, f64) {
-    let kx = spec.mw as f64 / PERIOD as f64 / sd;
-    let ky = spec.mh as f64 / PERIOD as f64 / sd;
-    let (c, s) = (theta.cos(), theta.sin());
-    let (a, b) = (f64::from(p.a), f64::from(p.b));
-    (kx * (c * a - s * b), ky * (s * a + c * b))
+/// The linear map from template peak (a, b) to its predicted bin under scale `sd` (analysed
+/// pixels) and rotation `theta`: (kx·(c·a − s·b), ky·(s·a + c·b)). Built once per grid point
+/// (a sine and cosine per peak were most of the grid's cost).
+struct Predictor {
+    kx: f64,
+    ky: f64,
+    c: f64,
+    s: f64,
+}
+
+impl Predictor {
+    fn new(spec: &Spectrum, sd: f64, theta: f64) -> Self {
+        Predictor {
+            kx: spec.mw as f64 / PERIOD as f64 / sd,
+            ky: spec.mh as f64 / PERIOD as f64 / sd,
+            c: theta.cos(),
+            s: theta.sin(),
+        }
+    }
+
+    /// Predicted bin position of template peak `p`.
+    #[inline]
+    fn at(&self, p: &SyncPeak) -> (f64, f64) {
+        let (a, b) = (f64::from(p.a), f64::from(p.b));
+        (
+            self.kx * (self.c * a - self.s * b),
+            self.ky * (self.s * a + self.c * b),
+        )
+    }
 }
 
 /// Mean clipped normalised power at the predicted peaks (best of the 4 surrounding bins).
 fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
+    let predictor = Predictor::new(spec, sd, theta);
     let mut total = 0.0;
     for p in peaks {
-        let (px, py) = predict(spec, p, sd, theta);
-        let (x0, y0) = (px.floor() as i64, py.floor() as i64);
+        let (px, py) = predictor.at(p);
+        let (x0, y0) = (floor(px), floor(py));
         let mut best = 0.0f32;
         for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
             best = best.max(spec.at(x0 + dx, y0 + dy));
         }
-        total += if spec.on_block_grid(px.round() as i64, py.round() as i64) {
+        total += if spec.on_block_grid(round(px), round(py)) {
             1.0
         } else {
             f64::from(best).min(SCORE_CLIP)
@@ -188,9 +254,10 @@ fn score_at(spec: &Spectrum, peaks: &[SyncPeak], sd: f64, theta: f64) -> f64 {
 /// One least-squares refinement of `t` (in analysed pixels) from the measured peak positions.
 fn refine(spec: &Spectrum, peaks: &[SyncPeak], t: Similarity) -> Option<Similarity> {
     let at = |x: i64, y: i64| spec.at(x, y);
+    let predictor = Predictor::new(spec, t.scale, t.rotation);
     let (mut num_c, mut num_d, mut den, mut used) = (0.0f64, 0.0f64, 0.0f64, 0usize);
     for p in peaks {
-        let (px, py) = predict(spec, p, t.scale, t.rotation);
+        let (px, py) = predictor.at(p);
         let (cx, cy) = (px.round() as i64, py.round() as i64);
         let mut best = (cx, cy, 0.0f32);
         for dy in -2..=2 {
@@ -262,16 +329,14 @@ fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Opt
     let halved;
     let (src, sw, sh, factor) = if w.min(h) >= DECIMATE_FROM {
         let (hw, hh) = (w / 2, h / 2);
-        halved = (0..hh)
-            .flat_map(|r| {
-                (0..hw).map(move |c| {
-                    0.25 * (y[2 * r * w + 2 * c]
-                        + y[2 * r * w + 2 * c + 1]
-                        + y[(2 * r + 1) * w + 2 * c]
-                        + y[(2 * r + 1) * w + 2 * c + 1])
-                })
-            })
-            .collect::<Vec<f32>>();
+        let mut means = vec![0.0f32; hw * hh];
+        for (r, out) in means.chunks_mut(hw).enumerate() {
+            let (top, bottom) = (&y[2 * r * w..][..2 * hw], &y[(2 * r + 1) * w..][..2 * hw]);
+            for ((o, t), b) in out.iter_mut().zip(top.chunks(2)).zip(bottom.chunks(2)) {
+                *o = 0.25 * (t[0] + t[1] + b[0] + b[1]);
+            }
+        }
+        halved = means;
         (&halved[..], hw, hh, 2.0)
     } else {
         (y, w, h, 1.0)
@@ -309,6 +374,8 @@ fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Opt
         mw,
         mh,
         factor,
+        block_x: (0..mw).map(|x| on_block_grid(x, mw)).collect(),
+        block_y: (0..mh).map(|y| on_block_grid(y, mh)).collect(),
     })
 }
 
@@ -344,7 +411,25 @@ pub(crate) fn score_transform(
 
 #[cfg(test)]
 mod tests {
-    use super::fft_size;
+    use super::{fft_size, floor, round, wrap};
+
+    #[test]
+    fn floor_and_round_match_the_library() {
+        for i in -4000i32..4000 {
+            let x = f64::from(i) * 0.125 + [0.0, 1e-9, -1e-9][(i.rem_euclid(3)) as usize];
+            assert_eq!(floor(x), x.floor() as i64, "{x}");
+            assert_eq!(round(x), x.round() as i64, "{x}");
+        }
+    }
+
+    #[test]
+    fn wrap_is_the_euclidean_remainder() {
+        for n in [1usize, 5, 64] {
+            for v in -200i64..200 {
+                assert_eq!(wrap(v, n), v.rem_euclid(n as i64) as usize);
+            }
+        }
+    }
 
     #[test]
     fn fft_sizes_are_5_smooth_and_the_largest_that_fit() {
