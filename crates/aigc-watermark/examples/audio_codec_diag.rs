@@ -7,44 +7,21 @@
 //!
 //! `cargo run --release -p aigc-watermark --example audio_codec_diag -- "ffmpeg args>ext" FILE...`
 
-use std::path::Path;
-use std::process::Command;
+mod audio_common;
 
-use aigc_media::audio::{AudioReader, OutputFormat, WavFormat};
-use aigc_media::{AudioWriter, MediaError};
+use audio_common::read_all;
+use std::path::Path;
+
 use aigc_watermark::audio::{AudioEmbedder, BAND_BINS, BANDS, DEFAULT_STRENGTH, FIRST_BIN};
 use aigc_watermark::{Payload, WatermarkKey};
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex32;
 
-fn read_all(path: &Path) -> Result<(u32, usize, Vec<f32>), MediaError> {
-    let mut r = AudioReader::open(path)?;
-    let (rate, ch) = (r.info().sample_rate, r.info().channels);
-    let mut all = Vec::new();
-    while let Some(b) = r.next_block()? {
-        all.extend_from_slice(b);
-    }
-    Ok((rate, ch, all))
-}
-
 fn attack(rate: u32, ch: usize, s: &[f32], how: &str) -> Vec<f32> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("in.wav");
-    let mut w = AudioWriter::create(&src, rate, ch, OutputFormat::Wav(WavFormat::Float), &[])
-        .expect("create");
-    w.write(s).expect("write");
-    w.finish().expect("finish");
-    let (args, ext) = how.split_once('>').unwrap_or((how, "wav"));
-    let mid = dir.path().join(format!("mid.{}", ext.trim()));
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&src)
-        .args(args.split_whitespace())
-        .arg(&mid)
-        .status()
-        .expect("ffmpeg");
-    assert!(st.success());
-    read_all(&mid).expect("read").2
+    match audio_common::attack(rate, ch, s, how) {
+        Ok((_, _, samples)) => samples,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Log band powers (half log) of non-overlapping 1024-sample Hann frames of the mono mix.

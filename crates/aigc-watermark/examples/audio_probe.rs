@@ -8,11 +8,11 @@
 //! The spec's whole attack table is `aigc-mark robustness --modality audio DIR`; this is the
 //! short loop used while changing the algorithm.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod audio_common;
 
-use aigc_media::audio::{AudioReader, OutputFormat, WavFormat};
-use aigc_media::{AudioWriter, MediaError};
+use audio_common::{attack, read_all};
+use std::path::PathBuf;
+
 use aigc_watermark::audio::{AudioDetector, AudioEmbedder, DEFAULT_STRENGTH, DetectOptions};
 use aigc_watermark::{Payload, WatermarkKey};
 
@@ -60,44 +60,6 @@ fn parse_args() -> Args {
         }
     }
     a
-}
-
-fn read_all(path: &Path) -> Result<(u32, usize, Vec<f32>), MediaError> {
-    let mut r = AudioReader::open(path)?;
-    let (rate, ch) = (r.info().sample_rate, r.info().channels);
-    let mut all = Vec::new();
-    while let Some(b) = r.next_block()? {
-        all.extend_from_slice(b);
-    }
-    Ok((rate, ch, all))
-}
-
-fn write_wav(path: &Path, rate: u32, ch: usize, s: &[f32]) -> Result<(), MediaError> {
-    let mut w = AudioWriter::create(path, rate, ch, OutputFormat::Wav(WavFormat::Float), &[])?;
-    w.write(s)?;
-    w.finish().map(|_| ())
-}
-
-/// Runs `ffmpeg -i in.wav ATTACK out.wav`-style attacks: the attack string is split on spaces;
-/// a `|` separates an encode step (to a temporary file of the extension after `>`) from the
-/// decode back to WAV.
-fn attack(rate: u32, ch: usize, s: &[f32], how: &str) -> Result<(u32, usize, Vec<f32>), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let src = dir.path().join("in.wav");
-    write_wav(&src, rate, ch, s).map_err(|e| e.to_string())?;
-    let (args, ext) = how.split_once('>').unwrap_or((how, "wav"));
-    let mid = dir.path().join(format!("mid.{}", ext.trim()));
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&src)
-        .args(args.split_whitespace())
-        .arg(&mid)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !st.success() {
-        return Err(format!("ffmpeg {how} failed"));
-    }
-    read_all(&mid).map_err(|e| e.to_string())
 }
 
 /// CPU time of this thread, seconds (wall time means little on a shared machine).
