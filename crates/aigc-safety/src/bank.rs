@@ -218,24 +218,16 @@ pub fn read_banks(paths: &[std::path::PathBuf]) -> Result<Vec<Question>, BankErr
 }
 
 fn read_bank(path: &Path) -> Result<Vec<Question>, BankError> {
-    // One reader for every UTF-8 data file of the crate (lexicon::read_text).
-    let text = crate::lexicon::read_text(path).map_err(|e| match e {
-        crate::lexicon::LexiconError::Io { path, source } => BankError::Io { path, source },
-        crate::lexicon::LexiconError::Parse {
-            origin,
-            line,
-            message,
-        } => BankError::Parse {
+    // One reader for every UTF-8 data file of the crate.
+    let text = crate::lexicon::read_text_as(
+        path,
+        |path, source| BankError::Io { path, source },
+        |origin, line, message| BankError::Parse {
             origin,
             line,
             message,
         },
-        other => BankError::Parse {
-            origin: path.display().to_string(),
-            line: 0,
-            message: other.to_string(),
-        },
-    })?;
+    )?;
     parse_bank(&text, &path.display().to_string())
 }
 

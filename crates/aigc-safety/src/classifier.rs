@@ -159,24 +159,16 @@ pub fn parse_labelled(text: &str, origin: &str) -> Result<Vec<Example>, Classifi
 
 /// Reads and parses a labelled JSONL file.
 pub fn read_labelled(path: &Path) -> Result<Vec<Example>, ClassifierError> {
-    // One reader for every UTF-8 data file of the crate (lexicon::read_text).
-    let text = crate::lexicon::read_text(path).map_err(|e| match e {
-        crate::lexicon::LexiconError::Io { path, source } => ClassifierError::Io { path, source },
-        crate::lexicon::LexiconError::Parse {
-            origin,
-            line,
-            message,
-        } => ClassifierError::Data {
+    // One reader for every UTF-8 data file of the crate.
+    let text = crate::lexicon::read_text_as(
+        path,
+        |path, source| ClassifierError::Io { path, source },
+        |origin, line, message| ClassifierError::Data {
             origin,
             line,
             message,
         },
-        other => ClassifierError::Data {
-            origin: path.display().to_string(),
-            line: 0,
-            message: other.to_string(),
-        },
-    })?;
+    )?;
     parse_labelled(&text, &path.display().to_string())
 }
 

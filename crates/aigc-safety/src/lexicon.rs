@@ -233,15 +233,27 @@ pub fn parse_homophones(
 
 /// Reads a file as UTF-8, naming it in errors.
 pub fn read_text(path: &Path) -> Result<String, LexiconError> {
-    let bytes = std::fs::read(path).map_err(|source| LexiconError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    String::from_utf8(bytes).map_err(|e| LexiconError::Parse {
-        origin: path.display().to_string(),
-        line: 0,
-        message: format!("not UTF-8 ({e})"),
-    })
+    read_text_as(
+        path,
+        |path, source| LexiconError::Io { path, source },
+        |origin, line, message| LexiconError::Parse {
+            origin,
+            line,
+            message,
+        },
+    )
+}
+
+/// Reads a file as UTF-8 for any of the crate's data readers: `io` builds the caller's error for
+/// an unreadable file, `parse` (origin, line 0, message) the one for bytes that are not UTF-8.
+pub(crate) fn read_text_as<E>(
+    path: &Path,
+    io: impl FnOnce(std::path::PathBuf, std::io::Error) -> E,
+    parse: impl FnOnce(String, usize, String) -> E,
+) -> Result<String, E> {
+    let bytes = std::fs::read(path).map_err(|source| io(path.to_path_buf(), source))?;
+    String::from_utf8(bytes)
+        .map_err(|e| parse(path.display().to_string(), 0, format!("not UTF-8 ({e})")))
 }
 
 /// The bundled seed data (written by this project; far below the standard's sizes).
