@@ -85,6 +85,39 @@ pub struct LocalJudgeArgs {
     pub remote: RemoteJudgeArgs,
 }
 
+/// What the two evaluations (corpus, model) share: sampling, the judge and where results go.
+#[derive(Debug, Args)]
+pub struct EvalRunArgs {
+    /// Run even below the standard's sample sizes (the result says so).
+    #[arg(long)]
+    pub allow_small: bool,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the result (evidence for `safety report`) as JSON.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub judge: LocalJudgeArgs,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl EvalRunArgs {
+    /// Writes the result to `--output` (if given) and prints it as JSON under `--json`; returns
+    /// whether the caller still has to print the human summary.
+    fn emit<T: serde::Serialize>(&self, result: &T) -> Result<bool> {
+        if let Some(p) = &self.output {
+            write_atomic(p, serde_json::to_string_pretty(result)?.as_bytes())?;
+        }
+        if self.json {
+            print_json(result);
+        }
+        Ok(!self.json)
+    }
+}
+
 /// `aigc-mark safety …`.
 #[derive(Debug, Args)]
 pub struct SafetyArgs {
@@ -161,20 +194,8 @@ pub enum SafetyCommand {
         /// Where to write unqualified and borderline items (JSONL) for manual review.
         #[arg(long, value_name = "FILE")]
         review_out: Option<PathBuf>,
-        /// Run even below the standard's sample sizes (the result says so).
-        #[arg(long)]
-        allow_small: bool,
-        /// Sampling seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Write the result (evidence for `safety report`) as JSON.
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
         #[command(flatten)]
-        judge: LocalJudgeArgs,
-        /// Print machine-readable JSON.
-        #[arg(long)]
-        json: bool,
+        run: EvalRunArgs,
     },
     /// Generated-content and refusal evaluation of a model behind an OpenAI-compatible chat
     /// endpoint (API key, if needed, from AIGC_MARK_API_KEY).
@@ -213,20 +234,8 @@ pub enum SafetyCommand {
         /// Where to write borderline cases (JSONL) for manual review.
         #[arg(long, value_name = "FILE")]
         borderline_out: Option<PathBuf>,
-        /// Run even below the standard's sample sizes (the result says so).
-        #[arg(long)]
-        allow_small: bool,
-        /// Sampling seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Write the result (evidence for `safety report`) as JSON.
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
         #[command(flatten)]
-        judge: LocalJudgeArgs,
-        /// Print machine-readable JSON.
-        #[arg(long)]
-        json: bool,
+        run: EvalRunArgs,
     },
     /// The per-clause assessment report of TC260-003 / GB/T 45654 (Markdown, or HTML when the
     /// output ends in .html).
@@ -495,18 +504,14 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
             manual_sample,
             manual_out,
             review_out,
-            allow_small,
-            seed,
-            output,
-            judge,
-            json,
+            run,
         } => {
-            let judge = build_judge(&judge)?;
+            let judge = build_judge(&run.judge)?;
             let opt = CorpusOptions {
                 fraction,
                 manual: manual_sample,
-                allow_small,
-                seed,
+                allow_small: run.allow_small,
+                seed: run.seed,
             };
             let mut review = Vec::new();
             let mut manual = Vec::new();
@@ -528,12 +533,7 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
             if let Some(p) = &manual_out {
                 write_lines(p, &manual)?;
             }
-            if let Some(p) = &output {
-                write_atomic(p, serde_json::to_string_pretty(&result)?.as_bytes())?;
-            }
-            if json {
-                print_json(&result);
-            } else {
+            if run.emit(&result)? {
                 println!(
                     "{} of {} corpus items sampled ({:.1} %); judge: {}",
                     result.sampled,
@@ -579,13 +579,9 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
             timeout,
             progress,
             borderline_out,
-            allow_small,
-            seed,
-            output,
-            judge,
-            json,
+            run,
         } => {
-            let judge = build_judge(&judge)?;
+            let judge = build_judge(&run.judge)?;
             let mut cfg = ChatConfig::new(&endpoint, &model);
             cfg.api_key = std::env::var("AIGC_MARK_API_KEY").ok();
             cfg.attempts = attempts.max(1);
@@ -604,12 +600,12 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
                 banks: banks.iter().filter_map(|b| BankKind::parse(b)).collect(),
                 sample,
                 concurrency,
-                allow_small,
-                seed,
+                allow_small: run.allow_small,
+                seed: run.seed,
                 progress,
             };
             let done = Mutex::new(0usize);
-            let quiet = json;
+            let quiet = run.json;
             let (result, answered) =
                 evaluate_model(&questions, &client, judge.as_ref(), &opt, &|a| {
                     if let Ok(mut n) = done.lock() {
@@ -628,12 +624,7 @@ pub fn safety_command(a: SafetyArgs) -> Result<ExitCode> {
                     .collect();
                 write_lines(p, &lines)?;
             }
-            if let Some(p) = &output {
-                write_atomic(p, serde_json::to_string_pretty(&result)?.as_bytes())?;
-            }
-            if json {
-                print_json(&result);
-            } else {
+            if run.emit(&result)? {
                 println!(
                     "model {} at {}; judge: {}",
                     result.model, result.endpoint, result.judge
