@@ -269,7 +269,8 @@ impl Analyzer {
     /// Turns a frame's time-differenced band values into weighted values whose host part is as
     /// close to independent, equal-variance noise as the running statistics allow:
     ///
-    /// 1. the frame's mean over bands is removed (loudness changes);
+    /// 1. the frame's common change (loudness) is removed: from each band, the mean of the
+    ///    other bands weighted by their steadiness (see [`remove_common`]);
     /// 2. the host's change is smooth across bands for speech (formant moves, broadband onsets)
     ///    and independent for noise-like material: with the adjacent-band correlation `ρ`
     ///    tracked over ~1 s, the interpolation from the two neighbouring bands
@@ -283,10 +284,10 @@ impl Analyzer {
     /// None of this depends on the key, so the sync correlation stays standard normal on
     /// unmarked audio.
     fn whiten_and_weight(&mut self, x: &mut [f32; BANDS]) {
-        let mean = x.iter().sum::<f32>() / BANDS as f32;
-        for v in x.iter_mut() {
-            *v -= mean;
-        }
+        // The common part is estimated from the steady bands (weights: the inverse of each
+        // band's running noise share), see `remove_common`.
+        let weights = self.band_noise.map(|r| 1.0 / r.max(1e-6));
+        remove_common(x, &weights);
         let den: f32 = x.iter().map(|v| v * v).sum();
         let num: f32 = x.windows(2).map(|w| w[0] * w[1]).sum();
         let (cn, cd) = &mut self.band_corr;
@@ -308,9 +309,9 @@ impl Analyzer {
             };
             *v = src[b] - c * neighbours;
         }
-        let mean = x.iter().sum::<f32>() / BANDS as f32;
+        remove_common(x, &weights);
         for v in x.iter_mut() {
-            *v = (*v - mean).clamp(-CLIP, CLIP);
+            *v = v.clamp(-CLIP, CLIP);
         }
         let spread = x.iter().map(|v| v * v).sum::<f32>() / BANDS as f32 + RELIABILITY_FLOOR;
         for (v, r) in x.iter_mut().zip(self.band_noise.iter_mut()) {
@@ -350,6 +351,28 @@ impl Analyzer {
             *v = 0.5 * (sum + floor).ln();
         }
         Some(l)
+    }
+}
+
+/// Removes a frame's common change from each band value: from band `b`, the mean of the other
+/// bands weighted by `weights` (the inverse of each band's running noise share).
+///
+/// A limiter, compressor or gain change moves every band of a frame alike. The plain mean over
+/// all 33 bands estimated that change mostly from the noisy bands, and on tones and chords (one
+/// to a few steady partials above a quantisation or distortion floor) it carried the floor's
+/// noise into the partials' bands, which after such an attack are the only ones that keep the
+/// mark (as a change of one partial against another). Weighted by steadiness, the common change
+/// comes from the partials; leaving the band itself out keeps a dominant band from removing its
+/// own mark (on a single partial the mark is then read against the floor, as before). With equal
+/// weights this is the plain mean removal scaled by `n / (n − 1)`. Depends on the signal only,
+/// never on the key.
+fn remove_common(x: &mut [f32; BANDS], weights: &[f32; BANDS]) {
+    let total_weight: f32 = weights.iter().sum();
+    let total: f32 = x.iter().zip(weights).map(|(v, w)| v * w).sum();
+    let src = *x;
+    for ((v, s), w) in x.iter_mut().zip(&src).zip(weights) {
+        let rest = (total_weight - w).max(1e-12);
+        *v = s - (total - s * w) / rest;
     }
 }
 
@@ -1222,6 +1245,65 @@ mod tests {
         assert_eq!(refine_span(&zs, 9, 30), (10, 29));
         // A rough span outside anything better is kept.
         assert_eq!(refine_span(&zs, 40, 44), (40, 44));
+    }
+
+    #[test]
+    fn common_change_comes_from_the_steady_bands() {
+        // Two steady partials (bands 3 and 4) carry opposite marks ±0.02 and moved by a common
+        // 0.7 (a limiter's gain); every other band is a noisy floor (±0.5) that rose by 1.0
+        // (the limiter's distortion products).
+        let mut rng = KeyedRng::from_seed([5; 32]);
+        let mut x = [0.0f32; BANDS];
+        let mut weights = [1.0f32; BANDS];
+        for v in &mut x {
+            *v = 1.0 + 0.5 * rng.gaussian() as f32;
+        }
+        x[3] = 0.7 + 0.02;
+        x[4] = 0.7 - 0.02;
+        weights[3] = 1e4;
+        weights[4] = 1e4;
+        let mut plain = x;
+        remove_common(&mut plain, &[1.0; BANDS]);
+        remove_common(&mut x, &weights);
+        // Each partial is read against the other: the difference survives, the floor does not
+        // leak in.
+        assert!((x[3] - 0.04).abs() < 0.005, "{}", x[3]);
+        assert!((x[4] + 0.04).abs() < 0.005, "{}", x[4]);
+        // With the plain mean the floor's change swamps the mark of the partials.
+        assert!((plain[3] - 0.04).abs() > 0.1, "{}", plain[3]);
+    }
+
+    #[test]
+    fn common_change_removal_ignores_gain_and_keeps_a_lone_partial() {
+        let mut rng = KeyedRng::from_seed([6; 32]);
+        let mut x = [0.0f32; BANDS];
+        for v in &mut x {
+            *v = rng.gaussian() as f32;
+        }
+        let mut weights = [1.0f32; BANDS];
+        weights[0] = 1e6;
+        let mut shifted = x.map(|v| v + 3.0);
+        remove_common(&mut x, &weights);
+        remove_common(&mut shifted, &weights);
+        for (a, b) in x.iter().zip(&shifted) {
+            assert!((a - b).abs() < 1e-4);
+        }
+        // A dominant band is not removed from itself: band 0 keeps its value against the rest.
+        let mut lone = [0.0f32; BANDS];
+        lone[0] = 0.05;
+        remove_common(&mut lone, &weights);
+        assert!((lone[0] - 0.05).abs() < 1e-6, "{}", lone[0]);
+        // With equal weights it is the plain mean removal scaled by n / (n - 1).
+        let mut y = [0.0f32; BANDS];
+        for v in &mut y {
+            *v = rng.gaussian() as f32;
+        }
+        let mean = y.iter().sum::<f32>() / BANDS as f32;
+        let expect = y.map(|v| (v - mean) * BANDS as f32 / (BANDS - 1) as f32);
+        remove_common(&mut y, &[1.0; BANDS]);
+        for (a, b) in y.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-4);
+        }
     }
 
     #[test]

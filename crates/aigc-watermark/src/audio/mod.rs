@@ -28,8 +28,10 @@
 //! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
 //!   analysis runs with frames scaled to that speed and an eighth-frame hop; a cell's value is
 //!   the log of the band's summed power minus the same band in the frames one and two frames
-//!   before and after (removes the host's stationary spectrum), minus the frame's mean over bands
-//!   (removes loudness changes), minus a prediction from the two neighbouring bands scaled by
+//!   before and after (removes the host's stationary spectrum), minus the frame's common change
+//!   (loudness, a limiter's or compressor's gain: for each band, the mean of the other bands
+//!   weighted by their steadiness, so on tones and chords it comes from the partials and not
+//!   from the noise floor), minus a prediction from the two neighbouring bands scaled by
 //!   the running adjacent-band correlation (speech's formant moves and onsets are smooth across
 //!   bands, the keyed mark is not), and divided by its expected variance: the frame's spread
 //!   times the band's running share of it (bands at the noise or 16-bit quantisation floor of
