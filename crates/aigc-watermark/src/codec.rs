@@ -79,6 +79,49 @@ pub fn decode_payload(soft: &[f32], key: &WatermarkKey) -> Decoded {
     }
 }
 
+/// Decodes like [`decode_payload`], but tests up to `list` paths of the list Viterbi decoder
+/// (best first) against the keyed check and returns the first that passes, with the number of
+/// paths tested: each one could pass the 32-bit check by chance, so the caller counts them all
+/// as decode attempts. With `list` = 1 it is [`decode_payload`].
+pub fn decode_payload_list(soft: &[f32], key: &WatermarkKey, list: usize) -> (Decoded, usize) {
+    let none = Decoded {
+        payload: None,
+        bit_errors: soft.len(),
+        chips: soft.len(),
+    };
+    if soft.len() != CODED_BITS {
+        return (none, 0);
+    }
+    let perm = interleaver(key);
+    let deinterleaved: Vec<f32> = perm.iter().map(|&p| soft[p]).collect();
+    let Some(paths) = ecc::decode_list(&deinterleaved, MESSAGE_BITS, list) else {
+        return (none, 0);
+    };
+    let mut first = None;
+    for (tested, bits) in paths.iter().enumerate() {
+        let recoded = ecc::encode(bits);
+        let bit_errors = recoded
+            .iter()
+            .zip(&deinterleaved)
+            .filter(|(b, v)| (**b == 1) != (**v > 0.0))
+            .count();
+        let check = bits[64..]
+            .iter()
+            .fold(0u32, |acc, b| (acc << 1) | u32::from(*b));
+        let payload = Payload::from_bits(&bits[..64]).filter(|p| payload_check(key, p.0) == check);
+        let d = Decoded {
+            payload,
+            bit_errors,
+            chips: CODED_BITS,
+        };
+        if d.payload.is_some() {
+            return (d, tested + 1);
+        }
+        first.get_or_insert(d);
+    }
+    (first.unwrap_or(none), paths.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

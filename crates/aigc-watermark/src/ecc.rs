@@ -82,6 +82,83 @@ pub fn decode(soft: &[f32], n: usize) -> Option<Vec<u8>> {
     Some(bits)
 }
 
+/// Decodes like [`decode`], but returns up to `list` distinct paths that end in state 0, best
+/// metric first (parallel list Viterbi: each state keeps its `list` best paths, and the two
+/// sorted lists that reach a state are merged). The first path is [`decode`]'s. A caller that
+/// tests each path with a check code counts every path it tests. `None` when the length does
+/// not fit or `list` is 0.
+pub fn decode_list(soft: &[f32], n: usize, list: usize) -> Option<Vec<Vec<u8>>> {
+    if soft.len() != coded_len(n) || list == 0 {
+        return None;
+    }
+    let l = list;
+    let steps = n + TAIL;
+    let mut metric = vec![f32::NEG_INFINITY; STATES * l];
+    metric[0] = 0.0;
+    let mut next = vec![f32::NEG_INFINITY; STATES * l];
+    // Per step, next state and rank: (previous state, previous rank).
+    let mut back = vec![(0u8, 0u16); steps * STATES * l];
+    let table: Vec<[u8; RATE_INV]> = (0..(1u32 << K)).map(outputs).collect();
+    for t in 0..steps {
+        let chunk = &soft[t * RATE_INV..(t + 1) * RATE_INV];
+        next.fill(f32::NEG_INFINITY);
+        for ns in 0..STATES {
+            // The register that enters `ns` is (ns << 1) | low; its top bit is the input bit,
+            // which the tail forces to 0.
+            if t >= n && (ns >> (K - 2)) & 1 == 1 {
+                continue;
+            }
+            let pred: [(usize, f32); 2] = std::array::from_fn(|low| {
+                let reg = (ns << 1) | low;
+                let bm: f32 = table[reg]
+                    .iter()
+                    .zip(chunk)
+                    .map(|(o, v)| if *o == 1 { *v } else { -*v })
+                    .sum();
+                (reg & (STATES - 1), bm)
+            });
+            // Merge the two predecessors' sorted lists (each shifted by its branch metric).
+            let (mut i, mut j) = (0usize, 0usize);
+            for r in 0..l {
+                let a = (i < l)
+                    .then(|| metric[pred[0].0 * l + i] + pred[0].1)
+                    .filter(|m| *m > f32::NEG_INFINITY);
+                let b = (j < l)
+                    .then(|| metric[pred[1].0 * l + j] + pred[1].1)
+                    .filter(|m| *m > f32::NEG_INFINITY);
+                let (m, s, rank) = match (a, b) {
+                    (Some(a), Some(b)) if a >= b => (a, pred[0].0, &mut i),
+                    (Some(a), None) => (a, pred[0].0, &mut i),
+                    (_, Some(b)) => (b, pred[1].0, &mut j),
+                    (None, None) => break,
+                };
+                next[ns * l + r] = m;
+                back[(t * STATES + ns) * l + r] = (s as u8, *rank as u16);
+                *rank += 1;
+            }
+        }
+        std::mem::swap(&mut metric, &mut next);
+    }
+    let mut out = Vec::new();
+    // State 0's ranks (its lists are sorted, so the first empty one ends them).
+    for (r0, &m) in metric[..l].iter().enumerate() {
+        if m == f32::NEG_INFINITY {
+            break;
+        }
+        let (mut state, mut rank) = (0usize, r0);
+        let mut bits = vec![0u8; steps];
+        for t in (0..steps).rev() {
+            bits[t] = (state >> (K - 2)) as u8 & 1;
+            let (ps, pr) = back[(t * STATES + state) * l + rank];
+            state = usize::from(ps);
+            rank = usize::from(pr);
+        }
+        bits.truncate(n);
+        out.push(bits);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +197,40 @@ mod tests {
             }
         }
         assert_eq!(decode(&soft, 96), Some(bits));
+    }
+
+    #[test]
+    fn list_decoding_starts_with_the_viterbi_path_and_lists_distinct_paths() {
+        let bits: Vec<u8> = (0..96).map(|i| ((i * 11 + 5) % 7 % 2) as u8).collect();
+        let coded = encode(&bits);
+        // Noisy soft values (deterministic), enough errors that the best path may be wrong.
+        let soft: Vec<f32> = to_soft(&coded)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 1.6 * (((i * 7919 + 13) % 101) as f32 / 50.0 - 1.0))
+            .collect();
+        let list = decode_list(&soft, 96, 16).expect("length fits");
+        assert_eq!(list.len(), 16);
+        assert_eq!(Some(list[0].clone()), decode(&soft, 96));
+        for (i, a) in list.iter().enumerate() {
+            assert_eq!(a.len(), 96);
+            assert!(list[..i].iter().all(|b| b != a), "path {i} repeats");
+        }
+        // Metrics come out best first: the correlation of each re-encoded path never rises.
+        let corr: Vec<f32> = list
+            .iter()
+            .map(|p| {
+                encode(p)
+                    .iter()
+                    .zip(&soft)
+                    .map(|(o, v)| if *o == 1 { *v } else { -*v })
+                    .sum()
+            })
+            .collect();
+        assert!(corr.windows(2).all(|w| w[0] >= w[1] - 1e-3));
+        // Clean input: the true path first.
+        assert_eq!(decode_list(&to_soft(&coded), 96, 4).expect("fits")[0], bits);
+        assert_eq!(decode_list(&soft, 95, 4), None);
+        assert_eq!(decode_list(&soft, 96, 0), None);
     }
 }
