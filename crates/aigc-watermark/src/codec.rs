@@ -148,6 +148,42 @@ mod tests {
     }
 
     #[test]
+    fn list_decoding_recovers_more_and_counts_every_path_tested() {
+        let key = WatermarkKey::from_bytes([6; 32]);
+        let payload = Payload(0x0FED_CBA9_8765_4321);
+        let chips = encode_payload(payload, &key);
+        // One path is the plain decoder.
+        let (d, tested) = decode_payload_list(&chips, &key, 1);
+        assert_eq!((d.payload, tested), (Some(payload), 1));
+        // Near the code's limit (chip SNR ≈ −3 dB) the check finds the payload further down
+        // the list where the best path is wrong; it never accepts another payload.
+        let mut rng = KeyedRng::from_seed([2; 32]);
+        let (mut plain, mut listed) = (0, 0);
+        for _ in 0..60 {
+            let noisy: Vec<f32> = chips
+                .iter()
+                .map(|c| c + 1.4 * rng.gaussian() as f32)
+                .collect();
+            let one = decode_payload(&noisy, &key);
+            let (many, tested) = decode_payload_list(&noisy, &key, 64);
+            assert!(one.payload.is_none() || one.payload == Some(payload));
+            assert!(many.payload.is_none() || many.payload == Some(payload));
+            assert!((1..=64).contains(&tested));
+            if one.payload.is_some() {
+                assert_eq!((many.payload, tested), (one.payload, 1));
+            }
+            plain += usize::from(one.payload.is_some());
+            listed += usize::from(many.payload.is_some());
+        }
+        assert!(listed > plain, "list {listed} vs plain {plain} of 60");
+        // Noise: every path is tested and none passes.
+        let noise: Vec<f32> = (0..CODED_BITS).map(|_| rng.gaussian() as f32).collect();
+        let (d, tested) = decode_payload_list(&noise, &key, 64);
+        assert_eq!((d.payload, tested), (None, 64));
+        assert_eq!(decode_payload_list(&noise[1..], &key, 64).1, 0);
+    }
+
+    #[test]
     fn pure_noise_never_yields_a_payload() {
         let key = WatermarkKey::from_bytes([5; 32]);
         let mut rng = KeyedRng::from_seed([1; 32]);
