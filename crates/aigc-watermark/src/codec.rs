@@ -92,13 +92,19 @@ pub fn decode_payload_list(soft: &[f32], key: &WatermarkKey, list: usize) -> (De
     if soft.len() != CODED_BITS {
         return (none, 0);
     }
+    // The plain Viterbi path first: it is the list's first path, and most decodes of a marked
+    // image stop there without the list's cost.
+    let first = decode_payload(soft, key);
+    if first.payload.is_some() || list <= 1 {
+        return (first, 1);
+    }
     let perm = interleaver(key);
     let deinterleaved: Vec<f32> = perm.iter().map(|&p| soft[p]).collect();
     let Some(paths) = ecc::decode_list(&deinterleaved, MESSAGE_BITS, list) else {
-        return (none, 0);
+        return (first, 1);
     };
-    let mut first = None;
-    for (tested, bits) in paths.iter().enumerate() {
+    // Path 0 is the Viterbi path just tested.
+    for (tested, bits) in paths.iter().enumerate().skip(1) {
         let recoded = ecc::encode(bits);
         let bit_errors = recoded
             .iter()
@@ -117,9 +123,8 @@ pub fn decode_payload_list(soft: &[f32], key: &WatermarkKey, list: usize) -> (De
         if d.payload.is_some() {
             return (d, tested + 1);
         }
-        first.get_or_insert(d);
     }
-    (first.unwrap_or(none), paths.len())
+    (first, paths.len().max(1))
 }
 
 #[cfg(test)]

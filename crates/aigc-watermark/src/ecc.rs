@@ -85,19 +85,21 @@ pub fn decode(soft: &[f32], n: usize) -> Option<Vec<u8>> {
 /// Decodes like [`decode`], but returns up to `list` distinct paths that end in state 0, best
 /// metric first (parallel list Viterbi: each state keeps its `list` best paths, and the two
 /// sorted lists that reach a state are merged). The first path is [`decode`]'s. A caller that
-/// tests each path with a check code counts every path it tests. `None` when the length does
-/// not fit or `list` is 0.
+/// tests each path with a check code counts every path it tests. At most 256 paths. `None` when
+/// the length does not fit or `list` is 0.
 pub fn decode_list(soft: &[f32], n: usize, list: usize) -> Option<Vec<Vec<u8>>> {
     if soft.len() != coded_len(n) || list == 0 {
         return None;
     }
-    let l = list;
+    // Ranks are stored in a byte.
+    let l = list.min(256);
     let steps = n + TAIL;
     let mut metric = vec![f32::NEG_INFINITY; STATES * l];
     metric[0] = 0.0;
     let mut next = vec![f32::NEG_INFINITY; STATES * l];
-    // Per step, next state and rank: (previous state, previous rank).
-    let mut back = vec![(0u8, 0u16); steps * STATES * l];
+    // Per step, next state and rank: the previous state and its rank.
+    let mut back_state = vec![0u8; steps * STATES * l];
+    let mut back_rank = vec![0u8; steps * STATES * l];
     let table: Vec<[u8; RATE_INV]> = (0..(1u32 << K)).map(outputs).collect();
     for t in 0..steps {
         let chunk = &soft[t * RATE_INV..(t + 1) * RATE_INV];
@@ -108,7 +110,7 @@ pub fn decode_list(soft: &[f32], n: usize, list: usize) -> Option<Vec<Vec<u8>>> 
             if t >= n && (ns >> (K - 2)) & 1 == 1 {
                 continue;
             }
-            let pred: [(usize, f32); 2] = std::array::from_fn(|low| {
+            let branch = |low: usize| {
                 let reg = (ns << 1) | low;
                 let bm: f32 = table[reg]
                     .iter()
@@ -116,25 +118,28 @@ pub fn decode_list(soft: &[f32], n: usize, list: usize) -> Option<Vec<Vec<u8>>> 
                     .map(|(o, v)| if *o == 1 { *v } else { -*v })
                     .sum();
                 (reg & (STATES - 1), bm)
-            });
-            // Merge the two predecessors' sorted lists (each shifted by its branch metric).
+            };
+            let ((s0, b0), (s1, b1)) = (branch(0), branch(1));
+            let (m0, m1) = (&metric[s0 * l..][..l], &metric[s1 * l..][..l]);
+            let out = &mut next[ns * l..][..l];
+            let base = (t * STATES + ns) * l;
+            let (bs, br) = (&mut back_state[base..][..l], &mut back_rank[base..][..l]);
+            // Merge the two predecessors' sorted lists, each shifted by its branch metric (an
+            // empty entry is −∞ and stays −∞, so it sorts last).
             let (mut i, mut j) = (0usize, 0usize);
             for r in 0..l {
-                let a = (i < l)
-                    .then(|| metric[pred[0].0 * l + i] + pred[0].1)
-                    .filter(|m| *m > f32::NEG_INFINITY);
-                let b = (j < l)
-                    .then(|| metric[pred[1].0 * l + j] + pred[1].1)
-                    .filter(|m| *m > f32::NEG_INFINITY);
-                let (m, s, rank) = match (a, b) {
-                    (Some(a), Some(b)) if a >= b => (a, pred[0].0, &mut i),
-                    (Some(a), None) => (a, pred[0].0, &mut i),
-                    (_, Some(b)) => (b, pred[1].0, &mut j),
-                    (None, None) => break,
-                };
-                next[ns * l + r] = m;
-                back[(t * STATES + ns) * l + r] = (s as u8, *rank as u16);
-                *rank += 1;
+                let a = if i < l { m0[i] + b0 } else { f32::NEG_INFINITY };
+                let b = if j < l { m1[j] + b1 } else { f32::NEG_INFINITY };
+                if a == f32::NEG_INFINITY && b == f32::NEG_INFINITY {
+                    break;
+                }
+                if a >= b {
+                    (out[r], bs[r], br[r]) = (a, s0 as u8, i as u8);
+                    i += 1;
+                } else {
+                    (out[r], bs[r], br[r]) = (b, s1 as u8, j as u8);
+                    j += 1;
+                }
             }
         }
         std::mem::swap(&mut metric, &mut next);
@@ -149,9 +154,9 @@ pub fn decode_list(soft: &[f32], n: usize, list: usize) -> Option<Vec<Vec<u8>>> 
         let mut bits = vec![0u8; steps];
         for t in (0..steps).rev() {
             bits[t] = (state >> (K - 2)) as u8 & 1;
-            let (ps, pr) = back[(t * STATES + state) * l + rank];
-            state = usize::from(ps);
-            rank = usize::from(pr);
+            let at = (t * STATES + state) * l + rank;
+            state = usize::from(back_state[at]);
+            rank = usize::from(back_rank[at]);
         }
         bits.truncate(n);
         out.push(bits);
