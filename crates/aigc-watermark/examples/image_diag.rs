@@ -171,7 +171,7 @@ fn main() -> Result<(), String> {
                 .position(|c| (c.0 / scale - 1.0).abs() < 0.01 && (c.1 - rotation).abs() < 0.3);
             let best = g.candidates.first().copied().unwrap_or((0.0, 0.0, 0.0));
             println!(
-                "{an:10} {} det z {:5.1} s {:.3} r {:5.2} | truth s {:.3} r {:5.2}: sync {:.2} rank {:?} refined {:?} foldz {:5.1} pol {:5.1} dec {} err {} | best cand s {:.3} r {:.2} sc {:.2}",
+                "{an:10} {} det z {:5.1} s {:.3} r {:5.2} | truth s {:.3} r {:5.2}: sync {:.2} rank {:?} refined {:?} foldz {:5.1} pol {:5.1} dec {} err {} learned {} | best cand s {:.3} r {:.2} sc {:.2}",
                 if ok { "PASS" } else { "fail" },
                 d.z,
                 d.scale,
@@ -186,6 +186,7 @@ fn main() -> Result<(), String> {
                 g.polished_z,
                 g.payload == Some(payload),
                 g.raw_errors,
+                g.raw_errors_learned,
                 best.0,
                 best.1,
                 best.2

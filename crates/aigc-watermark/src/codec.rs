@@ -79,6 +79,54 @@ pub fn decode_payload(soft: &[f32], key: &WatermarkKey) -> Decoded {
     }
 }
 
+/// Decodes like [`decode_payload`], but tests up to `list` paths of the list Viterbi decoder
+/// (best first) against the keyed check and returns the first that passes, with the number of
+/// paths tested: each one could pass the 32-bit check by chance, so the caller counts them all
+/// as decode attempts. With `list` = 1 it is [`decode_payload`].
+pub fn decode_payload_list(soft: &[f32], key: &WatermarkKey, list: usize) -> (Decoded, usize) {
+    let none = Decoded {
+        payload: None,
+        bit_errors: soft.len(),
+        chips: soft.len(),
+    };
+    if soft.len() != CODED_BITS {
+        return (none, 0);
+    }
+    // The plain Viterbi path first: it is the list's first path, and most decodes of a marked
+    // image stop there without the list's cost.
+    let first = decode_payload(soft, key);
+    if first.payload.is_some() || list <= 1 {
+        return (first, 1);
+    }
+    let perm = interleaver(key);
+    let deinterleaved: Vec<f32> = perm.iter().map(|&p| soft[p]).collect();
+    let Some(paths) = ecc::decode_list(&deinterleaved, MESSAGE_BITS, list) else {
+        return (first, 1);
+    };
+    // Path 0 is the Viterbi path just tested.
+    for (tested, bits) in paths.iter().enumerate().skip(1) {
+        let recoded = ecc::encode(bits);
+        let bit_errors = recoded
+            .iter()
+            .zip(&deinterleaved)
+            .filter(|(b, v)| (**b == 1) != (**v > 0.0))
+            .count();
+        let check = bits[64..]
+            .iter()
+            .fold(0u32, |acc, b| (acc << 1) | u32::from(*b));
+        let payload = Payload::from_bits(&bits[..64]).filter(|p| payload_check(key, p.0) == check);
+        let d = Decoded {
+            payload,
+            bit_errors,
+            chips: CODED_BITS,
+        };
+        if d.payload.is_some() {
+            return (d, tested + 1);
+        }
+    }
+    (first, paths.len().max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +150,42 @@ mod tests {
         // Another key never yields a payload.
         let other = WatermarkKey::from_bytes([4; 32]);
         assert_eq!(decode_payload(&chips, &other).payload, None);
+    }
+
+    #[test]
+    fn list_decoding_recovers_more_and_counts_every_path_tested() {
+        let key = WatermarkKey::from_bytes([6; 32]);
+        let payload = Payload(0x0FED_CBA9_8765_4321);
+        let chips = encode_payload(payload, &key);
+        // One path is the plain decoder.
+        let (d, tested) = decode_payload_list(&chips, &key, 1);
+        assert_eq!((d.payload, tested), (Some(payload), 1));
+        // Near the code's limit (chip SNR ≈ −3 dB) the check finds the payload further down
+        // the list where the best path is wrong; it never accepts another payload.
+        let mut rng = KeyedRng::from_seed([2; 32]);
+        let (mut plain, mut listed) = (0, 0);
+        for _ in 0..60 {
+            let noisy: Vec<f32> = chips
+                .iter()
+                .map(|c| c + 1.4 * rng.gaussian() as f32)
+                .collect();
+            let one = decode_payload(&noisy, &key);
+            let (many, tested) = decode_payload_list(&noisy, &key, 64);
+            assert!(one.payload.is_none() || one.payload == Some(payload));
+            assert!(many.payload.is_none() || many.payload == Some(payload));
+            assert!((1..=64).contains(&tested));
+            if one.payload.is_some() {
+                assert_eq!((many.payload, tested), (one.payload, 1));
+            }
+            plain += usize::from(one.payload.is_some());
+            listed += usize::from(many.payload.is_some());
+        }
+        assert!(listed > plain, "list {listed} vs plain {plain} of 60");
+        // Noise: every path is tested and none passes.
+        let noise: Vec<f32> = (0..CODED_BITS).map(|_| rng.gaussian() as f32).collect();
+        let (d, tested) = decode_payload_list(&noise, &key, 64);
+        assert_eq!((d.payload, tested), (None, 64));
+        assert_eq!(decode_payload_list(&noise[1..], &key, 64).1, 0);
     }
 
     #[test]
