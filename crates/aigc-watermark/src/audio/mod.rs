@@ -44,8 +44,10 @@
 //!   (speeds × phases × segments). The segments' soft chips are decoded alone, summed per
 //!   (speed, phase) hypothesis over the whole stream (a trailing piece too short to score alone
 //!   still adds its cells: the last 0.7 s of a 10 s excerpt) and combined (weighted by each
-//!   segment's `z`) by [`crate::codec::decode_payload`]; a payload is only
-//!   returned when its keyed check passes. Candidate chips are decoded twice: with every cell
+//!   segment's `z`) by [`crate::codec::decode_payload`]; the whole-stream sums go through the
+//!   list Viterbi decoder ([`crate::codec::decode_payload_list`], 64 paths, each counted as a
+//!   chance for a random payload to pass); a payload is only returned when its keyed check
+//!   passes. Candidate chips are decoded twice: with every cell
 //!   at full weight, and with the cells more than 40 dB below their frame's strongest band
 //!   weighted down (low-rate codecs drop or noise-fill the mark there; unattacked and on tones
 //!   those cells carry it as well as any). Memory is a fixed number of block-long buffers,
