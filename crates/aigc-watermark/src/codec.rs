@@ -56,22 +56,30 @@ pub fn decode_payload(soft: &[f32], key: &WatermarkKey) -> Decoded {
     if soft.len() != CODED_BITS {
         return none;
     }
-    let perm = interleaver(key);
-    let deinterleaved: Vec<f32> = perm.iter().map(|&p| soft[p]).collect();
+    let deinterleaved = deinterleave(soft, key);
     let Some(bits) = ecc::decode(&deinterleaved, MESSAGE_BITS) else {
         return none;
     };
-    let recoded = ecc::encode(&bits);
-    let bit_errors = recoded
+    checked(&bits, &deinterleaved, key)
+}
+
+/// The soft chips in code order.
+fn deinterleave(soft: &[f32], key: &WatermarkKey) -> Vec<f32> {
+    interleaver(key).iter().map(|&p| soft[p]).collect()
+}
+
+/// One decoded message: its chip errors against the soft chips, and the payload only when the
+/// keyed check of its last 32 bits passes.
+fn checked(bits: &[u8], deinterleaved: &[f32], key: &WatermarkKey) -> Decoded {
+    let bit_errors = ecc::encode(bits)
         .iter()
-        .zip(&deinterleaved)
+        .zip(deinterleaved)
         .filter(|(b, v)| (**b == 1) != (**v > 0.0))
         .count();
-    let payload = Payload::from_bits(&bits[..64]);
     let check = bits[64..]
         .iter()
         .fold(0u32, |acc, b| (acc << 1) | u32::from(*b));
-    let payload = payload.filter(|p| payload_check(key, p.0) == check);
+    let payload = Payload::from_bits(&bits[..64]).filter(|p| payload_check(key, p.0) == check);
     Decoded {
         payload,
         bit_errors,
@@ -98,28 +106,13 @@ pub fn decode_payload_list(soft: &[f32], key: &WatermarkKey, list: usize) -> (De
     if first.payload.is_some() || list <= 1 {
         return (first, 1);
     }
-    let perm = interleaver(key);
-    let deinterleaved: Vec<f32> = perm.iter().map(|&p| soft[p]).collect();
+    let deinterleaved = deinterleave(soft, key);
     let Some(paths) = ecc::decode_list(&deinterleaved, MESSAGE_BITS, list) else {
         return (first, 1);
     };
     // Path 0 is the Viterbi path just tested.
     for (tested, bits) in paths.iter().enumerate().skip(1) {
-        let recoded = ecc::encode(bits);
-        let bit_errors = recoded
-            .iter()
-            .zip(&deinterleaved)
-            .filter(|(b, v)| (**b == 1) != (**v > 0.0))
-            .count();
-        let check = bits[64..]
-            .iter()
-            .fold(0u32, |acc, b| (acc << 1) | u32::from(*b));
-        let payload = Payload::from_bits(&bits[..64]).filter(|p| payload_check(key, p.0) == check);
-        let d = Decoded {
-            payload,
-            bit_errors,
-            chips: CODED_BITS,
-        };
+        let d = checked(bits, &deinterleaved, key);
         if d.payload.is_some() {
             return (d, tested + 1);
         }
