@@ -603,43 +603,7 @@ impl ClassFold {
         let chips: Vec<Vec<f32>> = (0..K)
             .map(|k| tile::despread(&align(&self.class(k), offset)))
             .collect();
-        let m = layout.pilot.len().max(1) as f64;
-        let mut mean = [0.0f64; K];
-        let mut cov = [[0.0f64; K]; K];
-        for &c in &layout.pilot {
-            let sign = f64::from(layout.sign[c]);
-            let v: [f64; K] = std::array::from_fn(|k| sign * f64::from(chips[k][c]));
-            for i in 0..K {
-                mean[i] += v[i];
-                for j in 0..=i {
-                    cov[i][j] += v[i] * v[j];
-                }
-            }
-        }
-        mean.iter_mut().for_each(|v| *v /= m);
-        for i in 0..K {
-            for j in 0..=i {
-                cov[i][j] = cov[i][j] / m - mean[i] * mean[j];
-                cov[j][i] = cov[i][j];
-            }
-        }
-        // A class with no samples has a zero row: a small ridge keeps the system solvable.
-        let ridge = 1e-9
-            * (0..K)
-                .map(|i| cov[i][i])
-                .sum::<f64>()
-                .max(f64::MIN_POSITIVE);
-        (0..K).for_each(|i| cov[i][i] += ridge);
-        let w = solve(cov, mean)?;
-        let mut combined = vec![0.0f32; tile::CHIPS * tile::CHIPS];
-        for (chips, &w) in chips.iter().zip(&w) {
-            let w = w as f32;
-            combined
-                .iter_mut()
-                .zip(chips)
-                .for_each(|(c, v)| *c += w * v);
-        }
-        Some((combined, w))
+        pilot_weighted::<K>(&chips, layout)
     }
 
     /// The classes' folded tiles summed with weights `w` and aligned at `offset` (despreading
@@ -674,13 +638,24 @@ fn learned_chips(aligned: &[f32], layout: &tile::ChipLayout) -> Option<Vec<f32>>
             tile::despread(&smoothed)
         })
         .collect();
+    pilot_weighted::<LEARNED_TAPS>(&chips, layout).map(|(combined, _)| combined)
+}
+
+/// Maximal-ratio combination of K readings of the same chips: weights w = C⁻¹·μ, where μ is
+/// the mean pilot chip of each reading (sign applied) and C the readings' covariance over the
+/// pilot chips (so anti-correlated readings are not made to cancel). Returns the combined
+/// chips and the weights; None when the system is singular.
+fn pilot_weighted<const K: usize>(
+    chips: &[Vec<f32>],
+    layout: &tile::ChipLayout,
+) -> Option<(Vec<f32>, [f64; K])> {
     let m = layout.pilot.len().max(1) as f64;
-    let mut mean = [0.0f64; LEARNED_TAPS];
-    let mut cov = [[0.0f64; LEARNED_TAPS]; LEARNED_TAPS];
+    let mut mean = [0.0f64; K];
+    let mut cov = [[0.0f64; K]; K];
     for &c in &layout.pilot {
         let sign = f64::from(layout.sign[c]);
-        let v: [f64; LEARNED_TAPS] = std::array::from_fn(|k| sign * f64::from(chips[k][c]));
-        for i in 0..LEARNED_TAPS {
+        let v: [f64; K] = std::array::from_fn(|k| sign * f64::from(chips[k][c]));
+        for i in 0..K {
             mean[i] += v[i];
             for j in 0..=i {
                 cov[i][j] += v[i] * v[j];
@@ -688,18 +663,19 @@ fn learned_chips(aligned: &[f32], layout: &tile::ChipLayout) -> Option<Vec<f32>>
         }
     }
     mean.iter_mut().for_each(|v| *v /= m);
-    for i in 0..LEARNED_TAPS {
+    for i in 0..K {
         for j in 0..=i {
             cov[i][j] = cov[i][j] / m - mean[i] * mean[j];
             cov[j][i] = cov[i][j];
         }
     }
+    // A reading with no samples has a zero row: a small ridge keeps the system solvable.
     let ridge = 1e-9
-        * (0..LEARNED_TAPS)
+        * (0..K)
             .map(|i| cov[i][i])
             .sum::<f64>()
             .max(f64::MIN_POSITIVE);
-    (0..LEARNED_TAPS).for_each(|i| cov[i][i] += ridge);
+    (0..K).for_each(|i| cov[i][i] += ridge);
     let w = solve(cov, mean)?;
     let mut combined = vec![0.0f32; tile::CHIPS * tile::CHIPS];
     for (chips, &w) in chips.iter().zip(&w) {
@@ -709,7 +685,7 @@ fn learned_chips(aligned: &[f32], layout: &tile::ChipLayout) -> Option<Vec<f32>>
             .zip(chips)
             .for_each(|(c, v)| *c += w * v);
     }
-    Some(combined)
+    Some((combined, w))
 }
 
 /// Solves a·x = b by Gaussian elimination with partial pivoting; None when singular.
