@@ -802,20 +802,42 @@ impl Folder<'_> {
             let (sum_row, count_row) = (&mut sum[base..][..n], &mut count[base..][..n]);
             let inside = r.inside.as_ref().map(|v| &v[row * r.width..][..r.width]);
             let label_row = labels.as_ref().map(|v| &v[row * r.width..][..r.width]);
-            // The tile column walks with the image column (no division per sample).
-            let mut i = ox % n;
-            for (col, &v) in line.iter().enumerate() {
-                if inside.is_none_or(|ins| ins[col]) {
-                    sum_row[i] += v;
-                    count_row[i] += 1;
-                    if let (Some(c), Some(l)) = (classes.as_mut(), label_row) {
-                        c.sums[(base + i) * plane::RELIABILITY_CLASSES + usize::from(l[col])] += v;
+            // The row in runs of whole tile columns: run k adds to tile columns phase..phase+len
+            // (slice against slice, no division or wrap per sample). Each tile sample still
+            // receives its values in image-column order, so the sums are those of a per-sample
+            // walk.
+            let (mut col, mut phase) = (0, ox % n);
+            while col < line.len() {
+                let len = (n - phase).min(line.len() - col);
+                let values = &line[col..][..len];
+                let sums = &mut sum_row[phase..][..len];
+                let counts = &mut count_row[phase..][..len];
+                match inside.map(|ins| &ins[col..][..len]) {
+                    None => {
+                        sums.iter_mut().zip(values).for_each(|(s, &v)| *s += v);
+                        counts.iter_mut().for_each(|c| *c += 1);
+                    }
+                    Some(ins) => {
+                        for ((s, c), (&v, &i)) in
+                            sums.iter_mut().zip(counts).zip(values.iter().zip(ins))
+                        {
+                            if i {
+                                *s += v;
+                                *c += 1;
+                            }
+                        }
                     }
                 }
-                i += 1;
-                if i == n {
-                    i = 0;
+                if let (Some(c), Some(l)) = (classes.as_mut(), label_row) {
+                    for (k, (&v, &label)) in values.iter().zip(&l[col..][..len]).enumerate() {
+                        if inside.is_none_or(|ins| ins[col + k]) {
+                            c.sums[(base + phase + k) * plane::RELIABILITY_CLASSES
+                                + usize::from(label)] += v;
+                        }
+                    }
                 }
+                col += len;
+                phase = 0;
             }
         }
         let folded: Vec<f32> = sum

@@ -206,11 +206,15 @@ pub(crate) fn bilinear(src: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
 /// same arithmetic, so the same value).
 #[inline]
 fn bilinear_inside(src: &[f32], w: usize, x: f32, y: f32) -> f32 {
-    let (x0, y0) = (x as usize, y as usize);
+    // Through i32: one conversion instruction each (f32 → usize has no x86 instruction and
+    // took a fifth of the resampling); the same value for 0 ≤ x, y < 2³¹.
+    let (x0, y0) = (x as i32 as usize, y as i32 as usize);
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
     let i = y0 * w + x0;
-    let top = src[i] * (1.0 - fx) + src[i + 1] * fx;
-    let bottom = src[i + w] * (1.0 - fx) + src[i + w + 1] * fx;
+    // One bounds check for the four neighbours.
+    let p = &src[i..i + w + 2];
+    let top = p[0] * (1.0 - fx) + p[1] * fx;
+    let bottom = p[w] * (1.0 - fx) + p[w + 1] * fx;
     top * (1.0 - fy) + bottom * fy
 }
 
