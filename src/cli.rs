@@ -205,8 +205,9 @@ pub struct KeygenArgs {
     /// The provider code the key belongs to (recorded in the key file).
     #[arg(long)]
     pub provider: Option<String>,
-    /// Directory to write the key pair into [default: the key directory].
-    #[arg(long, value_name = "DIR")]
+    /// Directory to write the key into [default: the key directory]; `--keys`, the name the
+    /// other commands read keys with, works too.
+    #[arg(long, value_name = "DIR", visible_alias = "keys")]
     pub out: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long)]

@@ -269,8 +269,8 @@ pub fn print_finding(f: &WatermarkFinding, records: &[AigcRecord]) {
         && d.present
     {
         println!(
-            "      transform: scale {:.3}, grid offset ({}, {})",
-            t.scale, t.offset.0, t.offset.1
+            "      transform: scale {:.3}, rotation {:+.2}°, grid offset ({}, {})",
+            t.scale, t.rotation_degrees, t.offset.0, t.offset.1
         );
     }
     if let Some(s) = &d.span {

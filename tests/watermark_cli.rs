@@ -229,6 +229,35 @@ fn wm_embed_detect_round_trip_and_wrong_key() {
     let w = &d["files"][0]["watermark"];
     assert_eq!(w["detection"]["payload"], "0123456789abcdef", "{d}");
     assert_eq!(w["label"]["state"], "no-label");
+    // Rotated 3° clockwise (borders cropped) and resized to 80 % by ImageMagick: the payload
+    // comes back with the transform that was applied.
+    let turned = sc.path("turned.png");
+    let out = tool(
+        "convert",
+        &[
+            &s(&marked),
+            "-rotate",
+            "3",
+            "-gravity",
+            "center",
+            "-crop",
+            "440x440+0+0",
+            "+repage",
+            "-resize",
+            "80%",
+            &s(&turned),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d = sc.json(&["wm", "detect", &s(&turned), "--json"], 0);
+    let det = &d["files"][0]["watermark"]["detection"];
+    assert_eq!(det["payload"], "0123456789abcdef", "{d}");
+    let scale = det["transform"]["scale"].as_f64().expect("scale");
+    let rotation = det["transform"]["rotation_degrees"]
+        .as_f64()
+        .expect("rotation");
+    assert!((scale - 0.8).abs() < 0.01, "scale {scale}");
+    assert!((rotation - 3.0).abs() < 0.3, "rotation {rotation}");
     // The unmarked input: no mark, exit 1.
     let d = sc.json(&["wm", "detect", &s(&img), "--json"], 1);
     assert_eq!(d["files"][0]["watermark"]["detection"]["present"], false);
@@ -242,6 +271,29 @@ fn wm_embed_detect_round_trip_and_wrong_key() {
     let det = &d["files"][0]["watermark"]["detection"];
     assert_eq!(det["present"], false, "{d}");
     assert!(det["payload"].is_null());
+    // keygen takes the key directory by the name the other commands read it with.
+    let kdir = sc.path("kdir");
+    sc.json(
+        &[
+            "keygen",
+            "--watermark",
+            "--name",
+            "elsewhere",
+            "--keys",
+            &s(&kdir),
+            "--json",
+        ],
+        0,
+    );
+    assert!(kdir.join("elsewhere.wmkey.json").is_file());
+    let d = sc.json(
+        &["wm", "detect", &s(&marked), "--keys", &s(&kdir), "--json"],
+        1,
+    );
+    assert_eq!(
+        d["files"][0]["watermark"]["detection"]["key_name"], "elsewhere",
+        "{d}"
+    );
     // Two keys and none chosen: a clear error, nothing written.
     let out = sc.run(&[
         "wm",

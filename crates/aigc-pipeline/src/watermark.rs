@@ -405,6 +405,9 @@ pub(crate) fn audio_summary(payload: Payload, key: &NamedKey, stats: &EmbedStats
 pub struct ImageTransform {
     /// Suspect size / marked size.
     pub scale: f64,
+    /// Rotation of the suspect against the marked image, degrees (positive: clockwise as
+    /// displayed, as ImageMagick's `-rotate`).
+    pub rotation_degrees: f64,
     /// Tile-grid offset (x, y) in marked-image pixels, modulo the tile period.
     pub offset: (usize, usize),
 }
@@ -468,6 +471,7 @@ impl WatermarkDetection {
             payload: d.payload.map(Payload::to_hex),
             transform: Some(ImageTransform {
                 scale: d.scale,
+                rotation_degrees: d.rotation_degrees,
                 offset: d.offset,
             }),
             span: None,
