@@ -75,6 +75,13 @@ fn attacks(w: usize, h: usize) -> Vec<Attack> {
             None,
         ),
         (
+            "add20",
+            "png",
+            s(&["-evaluate", "Add", "7.843%"]),
+            0.0,
+            None,
+        ),
+        (
             "contrast",
             "png",
             s(&["-brightness-contrast", "0x30"]),
@@ -139,6 +146,25 @@ fn main() -> Result<(), String> {
         let marked = work.join(format!("{idx:03}-marked.png"));
         rgb.save(&marked).map_err(|e| e.to_string())?;
         println!("## {name} {w}x{h} psnr {:.2}", rep.psnr_db);
+        // Share of the mark's energy in pixels each tone attack clips (marked value past the
+        // attack's clipping point): brightness 20 % (+51 levels), +20 levels, contrast +30.
+        let share = |clips: &dyn Fn(u8) -> bool| {
+            let (mut all, mut lost) = (0.0f64, 0.0f64);
+            for (&n, &o) in y.iter().zip(&y0) {
+                let d = f64::from(i16::from(n) - i16::from(o)).powi(2);
+                all += d;
+                if clips(n) {
+                    lost += d;
+                }
+            }
+            100.0 * lost / all.max(1e-9)
+        };
+        println!(
+            "mark energy clipped: bright51 {:.1} %, add20 {:.1} %, contrast {:.1} %",
+            share(&|v| v >= 204),
+            share(&|v| v >= 235),
+            share(&|v| v >= 206 || v <= 49)
+        );
         for (an, ext, aargs, rotation, scale) in attacks(w, h) {
             if wanted
                 .as_ref()

@@ -240,6 +240,16 @@ fn attacks() -> Vec<Attack> {
             args: |_, _| s(&["-brightness-contrast", "20x0"]),
             quick: false,
         },
+        // The CLI's `aigc-pipeline` robustness table runs "brightness +20" as +20 levels
+        // (`-evaluate Add 7.843%`, x ≥ 235 clips); the row above is IM's brightness 20 %,
+        // +51 levels (x ≥ 204 clips), kept for comparison with earlier phases.
+        Attack {
+            name: "brightness +20 levels (CLI: evaluate Add)",
+            target: 0.97,
+            ext: "png",
+            args: |_, _| s(&["-evaluate", "Add", "7.843%"]),
+            quick: false,
+        },
         Attack {
             name: "contrast +30",
             target: 0.97,
