@@ -3,7 +3,8 @@
 //! every cell's log band power before and after the attack. Per class of cells (the band's level
 //! relative to the frame's strongest band, the frame's level relative to the clip) it prints the
 //! retention (regression slope of the attacked change on the clean change), the correlation and
-//! the share of the clean mark energy.
+//! the share of the clean mark energy (`c`: band power × squared relative change) and of the
+//! surviving mark (`s`: share of the summed product of clean and attacked changes).
 //!
 //! `cargo run --release -p aigc-watermark --example audio_codec_diag -- "ffmpeg args>ext" FILE...`
 
@@ -62,6 +63,8 @@ struct Acc {
     xy: f64,
     xx: f64,
     yy: f64,
+    /// Mark energy spent in the class (band power × squared relative amplitude change).
+    cost: f64,
 }
 
 fn main() {
@@ -97,7 +100,8 @@ fn main() {
         // 2: -20..-30, 3: -30..-40, 4: below), frame level relative to the clip's mean (0: >
         // 0 dB, 1: -10..0, 2: below).
         let mut by_band = [[Acc::default(); 5]; 3];
-        let mut by_freq = [Acc::default(); 4];
+        let (mut total_cost, mut total_xy) = (0.0f64, 0.0f64);
+        let mut by_freq = [Acc::default(); 8];
         for j in 0..frames {
             let fl = 10.0 * (l0[j].1 / clip_ms).max(1e-12).log10();
             if l0[j].1 < 1e-8 {
@@ -116,7 +120,12 @@ fn main() {
                 let bc = ((-rel / 10.0).floor() as usize).min(4);
                 let x = f64::from(l1[j].0[b] - l0[j].0[b]);
                 let y = f64::from(m1[j].0[b] - m0[j].0[b]);
-                for acc in [&mut by_band[fc][bc], &mut by_freq[(b * 4 / BANDS).min(3)]] {
+                let power = (2.0 * f64::from(l0[j].0[b])).exp();
+                let cost = power * (x.exp() - 1.0).powi(2);
+                total_cost += cost;
+                total_xy += x * y;
+                for acc in [&mut by_band[fc][bc], &mut by_freq[(b * 8 / BANDS).min(7)]] {
+                    acc.cost += cost;
                     acc.n += 1.0;
                     acc.xy += x * y;
                     acc.xx += x * x;
@@ -130,11 +139,13 @@ fn main() {
                 return "        -         ".to_string();
             }
             format!(
-                "n{:5} k{:5.2} r{:5.2} m{:5.3}",
+                "n{:5} k{:5.2} r{:5.2} m{:5.3} c{:4.2} s{:5.2}",
                 a.n as u64,
                 a.xy / a.xx.max(1e-12),
                 a.xy / (a.xx * a.yy).sqrt().max(1e-12),
-                (a.xx / a.n).sqrt()
+                (a.xx / a.n).sqrt(),
+                a.cost / total_cost.max(1e-30),
+                a.xy / total_xy.abs().max(1e-30)
             )
         };
         for (fc, row) in by_band.iter().enumerate() {
@@ -142,6 +153,6 @@ fn main() {
             println!("  frame class {fc}: {}", cells.join(" | "));
         }
         let cells: Vec<String> = by_freq.iter().map(show).collect();
-        println!("  by frequency quarter: {}", cells.join(" | "));
+        println!("  by frequency eighth:\n    {}", cells.join("\n    "));
     }
 }

@@ -22,7 +22,10 @@
 //!   by a Tukey window (no step at frame edges) and added. The change is proportional to the
 //!   signal (silence stays silent), is capped per frame relative to the frame's energy (the
 //!   masking estimate) and shared between bands by their power to the −0.7
-//!   (weak bands carry a relative change most cheaply), running totals hold the stream's
+//!   (weak bands carry a relative change most cheaply; a band 20 dB or more below the frame's
+//!   strongest is masked by it and may change by 5/3 of the strength, 0.5 at the default, so
+//!   the budget of a speech frame is not spent on its formants, where codecs keep little of a
+//!   small change), running totals hold the stream's
 //!   signal-to-mark ratio at 35.3 dB or better, and a limiter keeps every sample within full
 //!   scale. The same multiplicative mark in every channel means any downmix carries it too.
 //! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
