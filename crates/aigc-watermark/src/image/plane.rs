@@ -150,18 +150,25 @@ fn whiten_band(
         sums.iter_mut()
             .zip(&inv_cols)
             .for_each(|(s, &k)| *s *= k * inv_rows);
-        let res_row = &res[(y - ra) * w..][..w];
-        for ((o, &v), &p) in out_row.iter_mut().zip(res_row).zip(&sums) {
-            *o = normalise(v, p);
-        }
-        if let Some(cls) = classes.as_deref_mut() {
-            for ((c, &x), &p) in cls[i * w..][..w]
-                .iter_mut()
-                .zip(&src[y * w..][..w])
-                .zip(&sums)
-            {
-                *c = reliability_class(x, p);
-            }
+        write_row(
+            out_row,
+            &res[(y - ra) * w..][..w],
+            &sums,
+            &src[y * w..][..w],
+            classes.as_deref_mut().map(|c| &mut c[i * w..][..w]),
+        );
+    }
+}
+
+/// One output row of the whitening: each residual normalised by its local power, and (for the
+/// decoding fold) each sample's reliability class from its value and that power.
+fn write_row(out: &mut [f32], res: &[f32], power: &[f32], src: &[f32], classes: Option<&mut [u8]>) {
+    for ((o, &v), &p) in out.iter_mut().zip(res).zip(power) {
+        *o = normalise(v, p);
+    }
+    if let Some(cls) = classes {
+        for ((c, &x), &p) in cls.iter_mut().zip(src).zip(power) {
+            *c = reliability_class(x, p);
         }
     }
 }
@@ -256,19 +263,13 @@ fn whiten_band_erased(
         sums.iter_mut()
             .zip(&sums_n)
             .for_each(|(s, &n)| *s /= n.max(1.0));
-        let res_row = &res[(y - ra) * w..][..w];
-        for ((o, &v), &p) in out_row.iter_mut().zip(res_row).zip(&sums) {
-            *o = normalise(v, p);
-        }
-        if let Some(cls) = classes.as_deref_mut() {
-            for ((c, &x), &p) in cls[i * w..][..w]
-                .iter_mut()
-                .zip(&src[y * w..][..w])
-                .zip(&sums)
-            {
-                *c = reliability_class(x, p);
-            }
-        }
+        write_row(
+            out_row,
+            &res[(y - ra) * w..][..w],
+            &sums,
+            &src[y * w..][..w],
+            classes.as_deref_mut().map(|c| &mut c[i * w..][..w]),
+        );
     }
 }
 
