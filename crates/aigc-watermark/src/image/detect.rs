@@ -787,7 +787,10 @@ impl Folder<'_> {
             let (white, labels) = plane::whiten_classified(&r.data, r.width, r.height);
             (white, Some(labels))
         } else {
-            (plane::whiten(&r.data, r.width, r.height), None)
+            (
+                plane::whiten(&r.data, r.width, r.height, plane::Clipped::Erased),
+                None,
+            )
         };
         let mut classes = labels.as_ref().map(|_| ClassFold {
             sums: vec![0.0; plane::RELIABILITY_CLASSES * n * n],

@@ -354,7 +354,7 @@ fn spectrum(planner: &mut FftPlanner<f32>, y: &[f32], w: usize, h: usize) -> Opt
     let crop: Vec<f32> = (0..mh)
         .flat_map(|r| src[(y0 + r) * sw + x0..][..mw].iter().copied())
         .collect();
-    let white = plane::whiten(&crop, mw, mh);
+    let white = plane::whiten(&crop, mw, mh, plane::Clipped::Kept);
     let hann = |m: usize| -> Vec<f32> {
         (0..m)
             .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / m as f32).cos())
