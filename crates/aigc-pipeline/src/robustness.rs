@@ -269,11 +269,12 @@ pub fn image_attacks() -> Vec<Attack> {
         ));
     }
     let simple: [(&str, &str, f64, &[&str]); 10] = [
+        // ImageMagick's brightness 20 % (+51 levels), the same operator as the contrast row.
         (
             "brightness +20",
             "≥ 97 %",
             0.97,
-            &["-evaluate", "Add", "7.843%"],
+            &["-brightness-contrast", "20x0"],
         ),
         (
             "contrast +30",
