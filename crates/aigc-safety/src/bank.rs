@@ -133,19 +133,13 @@ pub enum BankError {
 /// Parses bank JSONL.
 pub fn parse_bank(text: &str, origin: &str) -> Result<Vec<Question>, BankError> {
     let mut out = Vec::new();
-    for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
-        let l = raw.trim().trim_start_matches('\u{FEFF}');
-        if l.is_empty() || l.starts_with("//") {
-            continue;
-        }
+    for (line, parsed) in crate::jsonl::objects(text) {
         let err = |message: String| BankError::Parse {
             origin: origin.to_string(),
             line,
             message,
         };
-        let v: serde_json::Value =
-            serde_json::from_str(l).map_err(|e| err(format!("not a JSON object: {e}")))?;
+        let v = parsed.map_err(err)?;
         let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::trim);
         let id = field("id").ok_or_else(|| err("missing string field \"id\"".into()))?;
         let bank_s = field("bank").ok_or_else(|| err("missing string field \"bank\"".into()))?;

@@ -98,19 +98,13 @@ pub struct Example {
 /// may also be a single string `label`/`risk`, and `[]`, `""` or `"safe"` mean no risk.
 pub fn parse_labelled(text: &str, origin: &str) -> Result<Vec<Example>, ClassifierError> {
     let mut out = Vec::new();
-    for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
-        let l = raw.trim().trim_start_matches('\u{FEFF}');
-        if l.is_empty() || l.starts_with("//") {
-            continue;
-        }
+    for (line, parsed) in crate::jsonl::objects(text) {
         let err = |message: String| ClassifierError::Data {
             origin: origin.to_string(),
             line,
             message,
         };
-        let v: serde_json::Value =
-            serde_json::from_str(l).map_err(|e| err(format!("not a JSON object: {e}")))?;
+        let v = parsed.map_err(err)?;
         let text = v
             .get("text")
             .and_then(|t| t.as_str())

@@ -32,6 +32,7 @@ pub mod chat;
 pub mod check;
 pub mod classifier;
 pub mod eval;
+mod jsonl;
 pub mod judge;
 pub mod lexicon;
 pub mod normalize;
