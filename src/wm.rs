@@ -275,8 +275,8 @@ pub fn print_finding(f: &WatermarkFinding, records: &[AigcRecord]) {
     }
     if let Some(s) = &d.span {
         println!(
-            "      marked span: {:.1}–{:.1} s (speed {:.3})",
-            s.start_seconds, s.end_seconds, s.speed
+            "      marked span: {:.1}–{:.1} s (speed {:.3}, pitch {:.3})",
+            s.start_seconds, s.end_seconds, s.speed, s.pitch
         );
     }
     match &f.label {

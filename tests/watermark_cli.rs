@@ -561,6 +561,50 @@ fn robustness_locates_a_spliced_segment_and_runs_only_the_chosen_attacks() {
 }
 
 #[test]
+fn audio_mark_survives_sox_tempo_and_pitch_changes() {
+    let sc = Scratch::new();
+    sc.json(&["keygen", "--watermark", "--json"], 0);
+    let wav = sc.path("music.wav");
+    music_wav(&wav, 30);
+    let marked = sc.path("marked.wav");
+    sc.json(
+        &[
+            "wm",
+            "embed",
+            &s(&wav),
+            "-o",
+            &s(&marked),
+            "--payload",
+            "0123456789abcdef",
+            "--json",
+        ],
+        0,
+    );
+    // sox's tempo (time stretched, pitch kept) and pitch (pitch shifted, duration kept): the
+    // detector finds them as such, not as a replay-speed change.
+    for (effect, amount, speed, pitch) in [
+        ("tempo", "1.05", 1.05, 1.0),
+        ("tempo", "0.95", 0.95, 1.0),
+        ("pitch", "50", 1.0, 1.03),
+        ("pitch", "-50", 1.0, 0.97),
+    ] {
+        let changed = sc.path(&format!("{effect}{amount}.wav"));
+        let out = tool("sox", &[&s(&marked), &s(&changed), effect, amount]);
+        assert!(out.status.success(), "sox: {}", text(&out.stderr));
+        let d = sc.json(&["wm", "detect", &s(&changed), "--json"], 0);
+        let det = &d["files"][0]["watermark"]["detection"];
+        assert_eq!(det["payload"], "0123456789abcdef", "{effect} {amount}: {d}");
+        let span = &det["span"];
+        let (got_speed, got_pitch) = (
+            span["speed"].as_f64().expect("speed"),
+            span["pitch"].as_f64().expect("pitch"),
+        );
+        assert!((got_speed - speed).abs() < 0.006, "{effect} {amount}: {d}");
+        assert!((got_pitch - pitch).abs() < 0.006, "{effect} {amount}: {d}");
+    }
+}
+
+#[test]
 fn an_interrupted_robustness_run_resumes_from_its_journal() {
     let sc = Scratch::new();
     let dir = sc.path("corpus");

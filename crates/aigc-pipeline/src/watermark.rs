@@ -419,8 +419,11 @@ pub struct AudioSpan {
     pub start_seconds: f64,
     /// End, seconds.
     pub end_seconds: f64,
-    /// Replay speed of the best hypothesis.
+    /// Time factor of the best hypothesis (replay speed, or the tempo of a time stretch).
     pub speed: f64,
+    /// Frequency factor of the best hypothesis (the speed for a replay-speed change, 1 for a
+    /// tempo-only stretch, the pitch ratio for a pitch shift).
+    pub pitch: f64,
 }
 
 /// One file searched under one key.
@@ -495,6 +498,7 @@ impl WatermarkDetection {
                 start_seconds: s.start_seconds,
                 end_seconds: s.end_seconds,
                 speed: d.speed,
+                pitch: d.pitch,
             }),
         }
     }

@@ -32,15 +32,22 @@ pub struct DetectOptions {
     /// accounts for all of them; speeds within 0.5 % of each other share one spectral analysis,
     /// so a fine grid costs little more than a coarse one.
     pub speeds: Vec<f64>,
+    /// Also search each speed as a tempo-only change (time stretched, pitch kept) and each
+    /// coarse speed as a pitch-only change (pitch shifted, duration kept): the hypotheses of
+    /// a time-stretch or pitch-shift tool. They reuse the speeds' spectral analyses, so they
+    /// cost more folds, not more FFTs; the false-positive probability counts them.
+    pub stretch: bool,
     /// Presence is declared when the corrected false-positive probability is at most this.
     pub max_false_positive: f64,
 }
 
 impl Default for DetectOptions {
-    /// Searches replay speeds within ±5 % ([`DetectOptions::speed_grid`]).
+    /// Searches replay speeds within ±5 % ([`DetectOptions::speed_grid`]), and as tempo-only
+    /// and pitch-only changes.
     fn default() -> Self {
         Self {
             speeds: Self::speed_grid(DEFAULT_MAX_SPEED_CHANGE),
+            stretch: true,
             max_false_positive: 1e-6,
         }
     }
@@ -51,6 +58,7 @@ impl DetectOptions {
     pub fn exact_speed() -> Self {
         Self {
             speeds: vec![1.0],
+            stretch: false,
             ..Self::default()
         }
     }
@@ -106,8 +114,11 @@ pub struct AudioDetection {
     pub bit_errors: Option<usize>,
     /// Coded chips per codeword.
     pub chips: usize,
-    /// Replay speed of the best hypothesis.
+    /// Time factor of the best hypothesis (replay speed, or the tempo of a time stretch).
     pub speed: f64,
+    /// Frequency factor of the best hypothesis (equal to `speed` for a replay-speed change, 1
+    /// for a tempo-only stretch, the pitch ratio for a pitch-only shift).
+    pub pitch: f64,
     /// Where the mark was found (filled by the second pass of [`super::detect_file`]).
     pub span: Option<MarkedSpan>,
     /// Seconds of audio analysed.
@@ -445,8 +456,10 @@ impl MonoBuffer {
 /// The best hypothesis found by [`AudioDetector`], for [`AudioLocator`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Hypothesis {
-    /// Replay speed.
+    /// Time factor (replay speed or tempo).
     pub speed: f64,
+    /// Frequency factor of the spectral analysis (the pitch ratio).
+    pub pitch: f64,
     /// Eighth-frame row of the folded block that holds block frame 0.
     pub phase: usize,
 }
@@ -478,6 +491,7 @@ struct Candidate {
     /// Index of the fold (fine speed) in [`AudioDetector::folds`].
     fold: usize,
     speed: f64,
+    pitch: f64,
     phase: usize,
     soft: Vec<f32>,
 }
@@ -508,8 +522,12 @@ struct SegmentResult {
 /// Per fine speed: the values of the current segment folded modulo the block
 /// (`band * ROWS + row`).
 struct SpeedFold {
+    /// Time factor: how stream samples map to block rows.
     speed: f64,
+    /// The spectral analysis (one per coarse frequency factor) the fold reads.
     analyzer: usize,
+    /// That analysis' frequency factor.
+    pitch: f64,
     fold: Vec<f32>,
     /// Per cell: the last value folded there was far below its frame's top ([`far_below`]).
     far: Vec<bool>,
@@ -746,6 +764,7 @@ fn absorb(s: &mut Summary, key: &WatermarkKey, result: Option<SegmentResult>) {
             best.z,
             Hypothesis {
                 speed: best.speed,
+                pitch: best.pitch,
                 phase: best.phase,
             },
         ));
@@ -806,24 +825,40 @@ impl AudioDetector {
             speeds.push(1.0);
         }
         // One analysis per coarse speed; each fine speed uses the nearest one.
+        let coarse_of = |s: f64| ((s - 1.0) / COARSE_STEP).round() as i64;
         let mut coarse: Vec<i64> = Vec::new();
-        let mut folds = Vec::with_capacity(speeds.len());
-        for &s in &speeds {
-            let c = ((s - 1.0) / COARSE_STEP).round() as i64;
-            let analyzer = match coarse.iter().position(|&x| x == c) {
-                Some(i) => i,
-                None => {
-                    coarse.push(c);
-                    coarse.len() - 1
-                }
-            };
-            folds.push(SpeedFold {
-                speed: s,
-                analyzer,
+        let mut analyzer_of = |c: i64| match coarse.iter().position(|&x| x == c) {
+            Some(i) => i,
+            None => {
+                coarse.push(c);
+                coarse.len() - 1
+            }
+        };
+        // (time factor, coarse frequency step) of every fold.
+        let mut hypotheses: Vec<(f64, i64)> = speeds.iter().map(|&s| (s, coarse_of(s))).collect();
+        if options.stretch {
+            // Tempo-only: the time factors the unchanged spectrum does not already cover.
+            hypotheses.extend(
+                speeds
+                    .iter()
+                    .filter(|&&s| coarse_of(s) != 0)
+                    .map(|&s| (s, 0)),
+            );
+            // Pitch-only: every other coarse spectrum at the unchanged time.
+            let mut shifted: Vec<i64> = speeds.iter().map(|&s| coarse_of(s)).collect();
+            shifted.dedup();
+            hypotheses.extend(shifted.into_iter().filter(|&c| c != 0).map(|c| (1.0, c)));
+        }
+        let folds: Vec<SpeedFold> = hypotheses
+            .into_iter()
+            .map(|(speed, c)| SpeedFold {
+                speed,
+                analyzer: analyzer_of(c),
+                pitch: 1.0 + c as f64 * COARSE_STEP,
                 fold: vec![0.0; BANDS * ROWS],
                 far: vec![false; BANDS * ROWS],
-            });
-        }
+            })
+            .collect();
         let analyzers = coarse
             .iter()
             .map(|&c| Analyzer::new(&mut planner, base_hop, 1.0 + c as f64 * COARSE_STEP))
@@ -926,6 +961,7 @@ impl AudioDetector {
                 z,
                 fold: fi,
                 speed: self.folds[fi].speed,
+                pitch: self.folds[fi].pitch,
                 phase,
                 soft: soft_chips(&self.folds[fi], &self.data, phase),
             })
@@ -975,6 +1011,7 @@ impl AudioDetector {
             0.0,
             Hypothesis {
                 speed: 1.0,
+                pitch: 1.0,
                 phase: 0,
             },
         ));
@@ -1013,6 +1050,7 @@ impl AudioDetector {
                 bit_errors,
                 chips: CODED_BITS,
                 speed: hypothesis.speed,
+                pitch: hypothesis.pitch,
                 span: None,
                 seconds: self.mono.total as f64 / f64::from(self.sample_rate),
                 segments: s.segments,
@@ -1084,7 +1122,7 @@ impl AudioLocator {
             speed: h.speed,
             phase: h.phase % ROWS,
             layout: Layout::new(key),
-            analyzer: Analyzer::new(&mut planner, base_hop, h.speed),
+            analyzer: Analyzer::new(&mut planner, base_hop, h.pitch),
             mono: MonoBuffer::new(channels),
             window: (0, 0.0, 0.0, vec![0.0; CODED_BITS]),
             current: None,
