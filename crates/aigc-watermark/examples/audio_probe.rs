@@ -2,7 +2,7 @@
 //! in memory, optionally runs one attack through the ffmpeg binary, and detects in an excerpt.
 //!
 //! `cargo run --release -p aigc-watermark --example audio_probe -- [--keys N] [--clip SECONDS]
-//! [--attack "ffmpeg args>ext"] [--search] [--wrong-key] FILE...`
+//! [--attack "ffmpeg args>ext" | --attack noise:SNR_DB] [--search] [--wrong-key] FILE...`
 //!
 //! Prints per clip and key: SNR, sync z, chip errors (of 306) and whether the payload came back.
 //! The spec's whole attack table is `aigc-mark robustness --modality audio DIR`; this is the
@@ -62,6 +62,28 @@ fn parse_args() -> Args {
     a
 }
 
+/// White Gaussian noise `snr_db` below the signal's mean power (fixed seed; the robustness
+/// run's "noise 30 dB SNR" row does the same on a float WAV).
+fn add_noise(s: &[f32], snr_db: f64) -> Vec<f32> {
+    let power = s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
+    let sigma = (power / 10f64.powf(snr_db / 10.0)).sqrt();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut uniform = move || {
+        // xorshift64*: deterministic, good enough for test noise.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        ((state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    s.iter()
+        .map(|v| {
+            let (u1, u2) = (uniform(), uniform());
+            let g = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            v + (sigma * g) as f32
+        })
+        .collect()
+}
+
 /// CPU time of this thread, seconds (wall time means little on a shared machine).
 fn thread_cpu() -> f64 {
     let mut t = libc::timespec {
@@ -114,6 +136,10 @@ fn main() {
                 }
             }
             let (r2, c2, attacked) = match &a.attack {
+                Some(how) if how.starts_with("noise:") => {
+                    let snr_db = how[6..].parse::<f64>().unwrap_or(30.0);
+                    (rate, ch, add_noise(&marked, snr_db))
+                }
                 Some(how) => match attack(rate, ch, &marked, how) {
                     Ok(v) => v,
                     Err(err) => {
