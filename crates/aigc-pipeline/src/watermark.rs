@@ -421,8 +421,8 @@ pub struct AudioSpan {
     pub end_seconds: f64,
     /// Time factor of the best hypothesis (replay speed, or the tempo of a time stretch).
     pub speed: f64,
-    /// Frequency factor of the best hypothesis (the speed for a replay-speed change, 1 for a
-    /// tempo-only stretch, the pitch ratio for a pitch shift).
+    /// Frequency factor of the best hypothesis, in 1 % steps (within 0.5 % of the speed for a
+    /// replay-speed change, 1 for a tempo-only stretch, the pitch ratio for a pitch shift).
     pub pitch: f64,
 }
 

@@ -116,8 +116,8 @@ pub struct AudioDetection {
     pub chips: usize,
     /// Time factor of the best hypothesis (replay speed, or the tempo of a time stretch).
     pub speed: f64,
-    /// Frequency factor of the best hypothesis (equal to `speed` for a replay-speed change, 1
-    /// for a tempo-only stretch, the pitch ratio for a pitch-only shift).
+    /// Frequency factor of the best hypothesis, in 1 % steps (within 0.5 % of `speed` for a
+    /// replay-speed change, 1 for a tempo-only stretch, the pitch ratio for a pitch shift).
     pub pitch: f64,
     /// Where the mark was found (filled by the second pass of [`super::detect_file`]).
     pub span: Option<MarkedSpan>,
