@@ -46,6 +46,9 @@ pub struct Attack {
     /// For a splice: where the marked part lies in the attacked file (start, end seconds) as a
     /// function of the marked file's duration; a pass must also locate it there.
     pub expected_span: Option<fn(f64) -> (f64, f64)>,
+    /// For an excerpt (a clip, the marked part of a splice): which part of the marked file the
+    /// attacked file keeps (start, length in seconds) as a function of its duration.
+    pub excerpt: Option<fn(f64) -> (f64, f64)>,
     run: AttackFn,
 }
 
@@ -63,6 +66,7 @@ impl Attack {
             target_rate,
             quick,
             expected_span: None,
+            excerpt: None,
             run: Box::new(run),
         }
     }
@@ -70,6 +74,12 @@ impl Attack {
     /// The same attack, passing only when the mark is also located at `span(duration)`.
     fn located(mut self, span: fn(f64) -> (f64, f64)) -> Self {
         self.expected_span = Some(span);
+        self
+    }
+
+    /// The same attack on an excerpt of the marked file: `part(duration)` is (start, length).
+    fn excerpt(mut self, part: fn(f64) -> (f64, f64)) -> Self {
+        self.excerpt = Some(part);
         self
     }
 
@@ -605,7 +615,7 @@ pub fn audio_attacks() -> Vec<Attack> {
             )
         },
     ));
-    let filters: [(&str, &str, f64, &[&str]); 13] = [
+    let filters: [(&str, &str, f64, &[&str]); 12] = [
         ("resample 22.05k", "100 %", 1.0, &["-ar", "22050"]),
         (
             "resample 16k mono",
@@ -656,13 +666,22 @@ pub fn audio_attacks() -> Vec<Attack> {
             &["-af", "highpass=f=500"],
         ),
         ("echo", "≥ 99 %", 0.99, &["-af", "aecho=0.8:0.7:100:0.3"]),
-        ("clip 10 s", "≥ 95 %", 0.95, &["-ss", "11.131", "-t", "10"]),
     ];
     for (name, target, rate, args) in filters {
         a.push(Attack::new(name, target, rate, false, move |i| {
             ff(i.marked, &i.dir.join("r.wav"), args)
         }));
     }
+    a.push(
+        Attack::new("clip 10 s", "≥ 95 %", 0.95, false, |i| {
+            ff(
+                i.marked,
+                &i.dir.join("r.wav"),
+                &["-ss", "11.131", "-t", "10"],
+            )
+        })
+        .excerpt(|_| (11.131, 10.0)),
+    );
     a.push(Attack::new(
         "noise 30 dB SNR",
         "≥ 99 %",
@@ -677,23 +696,23 @@ pub fn audio_attacks() -> Vec<Attack> {
         false,
         |i| add_noise(i.marked, i.dir, 20.0),
     ));
-    a.push(Attack::new(
-        "clip 15 s + MP3 128k",
-        "≥ 99 %",
-        0.99,
-        true,
-        |i| {
+    a.push(
+        Attack::new("clip 15 s + MP3 128k", "≥ 99 %", 0.99, true, |i| {
             let clip = ff(
                 i.marked,
                 &i.dir.join("c.wav"),
                 &["-ss", "7.377", "-t", "15"],
             )?;
             codec(&clip, i.dir, "mp3", &["-c:a", "libmp3lame", "-b:a", "128k"])
-        },
-    ));
-    a.push(Attack::new("clip 5 s", "≥ 90 %", 0.9, false, |i| {
-        ff(i.marked, &i.dir.join("c.wav"), &["-ss", "3.71", "-t", "5"])
-    }));
+        })
+        .excerpt(|_| (7.377, 15.0)),
+    );
+    a.push(
+        Attack::new("clip 5 s", "≥ 90 %", 0.9, false, |i| {
+            ff(i.marked, &i.dir.join("c.wav"), &["-ss", "3.71", "-t", "5"])
+        })
+        .excerpt(|_| (3.71, 5.0)),
+    );
     a.push(
         Attack::new(
             "marked 20 s spliced into unmarked audio",
@@ -705,6 +724,10 @@ pub fn audio_attacks() -> Vec<Attack> {
         .located(|seconds| {
             let (before, _, marked_len) = splice_plan(seconds);
             (before, before + marked_len)
+        })
+        .excerpt(|seconds| {
+            let (_, offset, marked_len) = splice_plan(seconds);
+            (offset, marked_len)
         }),
     );
     let stretch: [(&str, &str, f64, &[&str]); 4] = [
@@ -786,6 +809,8 @@ pub struct AttackRow {
     pub mean_detect_ms: f64,
     /// Files that failed (with the attack's error, when it could not be applied).
     pub failed: Vec<String>,
+    /// Files left out: their excerpt was mostly below the audio embedder's gate.
+    pub not_applicable: Vec<String>,
 }
 
 impl AttackRow {
@@ -913,7 +938,56 @@ struct Marked {
     quality_db: Option<f64>,
     seconds: f64,
     size: String,
+    /// Audio: which frames of the original the embedder marked (the rest were below its gate).
+    frames: Option<MarkedFrames>,
 }
+
+/// The frames the audio embedder marked, for judging what an excerpt can hold.
+struct MarkedFrames {
+    /// One flag per frame: marked (at or above the embedder's gate).
+    flags: Vec<bool>,
+    /// Frame length, seconds.
+    frame_s: f64,
+}
+
+impl MarkedFrames {
+    /// Reads `original` and flags its frames as the embedder does.
+    fn of(original: &Path) -> Result<Self, String> {
+        let mut r = AudioReader::open(original).map_err(|e| e.to_string())?;
+        let info = r.info().clone();
+        let mut all = Vec::new();
+        while let Some(b) = r.next_block().map_err(|e| e.to_string())? {
+            all.extend_from_slice(b);
+        }
+        Ok(Self {
+            flags: aigc_watermark::audio::marked_frames(&all, info.channels, info.sample_rate),
+            frame_s: aigc_watermark::audio::frame_hop(info.sample_rate, 1.0)
+                / f64::from(info.sample_rate.max(1)),
+        })
+    }
+
+    /// Within `start .. start + len` seconds: the marked seconds, and the span (seconds from
+    /// `start`) from the first marked frame's start to the last one's end.
+    fn within(&self, start: f64, len: f64) -> (f64, Option<(f64, f64)>) {
+        let mut marked = 0.0;
+        let mut span: Option<(f64, f64)> = None;
+        for (j, _) in self.flags.iter().enumerate().filter(|(_, f)| **f) {
+            let (a, b) = (j as f64 * self.frame_s, (j + 1) as f64 * self.frame_s);
+            let (a, b) = (a.max(start), b.min(start + len));
+            if b > a {
+                marked += b - a;
+                let (a, b) = (a - start, b - start);
+                span = Some(span.map_or((a, b), |(s, _)| (s, b)));
+            }
+        }
+        (marked, span)
+    }
+}
+
+/// An excerpt with less than this share of its length marked is left out of its row: the
+/// embedder leaves audio below its gate (−60 dBFS) unmarked, so such an excerpt holds too
+/// little of the mark to be a test of it.
+const MIN_MARKED_SHARE: f64 = 0.5;
 
 fn mark_one(
     file: &Path,
@@ -952,6 +1026,7 @@ fn mark_one(
                 quality_db: psnr,
                 seconds: 0.0,
                 size: format!("{width}×{height}"),
+                frames: None,
             })
         }
         Modality::Audio => {
@@ -967,6 +1042,7 @@ fn mark_one(
                 quality_db: Some(r.snr_db).filter(|v| v.is_finite()),
                 seconds: r.seconds,
                 size: format!("{:.1} s", r.seconds),
+                frames: Some(MarkedFrames::of(file)?),
             })
         }
     }
@@ -1058,6 +1134,10 @@ struct AttackOutcome {
     detect_ms: f64,
     /// How it failed, for the table's failed-files column.
     failure: Option<String>,
+    /// The excerpt was mostly below the embedder's gate (see [`MIN_MARKED_SHARE`]): not tried,
+    /// not counted.
+    #[serde(default)]
+    not_applicable: bool,
 }
 
 /// Everything one corpus file gave: the unit of work, of parallelism and of the journal.
@@ -1391,10 +1471,28 @@ fn run_file(
             attack_ms: 0.0,
             detect_ms: 0.0,
             failure: None,
+            not_applicable: false,
         };
         let _ = std::fs::remove_dir_all(&dir);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             a.failure = Some(format!("{name} (scratch: {e})"));
+            outcome.attacks.push(a);
+            continue;
+        }
+        // What of the excerpt was marked, and where within it (the splice's expected span
+        // starts and ends with the marked audio: silence at its ends is the same in the
+        // unmarked original, so no detector could place the boundary there).
+        let excerpt = attack
+            .excerpt
+            .zip(marked.frames.as_ref())
+            .map(|(part, frames)| {
+                let (start, len) = part(marked.seconds);
+                (len, frames.within(start, len))
+            });
+        if let Some((len, (marked_s, _))) = excerpt
+            && marked_s < MIN_MARKED_SHARE * len
+        {
+            a.not_applicable = true;
             outcome.attacks.push(a);
             continue;
         }
@@ -1425,7 +1523,13 @@ fn run_file(
             Ok(f) => {
                 let misplaced = attack
                     .expected_span
-                    .map(|expect| expect(marked.seconds))
+                    .map(|expect| {
+                        let (start, end) = expect(marked.seconds);
+                        match excerpt {
+                            Some((_, (_, Some((a, b))))) => (start + a, start + b),
+                            _ => (start, end),
+                        }
+                    })
                     .and_then(|(start, end)| match f.span {
                         Some((s, e))
                             if (s - start).abs() < SPAN_TOLERANCE_S
@@ -1516,6 +1620,7 @@ fn assemble_report(
             mean_attack_ms: 0.0,
             mean_detect_ms: 0.0,
             failed: Vec::new(),
+            not_applicable: Vec::new(),
         })
         .collect();
     // Sums for the means: (ber sum, ber count, z sum, attack ms, detect ms).
@@ -1530,6 +1635,9 @@ fn assemble_report(
         report.wrong_key_runs += o.wrong_key_runs;
         report.wrong_key_false += o.wrong_key_false;
         for ((a, row), sum) in o.attacks.iter().zip(rows.iter_mut()).zip(sums.iter_mut()) {
+            if a.not_applicable {
+                row.not_applicable.push(o.row.file.clone());
+            }
             if let Some(f) = &a.failure {
                 row.failed.push(f.clone());
             }
@@ -1642,6 +1750,20 @@ impl RobustnessReport {
             .filter(|r| r.present_without_payload > 0)
             .map(|r| format!("{} {}/{}", r.attack, r.present_without_payload, r.tried))
             .collect();
+        let left_out: Vec<String> = self
+            .attacks
+            .iter()
+            .filter(|r| !r.not_applicable.is_empty())
+            .map(|r| format!("{} ({})", r.attack, r.not_applicable.join(", ")))
+            .collect();
+        if !left_out.is_empty() {
+            let _ = writeln!(
+                s,
+                "Left out (under {:.0} % of the excerpt above the embedder's −60 dBFS gate, so it holds too little of the mark to test it): {}.",
+                100.0 * MIN_MARKED_SHARE,
+                left_out.join("; ")
+            );
+        }
         if !presence_only.is_empty() {
             let _ = writeln!(
                 s,
@@ -1710,6 +1832,18 @@ mod tests {
         assert_eq!(human_duration(3599.0), "60 min");
         assert_eq!(human_duration(7190.0), "2 h 00 min");
         assert_eq!(human_duration(-3.0), "0 s");
+    }
+
+    #[test]
+    fn an_excerpt_counts_its_marked_frames_and_their_span() {
+        let frames = MarkedFrames {
+            flags: vec![true, true, false, false, true],
+            frame_s: 1.0,
+        };
+        // Half of frame 0, frame 1, half of frame 4.
+        assert_eq!(frames.within(0.5, 4.0), (2.0, Some((0.0, 4.0))));
+        assert_eq!(frames.within(1.5, 2.0), (0.5, Some((0.0, 0.5))));
+        assert_eq!(frames.within(2.0, 2.0), (0.0, None));
     }
 
     #[test]

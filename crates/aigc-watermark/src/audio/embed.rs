@@ -7,7 +7,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::Serialize;
 
 use super::layout::{Layout, SYNC};
-use super::{BAND_BINS, BANDS, BINS, BLOCK_FRAMES, EMBED_GATE_RMS, FIRST_BIN, frame_hop};
+use super::{BAND_BINS, BANDS, BINS, BLOCK_FRAMES, FIRST_BIN, above_gate, frame_hop};
 use crate::codec::encode_payload;
 use crate::key::WatermarkKey;
 use crate::payload::Payload;
@@ -251,7 +251,7 @@ impl AudioEmbedder {
             energy
         };
         self.energy_seen += f64::from(energy);
-        if energy / (seg.len() as f32) < EMBED_GATE_RMS * EMBED_GATE_RMS {
+        if !above_gate(energy, seg.len()) {
             self.stats.frames_silent += 1;
             return;
         }

@@ -101,6 +101,30 @@ pub const DEFAULT_STRENGTH: f32 = 0.3;
 /// Frames quieter than this RMS (−60 dBFS) are not marked.
 pub const EMBED_GATE_RMS: f32 = 1e-3;
 
+/// Whether a frame of `samples` interleaved samples with total `energy` (sum of squares) is loud
+/// enough to be marked (at or above [`EMBED_GATE_RMS`]).
+pub(crate) fn above_gate(energy: f32, samples: usize) -> bool {
+    energy / (samples.max(1) as f32) >= EMBED_GATE_RMS * EMBED_GATE_RMS
+}
+
+/// Which frames of interleaved `samples` the embedder marks, one flag per whole frame (frame
+/// `j` starts at `round(j · hop)`). Frames below [`EMBED_GATE_RMS`] carry no mark, so an
+/// excerpt made mostly of them has nothing to detect.
+pub fn marked_frames(samples: &[f32], channels: usize, sample_rate: u32) -> Vec<bool> {
+    let ch = channels.max(1);
+    let hop = frame_hop(sample_rate.max(1), 1.0);
+    let n = (hop.round() as usize).max(8);
+    let frames = samples.len() / ch;
+    (0u64..)
+        .map(|j| (j as f64 * hop).round() as usize)
+        .take_while(|&start| start + n <= frames)
+        .map(|start| {
+            let seg = &samples[start * ch..(start + n) * ch];
+            above_gate(seg.iter().map(|s| s * s).sum(), seg.len())
+        })
+        .collect()
+}
+
 /// The frame hop (samples, real-valued) at `sample_rate` for replay speed `speed`.
 pub fn frame_hop(sample_rate: u32, speed: f64) -> f64 {
     REFERENCE_FRAME * f64::from(sample_rate) / REFERENCE_RATE / speed

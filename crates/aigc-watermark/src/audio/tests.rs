@@ -272,3 +272,36 @@ fn five_second_excerpt_falls_back_to_presence_only_with_its_false_positive_proba
     );
     assert_eq!(wrong.mode(), DetectionMode::Absent, "{wrong:?}");
 }
+
+#[test]
+fn marked_frames_are_the_frames_the_embedder_marks() {
+    // 2 s of music, 1 s of a tail at −70 dBFS (below the gate), 1 s of music, at 48 kHz stereo.
+    let rate = 48_000;
+    let mut signal = music(rate, 2, 2.0, 7);
+    let tail = (0..rate as usize)
+        .flat_map(|i| {
+            let v = 3e-4 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin();
+            [v, v]
+        })
+        .collect::<Vec<f32>>();
+    signal.extend_from_slice(&tail);
+    signal.extend(music(rate, 2, 1.0, 8));
+    let flags = marked_frames(&signal, 2, rate);
+    let (_, stats) = embed(
+        &signal,
+        rate,
+        2,
+        &WatermarkKey::from_bytes([4; 32]),
+        Payload(9),
+    );
+    let silent = flags.iter().filter(|&&f| !f).count() as u64;
+    assert_eq!(
+        flags.len() as u64,
+        stats.frames_marked + stats.frames_silent
+    );
+    assert_eq!(silent, stats.frames_silent);
+    // The quiet second is about 43 frames, all gated; the music is marked.
+    assert!((40..=45).contains(&silent), "{silent} gated frames");
+    let per_second = 48_000.0 / frame_hop(rate, 1.0);
+    assert!(flags[..(1.9 * per_second) as usize].iter().all(|&f| f));
+}
