@@ -967,11 +967,17 @@ impl MarkedFrames {
     }
 
     /// Within `start .. start + len` seconds: the marked seconds, and the span (seconds from
-    /// `start`) from the first marked frame's start to the last one's end.
+    /// `start`) from the first marked frame's start to the last one's end. A frame belongs to
+    /// the excerpt when its centre does (a frame of music that only grazes the excerpt's edge
+    /// does not make the silence after it part of the marked span).
     fn within(&self, start: f64, len: f64) -> (f64, Option<(f64, f64)>) {
         let mut marked = 0.0;
         let mut span: Option<(f64, f64)> = None;
         for (j, _) in self.flags.iter().enumerate().filter(|(_, f)| **f) {
+            let centre = (j as f64 + 0.5) * self.frame_s;
+            if centre < start || centre >= start + len {
+                continue;
+            }
             let (a, b) = (j as f64 * self.frame_s, (j + 1) as f64 * self.frame_s);
             let (a, b) = (a.max(start), b.min(start + len));
             if b > a {
@@ -1840,10 +1846,12 @@ mod tests {
             flags: vec![true, true, false, false, true],
             frame_s: 1.0,
         };
-        // Half of frame 0, frame 1, half of frame 4.
-        assert_eq!(frames.within(0.5, 4.0), (2.0, Some((0.0, 4.0))));
+        // Frames 0 and 1 (their centres are inside), not frame 4 (its centre is at the end).
+        assert_eq!(frames.within(0.5, 4.0), (1.5, Some((0.0, 1.5))));
         assert_eq!(frames.within(1.5, 2.0), (0.5, Some((0.0, 0.5))));
         assert_eq!(frames.within(2.0, 2.0), (0.0, None));
+        // The grazed frame before a silence does not start the span.
+        assert_eq!(frames.within(1.75, 3.0), (0.75, Some((2.25, 3.0))));
     }
 
     #[test]
