@@ -2,7 +2,7 @@
 //! in memory, optionally runs one attack through the ffmpeg binary, and detects in an excerpt.
 //!
 //! `cargo run --release -p aigc-watermark --example audio_probe -- [--keys N] [--clip SECONDS]
-//! [--attack "ffmpeg args>ext" | --attack noise:SNR_DB] [--search] [--wrong-key] FILE...`
+//! [--attack "ffmpeg args>ext" | --attack noise:SNR_DB] [--search [--no-stretch]] [--wrong-key] FILE...`
 //!
 //! Prints per clip and key: SNR, sync z, chip errors (of 306) and whether the payload came back.
 //! The spec's whole attack table is `aigc-mark robustness --modality audio DIR`; this is the
@@ -21,6 +21,7 @@ struct Args {
     clip: f64,
     attack: Option<String>,
     search: bool,
+    no_stretch: bool,
     wrong_key: bool,
     strength: f32,
     pcm16: bool,
@@ -33,6 +34,7 @@ fn parse_args() -> Args {
         clip: 0.0,
         attack: None,
         search: false,
+        no_stretch: false,
         wrong_key: false,
         strength: DEFAULT_STRENGTH,
         pcm16: false,
@@ -51,6 +53,8 @@ fn parse_args() -> Args {
             }
             "--attack" => a.attack = it.next(),
             "--search" => a.search = true,
+            // The speed search without the tempo-only and pitch-only hypotheses.
+            "--no-stretch" => a.no_stretch = true,
             // Round the marked signal to 16-bit PCM first (what `embed_file` writes for a
             // 16-bit input), so attacks see the quantisation the robustness run sees.
             "--pcm16" => a.pcm16 = true,
@@ -99,7 +103,10 @@ fn main() {
     let a = parse_args();
     let (mut embed_cpu, mut detect_cpu, mut embed_s, mut detect_s) = (0.0, 0.0, 0.0, 0.0);
     let opts = if a.search {
-        DetectOptions::default()
+        DetectOptions {
+            stretch: !a.no_stretch,
+            ..DetectOptions::default()
+        }
     } else {
         DetectOptions::exact_speed()
     };

@@ -168,12 +168,15 @@ const ROWS: usize = BLOCK_FRAMES * SUB_STEPS;
 const RING: usize = 4 * SUB_STEPS + 1;
 /// A segment shorter than this (frames) at the end of the stream is not scored.
 const MIN_SEGMENT_FRAMES: usize = 40;
-/// Candidates (speed, phase) kept per segment for decoding.
+/// Candidates (speed, phase) kept per segment for decoding, from the replay-speed folds and as
+/// many again from the stretch folds.
 const CANDIDATES: usize = 3;
+/// Whole-stream hypotheses (coherent sums) the finish decodes: as many as one segment keeps.
+const FINAL_CANDIDATES: usize = 2 * CANDIDATES;
 /// Paths of the list Viterbi decoder tested against the keyed check in the whole-stream decodes
 /// (not the per-segment ones). Each path is one more chance for a random payload to pass the
-/// 32-bit check, so the finish adds at most (2 × CANDIDATES + 2) × 64 × 2⁻³² ≈ 1.2e-7 per
-/// stream. On the 68-run probe (2 keys × 34 clips) 64 paths against 1: MP3 64k 65 → 68,
+/// 32-bit check, so the finish adds at most (2 × FINAL_CANDIDATES + 2) × 64 × 2⁻³² ≈ 2.1e-7
+/// per stream. On the 68-run probe (2 keys × 34 clips) 64 paths against 1: MP3 64k 65 → 68,
 /// Vorbis 64k 46 → 52, MP3 48k 49 → 52, AAC 48k 57 → 59, Opus 32k 62 → 67; 256 paths gained
 /// only 1–2 more per row for 4× the false-payload chance.
 const FINAL_LIST_PATHS: usize = 64;
@@ -561,7 +564,10 @@ pub struct AudioDetector {
     /// Per cell `frame * BANDS + band`: the chip and spreading sign, or `None` for sync.
     data: Vec<Option<(u16, f32)>>,
     analyzers: Vec<Analyzer>,
+    /// The replay-speed folds first, then the tempo-only and pitch-only ones.
     folds: Vec<SpeedFold>,
+    /// How many of [`Self::folds`] are replay-speed folds.
+    replay_folds: usize,
     /// Segment the folds currently hold, and analysis values folded into it.
     segment: u64,
     segment_values: usize,
@@ -849,6 +855,7 @@ impl AudioDetector {
             shifted.dedup();
             hypotheses.extend(shifted.into_iter().filter(|&c| c != 0).map(|c| (1.0, c)));
         }
+        let replay_folds = speeds.len();
         let folds: Vec<SpeedFold> = hypotheses
             .into_iter()
             .map(|(speed, c)| SpeedFold {
@@ -872,6 +879,7 @@ impl AudioDetector {
             data,
             analyzers,
             folds,
+            replay_folds,
             segment: 0,
             segment_values: 0,
             mono: MonoBuffer::new(channels),
@@ -944,8 +952,12 @@ impl AudioDetector {
         if per_analyzer < MIN_SEGMENT_FRAMES * SUB_STEPS {
             return None;
         }
-        let mut top: Vec<(f64, usize, usize)> = Vec::with_capacity(CANDIDATES + 1);
+        // The replay-speed folds and the stretch folds keep their candidates apart: the
+        // stretch folds' noise would otherwise push a weak mark's true replay-speed
+        // hypothesis out of a shared short list (and the other way round).
+        let mut tops: [Vec<(f64, usize, usize)>; 2] = Default::default();
         for (fi, f) in self.folds.iter().enumerate() {
+            let top = &mut tops[usize::from(fi >= self.replay_folds)];
             let scores = self.correlator.scores(&f.fold);
             for (phase, &z) in scores.iter().enumerate() {
                 if top.len() < CANDIDATES || z > top[top.len() - 1].0 {
@@ -955,6 +967,8 @@ impl AudioDetector {
                 }
             }
         }
+        let mut top = tops.concat();
+        top.sort_by(|a, b| b.0.total_cmp(&a.0));
         let candidates = top
             .iter()
             .map(|&(z, fi, phase)| Candidate {
@@ -1018,7 +1032,7 @@ impl AudioDetector {
         let fpp = false_positive_probability(z, hypotheses);
         let mut decoded = s.decoded.clone();
         if decoded.is_none() {
-            for c in s.coherent.iter().take(CANDIDATES) {
+            for c in s.coherent.iter().take(FINAL_CANDIDATES) {
                 let d = decode_either(&c.soft, &self.key, FINAL_LIST_PATHS);
                 if d.payload.is_some() {
                     decoded = Some(d);

@@ -41,10 +41,17 @@
 //!   tonal material count little, stable partials a lot). Every estimate is relative, so a gain
 //!   change does not move the statistic. Each value is
 //!   folded, for every fine speed hypothesis near the coarse one, into a block-long buffer at
-//!   eighth-frame resolution. Every 9.3 s segment, the normalised sync correlation `z` is
-//!   computed for every fine speed and eighth-frame phase; it is standard normal on unmarked
+//!   eighth-frame resolution. The same analyses also give the hypotheses of a time-stretch or
+//!   pitch-shift tool, with no extra FFT: each fine speed folded from the unchanged spectrum
+//!   (tempo only) and each coarse spectrum folded at the unchanged time (pitch only).
+//!   Every 9.3 s segment, the normalised sync correlation `z` is
+//!   computed for every hypothesis and eighth-frame phase; it is standard normal on unmarked
 //!   audio, and the false-positive probability is multiplied by every hypothesis searched
-//!   (speeds × phases × segments). The segments' soft chips are decoded alone, summed per
+//!   (speeds × phases × segments). A segment keeps its three best (hypothesis, phase)
+//!   candidates among the replay speeds and three among the stretch hypotheses: in one shared
+//!   list, the stretch folds' noise pushed a weak mark's true replay speed out (MP3 32k on the
+//!   68-run probe: 26 payloads without the stretch hypotheses, 20 with one list, 25 with two).
+//!   The segments' soft chips are decoded alone, summed per
 //!   (speed, phase) hypothesis over the whole stream (a trailing piece too short to score alone
 //!   still adds its cells: the last 0.7 s of a 10 s excerpt) and combined (weighted by each
 //!   segment's `z`) by [`crate::codec::decode_payload`]; the whole-stream sums go through the
