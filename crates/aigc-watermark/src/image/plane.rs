@@ -426,33 +426,57 @@ pub(crate) fn resample<'a>(
     let (cmx, cmy) = (w as f64 / t.scale / 2.0, h as f64 / t.scale / 2.0);
     let (csx, csy) = (w as f64 / 2.0, h as f64 / 2.0);
     let (c, s) = (t.scale * t.rotation.cos(), t.scale * t.rotation.sin());
-    let mut data = vec![0.0f32; nw * nh];
-    let mut inside = vec![false; nw * nh];
     // The transform is affine, so an output row is a straight segment in the source and its
     // ends tell whether it stays inside.
     // (The margin keeps the f32 rounding of a position from reaching the last column or row.)
     let (max_x, max_y) = ((w - 1) as f64 - 0.01, (h - 1) as f64 - 0.01);
+    // Source position of the row's first sample, and whether the whole row lies strictly inside
+    // the plane (one pixel short of the last row and column, so the right and lower neighbours
+    // exist): then no clamps, every sample inside.
+    let row_start = |row: usize| {
+        let dy = (oy + row) as f64 + 0.5 - cmy;
+        let dx0 = ox as f64 + 0.5 - cmx;
+        let x0 = csx + c * dx0 - s * dy - 0.5;
+        let y0 = csy + s * dx0 + c * dy - 0.5;
+        let last = (nw - 1) as f64;
+        let (x1, y1) = (x0 + c * last, y0 + s * last);
+        let interior =
+            x0.min(x1) >= 0.0 && y0.min(y1) >= 0.0 && x0.max(x1) < max_x && y0.max(y1) < max_y;
+        (x0, y0, interior)
+    };
+    let interior_row = |out: &mut [f32], x0: f64, y0: f64| {
+        for (col, o) in out.iter_mut().enumerate() {
+            let k = col as f64;
+            let (x, y) = ((x0 + c * k) as f32, (y0 + s * k) as f32);
+            *o = bilinear_inside(src, w, x, y);
+        }
+    };
+    let mut data = vec![0.0f32; nw * nh];
+    // A region wholly inside the plane (every search window of a moderate transform) needs no
+    // mask: it is neither allocated nor filled, and the fold adds every sample unchecked.
+    if (0..nh).all(|row| row_start(row).2) {
+        data.par_chunks_mut(nw).enumerate().for_each(|(row, out)| {
+            let (x0, y0, _) = row_start(row);
+            interior_row(out, x0, y0);
+        });
+        return Resampled {
+            data: std::borrow::Cow::Owned(data),
+            width: nw,
+            height: nh,
+            origin: (ox, oy),
+            inside: None,
+            complete,
+        };
+    }
+    let mut inside = vec![false; nw * nh];
     data.par_chunks_mut(nw)
         .zip(inside.par_chunks_mut(nw))
         .enumerate()
         .for_each(|(row, (out, ins))| {
-            let dy = (oy + row) as f64 + 0.5 - cmy;
-            let dx0 = ox as f64 + 0.5 - cmx;
-            let x0 = csx + c * dx0 - s * dy - 0.5;
-            let y0 = csy + s * dx0 + c * dy - 0.5;
-            let last = (nw - 1) as f64;
-            let (x1, y1) = (x0 + c * last, y0 + s * last);
-            // Whole row strictly inside the plane (one pixel short of the last row and column,
-            // so the right and lower neighbours exist): no clamps, every sample inside.
-            let interior =
-                x0.min(x1) >= 0.0 && y0.min(y1) >= 0.0 && x0.max(x1) < max_x && y0.max(y1) < max_y;
+            let (x0, y0, interior) = row_start(row);
             if interior {
                 ins.iter_mut().for_each(|i| *i = true);
-                for (col, o) in out.iter_mut().enumerate() {
-                    let k = col as f64;
-                    let (x, y) = ((x0 + c * k) as f32, (y0 + s * k) as f32);
-                    *o = bilinear_inside(src, w, x, y);
-                }
+                interior_row(out, x0, y0);
             } else {
                 for (col, (o, i)) in out.iter_mut().zip(ins.iter_mut()).enumerate() {
                     let k = col as f64;
