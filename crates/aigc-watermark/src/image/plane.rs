@@ -41,6 +41,7 @@ pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
 }
 
 /// Sums of `col` over a window of 2r+1 clamped at the ends, into `out`.
+#[inline(always)]
 fn row_sums(col: &[f32], r: usize, out: &mut [f32]) {
     let w = col.len();
     if w > 2 * r {
@@ -104,6 +105,43 @@ pub(crate) fn whiten_classified(src: &[f32], w: usize, h: usize) -> (Vec<f32>, V
 /// then [`normalise`]. Band by band, so the intermediate rows stay in cache (whole-plane
 /// intermediates made the whitening of a 2048² decoding fold memory-bound).
 fn whiten_band(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    y0: usize,
+    out: &mut [f32],
+    classes: Option<&mut [u8]>,
+    clipped: Clipped,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above), all `whiten_band_avx2` requires.
+        unsafe { whiten_band_avx2(src, w, h, y0, out, classes, clipped) };
+        return;
+    }
+    whiten_band_any(src, w, h, y0, out, classes, clipped);
+}
+
+/// [`whiten_band_any`] compiled for AVX2: its whole-row loops run 8 samples wide instead of 4.
+/// The same IEEE operations on each sample in the same order (no fused multiply-add, no
+/// reassociation), so the same values: a third of an unmarked search was whitening.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn whiten_band_avx2(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    y0: usize,
+    out: &mut [f32],
+    classes: Option<&mut [u8]>,
+    clipped: Clipped,
+) {
+    whiten_band_any(src, w, h, y0, out, classes, clipped);
+}
+
+/// [`whiten_band`] for any CPU (inlined into each instruction-set variant).
+#[inline(always)]
+fn whiten_band_any(
     src: &[f32],
     w: usize,
     h: usize,
@@ -176,6 +214,7 @@ fn whiten_band(
 
 /// One output row of the whitening: each residual normalised by its local power, and (for the
 /// decoding fold) each sample's reliability class from its value and that power.
+#[inline(always)]
 fn write_row(out: &mut [f32], res: &[f32], power: &[f32], src: &[f32], classes: Option<&mut [u8]>) {
     for ((o, &v), &p) in out.iter_mut().zip(res).zip(power) {
         *o = normalise(v, p);
@@ -314,7 +353,7 @@ fn is_erased(src: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
 }
 
 /// A residual divided by its local RMS and clipped to ±3.
-#[inline]
+#[inline(always)]
 fn normalise(v: f32, power: f32) -> f32 {
     (v / (power.sqrt() + 0.5)).clamp(-3.0, 3.0)
 }
@@ -330,7 +369,7 @@ const ACTIVITY_CLASSES: usize = 8;
 /// (0 or 255: black strokes, paper after a brightness lift) carries no mark of its own (an
 /// erasure, whitened to 0, unless its area only just reaches the limit: [`is_erased`]); the
 /// detector weights each class by its own measured signal-to-noise ratio.
-#[inline]
+#[inline(always)]
 pub(crate) fn reliability_class(v: f32, power: f32) -> u8 {
     if !(0.5..=254.5).contains(&v) {
         return ACTIVITY_CLASSES as u8;
