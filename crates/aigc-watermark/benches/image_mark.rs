@@ -2,6 +2,8 @@
 //! many threads rayon is given (set RAYON_NUM_THREADS=1 for the spec's one-core figures), and
 //! the detection score. Run:
 //! `RAYON_NUM_THREADS=1 cargo bench -p aigc-watermark --bench image_mark`.
+//! Instruction counts of one operation: `IMAGE_MARK_ONLY=embed` (or `unmarked`, or `none` for
+//! the plane's generation alone) `valgrind --tool=callgrind` on the bench binary.
 //! Targets (spec, one core): embed ≤ 40 ms; detect ≤ 60 ms without geometric search, ≤ 400 ms
 //! with it (marked, and the unmarked plane, which takes the search's long path).
 
@@ -66,6 +68,22 @@ fn main() {
         geometric_search: false,
     };
     let full = DetectOptions::default();
+    // Profiling aid: IMAGE_MARK_ONLY=embed|unmarked runs that one operation once, =none only
+    // generates the plane (subtract its instruction count from the other two under callgrind).
+    match std::env::var("IMAGE_MARK_ONLY").as_deref() {
+        Ok("none") => return,
+        Ok("embed") => {
+            let r = embed_luma(&mut img, w, h, w, payload, &key, &EmbedOptions::default());
+            println!("{:?}", r.map(|r| r.psnr_db));
+            return;
+        }
+        Ok("unmarked") => {
+            let d = detect_luma_with(&original, w, h, w, &key, &full);
+            println!("{:?}", d.map(|d| d.z));
+            return;
+        }
+        _ => {}
+    }
     for _ in 0..RUNS {
         img.copy_from_slice(&original);
         let (report, wall, cpu) =

@@ -233,13 +233,7 @@ pub fn detect_luma_with(
         candidates.push((identity, 0.0));
     }
 
-    let mut folder = Folder {
-        planner: &mut planner,
-        y: &y,
-        w: width,
-        h: height,
-        pilot_spectrum: &pilot_spectrum,
-    };
+    let mut folder = Folder::new(&mut planner, &y, width, height, &pilot_spectrum);
     // Compare candidates on a centred window, best pilot score first.
     // (With a single candidate there is nothing to compare: fold the decoding region at once.)
     let window = if candidates.len() == 1 {
@@ -540,13 +534,7 @@ pub(super) fn polish_from(
     let layout = tile::ChipLayout::new(key);
     let mut planner = FftPlanner::<f32>::new();
     let pilot_spectrum = pilot_spectrum(&mut planner, &layout);
-    let mut folder = Folder {
-        planner: &mut planner,
-        y: &y,
-        w,
-        h,
-        pilot_spectrum: &pilot_spectrum,
-    };
+    let mut folder = Folder::new(&mut planner, &y, w, h, &pilot_spectrum);
     let first = folder.fold(start, SEARCH_WINDOW);
     let mut folds = 0;
     let polished = polish(&mut folder, &first, SEARCH_WINDOW, &mut folds);
@@ -736,9 +724,32 @@ struct Folder<'a> {
     w: usize,
     h: usize,
     pilot_spectrum: &'a [Complex<f32>],
+    /// Every fold computed so far, by (scale bits, rotation bits, side cap): the polish's
+    /// pattern search steps back onto points it has folded (a rotation step undone), and a
+    /// fold is a pure function of these, so a repeat is served from here (each caller still
+    /// counts it as a hypothesis).
+    cache: Vec<((u64, u64, usize), Fold)>,
 }
 
-impl Folder<'_> {
+impl<'a> Folder<'a> {
+    /// A folder of the plane `y` (w×h) with no folds cached yet.
+    fn new(
+        planner: &'a mut FftPlanner<f32>,
+        y: &'a [f32],
+        w: usize,
+        h: usize,
+        pilot_spectrum: &'a [Complex<f32>],
+    ) -> Self {
+        Folder {
+            planner,
+            y,
+            w,
+            h,
+            pilot_spectrum,
+            cache: Vec::new(),
+        }
+    }
+
     /// Marked-grid pixels of the decoding region under `t` (the virtual marked plane, each side
     /// capped at [`FOLD_MAX_SIDE`], as [`plane::resample`] sizes it).
     fn decode_pixels(&self, t: Similarity) -> usize {
@@ -778,8 +789,19 @@ impl Folder<'_> {
     }
 
     /// Resamples the plane to the marked grid under `t`, whitens, folds all tiles into one and
-    /// finds the pilot's cyclic offset.
+    /// finds the pilot's cyclic offset (or returns the identical fold computed before).
     fn fold(&mut self, t: Similarity, max_side: usize) -> Fold {
+        let key = (t.scale.to_bits(), t.rotation.to_bits(), max_side);
+        if let Some((_, f)) = self.cache.iter().find(|(k, _)| *k == key) {
+            return f.clone();
+        }
+        let f = self.fold_uncached(t, max_side);
+        self.cache.push((key, f.clone()));
+        f
+    }
+
+    /// [`Folder::fold`] computed.
+    fn fold_uncached(&mut self, t: Similarity, max_side: usize) -> Fold {
         let n = tile::PERIOD;
         let r = plane::resample(self.y, self.w, self.h, t, max_side);
         // The decoding fold also sorts its samples by reliability class (see `ClassFold`).
@@ -963,13 +985,7 @@ pub fn diagnose_at(
         .iter()
         .map(|(c, s)| (c.scale, c.rotation.to_degrees(), *s))
         .collect();
-    let mut folder = Folder {
-        planner: &mut planner,
-        y: &y,
-        w: width,
-        h: height,
-        pilot_spectrum: &pilot_spectrum,
-    };
+    let mut folder = Folder::new(&mut planner, &y, width, height, &pilot_spectrum);
     let fold = folder.fold(t, FOLD_MAX_SIDE);
     let soft = soft_bits(&fold, &layout);
     let d = decode_payload(&soft, key);

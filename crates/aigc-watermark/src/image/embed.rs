@@ -54,28 +54,27 @@ pub fn embed_luma(
     let layout = tile::ChipLayout::new(key);
     let coded = encode_payload(payload, key);
     let pattern = tile::render_mark(&layout.chips(Some(&coded)), &tile::sync_peaks(key));
-    let (mut mask, inv_median) = texture_measure(data, width, height, stride);
+    let (mask, inv_median) = texture_measure(data, width, height, stride);
 
-    // Finish the mask (normalise, clip, fade near black and white) and take the histogram of
-    // the pattern's energy over the mask values in the same pass (on a subset of rows): the
-    // gain and the floor are solved from it (see `solve_gain`).
+    // The histogram of the pattern's energy over the finished mask values (normalised, clipped,
+    // faded near black and white), on a subset of rows: the gain and the floor are solved from
+    // it (see `solve_gain`). The mask is finished again where it is applied, not stored: a
+    // pass writing the whole plane's mask cost more than the arithmetic.
     let n = (width * height) as f64;
     let hist = mask
-        .par_chunks_mut(width)
+        .par_chunks(width)
         .zip(data.par_chunks(stride))
         .enumerate()
         .fold(EnergyHistogram::new, |mut hist, (row, (m, px))| {
+            // (Every row is visited, not `step_by`, so rayon splits the rows and sums the
+            // partial histograms exactly as before.)
             if row % HISTOGRAM_ROW_STEP != 0 {
-                for (mv, &p) in m.iter_mut().zip(px) {
-                    *mv = finish_mask(*mv, inv_median, p);
-                }
                 return hist;
             }
             let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
-            for (mc, pc) in m.chunks_mut(tile::PERIOD).zip(px.chunks(tile::PERIOD)) {
-                for ((mv, &p), tv) in mc.iter_mut().zip(pc).zip(trow) {
-                    *mv = finish_mask(*mv, inv_median, p);
-                    hist.add(*mv, tv * tv);
+            for (mc, pc) in m.chunks(tile::PERIOD).zip(px.chunks(tile::PERIOD)) {
+                for ((&t, &p), tv) in mc.iter().zip(pc).zip(trow) {
+                    hist.add(finish_mask(t, inv_median, p), tv * tv);
                 }
             }
             hist
@@ -95,22 +94,12 @@ pub fn embed_luma(
         .enumerate()
         .map(|(row, (line, m))| {
             let trow = &pattern[(row % tile::PERIOD) * tile::PERIOD..][..tile::PERIOD];
-            let mut err = 0u64;
-            for (px_chunk, m_chunk) in line[..width]
-                .chunks_mut(tile::PERIOD)
-                .zip(m.chunks(tile::PERIOD))
-            {
-                for ((px, mv), tv) in px_chunk.iter_mut().zip(m_chunk).zip(trow) {
-                    let old = *px;
-                    let amplitude = (g * mv).max(floor);
-                    // Clamped first, so adding ½ and truncating rounds (no libm call).
-                    let new = ((f32::from(old) + amplitude * tv).clamp(0.0, 255.0) + 0.5) as u8;
-                    let e = u64::from(new.abs_diff(old));
-                    err += e * e;
-                    *px = new;
-                }
-            }
-            err as f64
+            let shape = Shape {
+                gain: g,
+                floor,
+                inv_median,
+            };
+            mark_row(&mut line[..width], m, trow, shape) as f64
         })
         .sum();
     let mse = sq_err / n;
@@ -264,29 +253,26 @@ fn texture_measure(data: &[u8], w: usize, h: usize, stride: usize) -> (Vec<f32>,
                 }
             }
             let scale = MASK_BINS as f32 / MASK_RANGE;
+            // Window columns inside the plane per column, and per row the window sums and 1/n.
+            let cols: Vec<i32> = (0..w)
+                .map(|x| ((x + R + 1).min(w) - x.saturating_sub(R)) as i32)
+                .collect();
+            let (mut s, mut sq) = (vec![0i32; w], vec![0i32; w]);
+            let mut inv_n = vec![0.0f32; w];
             for (i, m_row) in out.chunks_mut(w).enumerate() {
                 let y = y_start + i;
-                let rows = ((y + R + 1).min(h) - y.saturating_sub(R)) as i64;
-                let (mut s, mut sq) = (0i64, 0i64);
-                for x in 0..(R + 1).min(w) {
-                    s += i64::from(col[x]);
-                    sq += i64::from(col_sq[x]);
-                }
-                for (x, mv) in m_row.iter_mut().enumerate() {
-                    let n = ((x + R + 1).min(w) - x.saturating_sub(R)) as i64 * rows;
-                    // n²·variance, exact.
-                    let var_n2 = (n * sq - s * s) as f32;
-                    let t = (var_n2.sqrt() * INV_COUNT[n as usize]).sqrt();
-                    *mv = t;
+                let rows = ((y + R + 1).min(h) - y.saturating_sub(R)) as i32;
+                window_sums(&col, &mut s);
+                window_sums(&col_sq, &mut sq);
+                inv_n
+                    .iter_mut()
+                    .zip(&cols)
+                    .for_each(|(v, &c)| *v = INV_COUNT[(c * rows) as usize]);
+                // Whole-row passes that vectorise (the integers are exact in i32: n·Σv² and
+                // (Σv)² stay below 25²·255² < 2³¹), then the histogram.
+                texture_row(m_row, &s, &sq, &cols, &inv_n, rows);
+                for &t in m_row.iter() {
                     hist[((t * scale) as usize).min(MASK_BINS - 1)] += 1;
-                    if x + R + 1 < w {
-                        s += i64::from(col[x + R + 1]);
-                        sq += i64::from(col_sq[x + R + 1]);
-                    }
-                    if x >= R {
-                        s -= i64::from(col[x - R]);
-                        sq -= i64::from(col_sq[x - R]);
-                    }
                 }
                 if y + R + 1 < h {
                     for ((c, q), &v) in col.iter_mut().zip(col_sq.iter_mut()).zip(row(y + R + 1)) {
@@ -324,9 +310,102 @@ fn texture_measure(data: &[u8], w: usize, h: usize, stride: usize) -> (Vec<f32>,
     (m, inv_median)
 }
 
+/// What the marking pass applies: max(gain · finished mask, floor) per pixel.
+#[derive(Clone, Copy)]
+struct Shape {
+    gain: f32,
+    floor: f32,
+    inv_median: f32,
+}
+
+/// Marks one row of pixels `line` with the tile row `trow` (repeated) shaped by the texture
+/// measures `m`; returns the row's squared error. Compiled for AVX2 where the CPU has it
+/// (twice the lanes of the SSE2 baseline for the same IEEE operations in the same order, so the
+/// same pixels).
+fn mark_row(line: &mut [u8], m: &[f32], trow: &[f32], shape: Shape) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above), all `mark_row_avx2` requires.
+        return unsafe { mark_row_avx2(line, m, trow, shape) };
+    }
+    mark_row_any(line, m, trow, shape)
+}
+
+/// [`mark_row_any`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mark_row_avx2(line: &mut [u8], m: &[f32], trow: &[f32], shape: Shape) -> u64 {
+    mark_row_any(line, m, trow, shape)
+}
+
+/// [`mark_row`] for any CPU (inlined into each instruction-set variant).
+#[inline(always)]
+fn mark_row_any(line: &mut [u8], m: &[f32], trow: &[f32], shape: Shape) -> u64 {
+    let mut err = 0u64;
+    for (px_chunk, m_chunk) in line.chunks_mut(tile::PERIOD).zip(m.chunks(tile::PERIOD)) {
+        for ((px, &t), tv) in px_chunk.iter_mut().zip(m_chunk).zip(trow) {
+            let old = *px;
+            let amplitude = (shape.gain * finish_mask(t, shape.inv_median, old)).max(shape.floor);
+            // Clamped first, so adding ½ and truncating rounds (no libm call).
+            let new = ((f32::from(old) + amplitude * tv).clamp(0.0, 255.0) + 0.5) as u8;
+            let e = u64::from(new.abs_diff(old));
+            err += e * e;
+            *px = new;
+        }
+    }
+    err
+}
+
+/// The texture measure of one row, √(√(n²·variance) / n), from its 5×5 window sums `s` and
+/// `sq`, window columns `cols`, `rows` window rows and 1/n `inv_n`. Compiled for AVX2 where the
+/// CPU has it (the two square roots 8 wide; the same values).
+fn texture_row(m: &mut [f32], s: &[i32], sq: &[i32], cols: &[i32], inv_n: &[f32], rows: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above), all `texture_row_avx2` requires.
+        unsafe { texture_row_avx2(m, s, sq, cols, inv_n, rows) };
+        return;
+    }
+    texture_row_any(m, s, sq, cols, inv_n, rows);
+}
+
+/// [`texture_row_any`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn texture_row_avx2(m: &mut [f32], s: &[i32], sq: &[i32], cols: &[i32], inv_n: &[f32], rows: i32) {
+    texture_row_any(m, s, sq, cols, inv_n, rows);
+}
+
+/// [`texture_row`] for any CPU (inlined into each instruction-set variant).
+#[inline(always)]
+fn texture_row_any(m: &mut [f32], s: &[i32], sq: &[i32], cols: &[i32], inv_n: &[f32], rows: i32) {
+    for ((((mv, &s), &sq), &c), &k) in m.iter_mut().zip(s).zip(sq).zip(cols).zip(inv_n) {
+        // n²·variance, exact.
+        let var_n2 = (c * rows * sq - s * s) as f32;
+        *mv = (var_n2.sqrt() * k).sqrt();
+    }
+}
+
+/// Sums of `col` over a window of 2·2+1 clamped at the ends, into `out` (exact integers).
+fn window_sums(col: &[i32], out: &mut [i32]) {
+    const R: usize = 2;
+    let w = col.len();
+    if w > 2 * R {
+        // Interior: shifted slice additions.
+        let inner = &mut out[R..w - R];
+        inner.copy_from_slice(&col[..w - 2 * R]);
+        for d in 1..=2 * R {
+            inner.iter_mut().zip(&col[d..]).for_each(|(o, &c)| *o += c);
+        }
+    }
+    for x in (0..R.min(w)).chain(w.saturating_sub(R).max(R.min(w))..w) {
+        out[x] = col[x.saturating_sub(R)..(x + R + 1).min(w)].iter().sum();
+    }
+}
+
 /// The perceptual weight of a pixel from its texture measure `t` and value `px`: `t` over its
 /// median, clipped to [0.2, 2.5], faded near black and white where the mark would clip.
-#[inline]
+#[inline(always)]
 fn finish_mask(t: f32, inv_median: f32, px: u8) -> f32 {
     let px = f32::from(px);
     let edge = (px.min(255.0 - px) * (1.0 / 12.0)).clamp(0.1, 1.0);

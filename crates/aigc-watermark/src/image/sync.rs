@@ -144,7 +144,7 @@ pub(crate) fn search(
     let kappa_min = spec.mw.min(spec.mh) as f64 / PERIOD as f64;
     let kappa_max = spec.mw.max(spec.mh) as f64 / PERIOD as f64;
     let half_min = spec.mw.min(spec.mh) as f64 / 2.0;
-    let mut grid: Vec<(f64, f64, f64, f64, f64)> = Vec::new(); // (ln s, θ, score, step_s, step_θ)
+    let mut grid: Vec<GridPoint> = Vec::new();
     let mut s = MIN_SCALE;
     let max_rot = MAX_ROTATION_DEG.to_radians();
     while s <= MAX_SCALE {
@@ -163,19 +163,7 @@ pub(crate) fn search(
         s *= 1.0 + step;
     }
     let total = grid.len();
-    grid.sort_by(|a, b| b.2.total_cmp(&a.2));
-    let mut picked: Vec<(f64, f64, f64, f64, f64)> = Vec::new();
-    for g in &grid {
-        let near = picked
-            .iter()
-            .any(|p| (p.0 - g.0).abs() < 4.0 * g.3 && (p.1 - g.1).abs() < 4.0 * g.4);
-        if !near {
-            picked.push(*g);
-            if picked.len() == CANDIDATES {
-                break;
-            }
-        }
-    }
+    let picked = pick_best(grid);
     let mut candidates: Vec<(Similarity, f64)> = Vec::new();
     for cand in picked.into_iter().map(|(ln_s, theta, score, _, _)| {
         let mut t = Similarity {
@@ -207,6 +195,48 @@ pub(crate) fn search(
     SyncSearch {
         candidates,
         grid: total,
+    }
+}
+
+/// A grid point: (ln s, θ, score, step_s, step_θ).
+type GridPoint = (f64, f64, f64, f64, f64);
+
+/// Grid points ranked first when the picking starts (widened while it runs out).
+const PICK_PREFIX: usize = 1024;
+
+/// Up to [`CANDIDATES`] grid points by descending score (ties in grid order), each skipped when
+/// within four steps of one picked before. Only the head of the ranking is read, so only a
+/// prefix is selected and sorted (ranked by score, then grid index: the order of a stable sort
+/// of the whole grid, which cost more than the grid's scoring itself), doubled until the
+/// picking completes or the grid is exhausted.
+fn pick_best(grid: Vec<GridPoint>) -> Vec<GridPoint> {
+    let mut ranked: Vec<(usize, GridPoint)> = grid.into_iter().enumerate().collect();
+    let before = |a: &(usize, GridPoint), b: &(usize, GridPoint)| {
+        b.1.2.total_cmp(&a.1.2).then(a.0.cmp(&b.0))
+    };
+    let mut prefix = PICK_PREFIX;
+    loop {
+        let k = prefix.min(ranked.len());
+        if k < ranked.len() {
+            ranked.select_nth_unstable_by(k, before);
+        }
+        ranked[..k].sort_unstable_by(before);
+        let mut picked: Vec<GridPoint> = Vec::new();
+        for (_, g) in &ranked[..k] {
+            let near = picked
+                .iter()
+                .any(|p| (p.0 - g.0).abs() < 4.0 * g.3 && (p.1 - g.1).abs() < 4.0 * g.4);
+            if !near {
+                picked.push(*g);
+                if picked.len() == CANDIDATES {
+                    return picked;
+                }
+            }
+        }
+        if k == ranked.len() {
+            return picked;
+        }
+        prefix *= 2;
     }
 }
 
