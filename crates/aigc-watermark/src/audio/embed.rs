@@ -335,7 +335,7 @@ const ALLOCATION_EXPONENT: f32 = 0.7;
 const MAX_STRENGTH: f32 = 0.5;
 /// A band this far (power dB) below the frame's strongest marked band is masked by it and may
 /// take [`MASKED_STRENGTH_RATIO`] × the strength.
-const MASKED_BELOW_DB: f32 = 20.0;
+pub(super) const MASKED_BELOW_DB: f32 = 20.0;
 /// How much more a masked band may change than the strength allows the others (0.3 → 0.5 at
 /// the default strength, capped at [`MAX_STRENGTH`]). Measured on the 9 speech clips × 2 keys:
 /// at the default strength the weak bands of speech frames (and nearly every band of its quiet

@@ -38,7 +38,13 @@
 //!   the running adjacent-band correlation (speech's formant moves and onsets are smooth across
 //!   bands, the keyed mark is not), and divided by its expected variance: the frame's spread
 //!   times the band's running share of it (bands at the noise or 16-bit quantisation floor of
-//!   tonal material count little, stable partials a lot). Every estimate is relative, so a gain
+//!   tonal material count little, stable partials a lot). Both estimates read a band only
+//!   against bands at most 10 dB below it: next to a partial, the weaker bands hold its spill,
+//!   in which its small mark is large, and reading the partial against them removed or inverted
+//!   its mark. A band 20 dB or more below the frame's top (where the mark, if intact, moves it
+//!   by tens of per cent) is never counted steadier than that mark: what a codec leaves there
+//!   of a tone (its spill, rounding products) is steady but unmarked, and took the weight that
+//!   belongs to the partials. Every estimate is relative, so a gain
 //!   change does not move the statistic. Each value is
 //!   folded, for every fine speed hypothesis near the coarse one, into a block-long buffer at
 //!   eighth-frame resolution. The same analyses also give the hypotheses of a time-stretch or
