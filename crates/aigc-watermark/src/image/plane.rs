@@ -70,7 +70,16 @@ pub(crate) fn whiten(src: &[f32], w: usize, h: usize, clipped: Clipped) -> Vec<f
     white
         .par_chunks_mut(w * BAND)
         .enumerate()
-        .for_each(|(band, out)| whiten_band(src, w, h, band * BAND, out, None, clipped));
+        .for_each(|(band, out)| {
+            let rows = Band {
+                src,
+                w,
+                h,
+                y0: band * BAND,
+                clipped,
+            };
+            whiten_band(rows, out, None)
+        });
     white
 }
 
@@ -95,7 +104,14 @@ pub(crate) fn whiten_classified(src: &[f32], w: usize, h: usize) -> (Vec<f32>, V
         .zip(classes.par_chunks_mut(w * BAND))
         .enumerate()
         .for_each(|(band, (out, cls))| {
-            whiten_band(src, w, h, band * BAND, out, Some(cls), Clipped::Erased);
+            let rows = Band {
+                src,
+                w,
+                h,
+                y0: band * BAND,
+                clipped: Clipped::Erased,
+            };
+            whiten_band(rows, out, Some(cls));
         });
     (white, classes)
 }
@@ -104,22 +120,25 @@ pub(crate) fn whiten_classified(src: &[f32], w: usize, h: usize) -> (Vec<f32>, V
 /// residual from the 5×5 mean over the rows it needs (two more either side), its 5×5 power,
 /// then [`normalise`]. Band by band, so the intermediate rows stay in cache (whole-plane
 /// intermediates made the whitening of a 2048² decoding fold memory-bound).
-fn whiten_band(
-    src: &[f32],
-    w: usize,
-    h: usize,
-    y0: usize,
-    out: &mut [f32],
-    classes: Option<&mut [u8]>,
-    clipped: Clipped,
-) {
+fn whiten_band(band: Band<'_>, out: &mut [f32], classes: Option<&mut [u8]>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above), all `whiten_band_avx2` requires.
-        unsafe { whiten_band_avx2(src, w, h, y0, out, classes, clipped) };
+        unsafe { whiten_band_avx2(band, out, classes) };
         return;
     }
-    whiten_band_any(src, w, h, y0, out, classes, clipped);
+    whiten_band_any(band, out, classes);
+}
+
+/// What a band of the whitening reads: the plane (`w` × `h`), the band's first row `y0`, and
+/// how clipped samples count.
+#[derive(Clone, Copy)]
+struct Band<'a> {
+    src: &'a [f32],
+    w: usize,
+    h: usize,
+    y0: usize,
+    clipped: Clipped,
 }
 
 /// [`whiten_band_any`] compiled for AVX2: its whole-row loops run 8 samples wide instead of 4.
@@ -127,29 +146,20 @@ fn whiten_band(
 /// reassociation), so the same values: a third of an unmarked search was whitening.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn whiten_band_avx2(
-    src: &[f32],
-    w: usize,
-    h: usize,
-    y0: usize,
-    out: &mut [f32],
-    classes: Option<&mut [u8]>,
-    clipped: Clipped,
-) {
-    whiten_band_any(src, w, h, y0, out, classes, clipped);
+fn whiten_band_avx2(band: Band<'_>, out: &mut [f32], classes: Option<&mut [u8]>) {
+    whiten_band_any(band, out, classes);
 }
 
 /// [`whiten_band`] for any CPU (inlined into each instruction-set variant).
 #[inline(always)]
-fn whiten_band_any(
-    src: &[f32],
-    w: usize,
-    h: usize,
-    y0: usize,
-    out: &mut [f32],
-    mut classes: Option<&mut [u8]>,
-    clipped: Clipped,
-) {
+fn whiten_band_any(band: Band<'_>, out: &mut [f32], mut classes: Option<&mut [u8]>) {
+    let Band {
+        src,
+        w,
+        h,
+        y0,
+        clipped,
+    } = band;
     const R: usize = 2;
     let y1 = y0 + out.len() / w;
     let (ra, rb) = (y0.saturating_sub(R), (y1 + R).min(h));
