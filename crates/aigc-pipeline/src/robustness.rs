@@ -955,12 +955,12 @@ impl MarkedFrames {
     fn of(original: &Path) -> Result<Self, String> {
         let mut r = AudioReader::open(original).map_err(|e| e.to_string())?;
         let info = r.info().clone();
-        let mut all = Vec::new();
+        let mut gate = aigc_watermark::audio::FrameGate::new(info.sample_rate, info.channels);
         while let Some(b) = r.next_block().map_err(|e| e.to_string())? {
-            all.extend_from_slice(b);
+            gate.push(b);
         }
         Ok(Self {
-            flags: aigc_watermark::audio::marked_frames(&all, info.channels, info.sample_rate),
+            flags: gate.flags().to_vec(),
             frame_s: aigc_watermark::audio::frame_hop(info.sample_rate, 1.0)
                 / f64::from(info.sample_rate.max(1)),
         })

@@ -124,18 +124,66 @@ pub(crate) fn above_gate(energy: f32, samples: usize) -> bool {
 /// `j` starts at `round(j · hop)`). Frames below [`EMBED_GATE_RMS`] carry no mark, so an
 /// excerpt made mostly of them has nothing to detect.
 pub fn marked_frames(samples: &[f32], channels: usize, sample_rate: u32) -> Vec<bool> {
-    let ch = channels.max(1);
-    let hop = frame_hop(sample_rate.max(1), 1.0);
-    let n = (hop.round() as usize).max(8);
-    let frames = samples.len() / ch;
-    (0u64..)
-        .map(|j| (j as f64 * hop).round() as usize)
-        .take_while(|&start| start + n <= frames)
-        .map(|start| {
-            let seg = &samples[start * ch..(start + n) * ch];
-            above_gate(seg.iter().map(|s| s * s).sum(), seg.len())
-        })
-        .collect()
+    let mut gate = FrameGate::new(sample_rate, channels);
+    gate.push(samples);
+    gate.flags
+}
+
+/// [`marked_frames`] over a stream: feed interleaved blocks of any size with
+/// [`FrameGate::push`]; only the samples of the next frame are held.
+#[derive(Debug, Clone)]
+pub struct FrameGate {
+    channels: usize,
+    hop: f64,
+    n: usize,
+    /// Samples from per-channel index `base` on.
+    held: Vec<f32>,
+    base: u64,
+    next: u64,
+    flags: Vec<bool>,
+}
+
+impl FrameGate {
+    /// A gate for `channels` interleaved channels at `sample_rate`, framed as the embedder does.
+    pub fn new(sample_rate: u32, channels: usize) -> Self {
+        let hop = frame_hop(sample_rate.max(1), 1.0);
+        Self {
+            channels: channels.max(1),
+            hop,
+            n: (hop.round() as usize).max(8),
+            held: Vec::new(),
+            base: 0,
+            next: 0,
+            flags: Vec::new(),
+        }
+    }
+
+    /// Adds a block and flags every frame it completes.
+    pub fn push(&mut self, block: &[f32]) {
+        let ch = self.channels;
+        self.held.extend_from_slice(block);
+        let have = self.base + (self.held.len() / ch) as u64;
+        let start_of = |j: u64| (j as f64 * self.hop).round() as u64;
+        loop {
+            let start = start_of(self.next);
+            if start + self.n as u64 > have {
+                break;
+            }
+            let from = (start - self.base) as usize * ch;
+            let seg = &self.held[from..from + self.n * ch];
+            self.flags
+                .push(above_gate(seg.iter().map(|s| s * s).sum(), seg.len()));
+            self.next += 1;
+        }
+        let keep_from = start_of(self.next).min(have);
+        self.held.drain(..(keep_from - self.base) as usize * ch);
+        self.base = keep_from;
+    }
+
+    /// One flag per whole frame so far: marked (at or above the gate).
+    pub fn flags(&self) -> &[bool] {
+        &self.flags
+    }
 }
 
 /// The frame hop (samples, real-valued) at `sample_rate` for replay speed `speed`.

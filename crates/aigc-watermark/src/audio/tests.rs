@@ -287,6 +287,12 @@ fn marked_frames_are_the_frames_the_embedder_marks() {
     signal.extend_from_slice(&tail);
     signal.extend(music(rate, 2, 1.0, 8));
     let flags = marked_frames(&signal, 2, rate);
+    // Streamed in odd-sized blocks, the same flags.
+    let mut gate = FrameGate::new(rate, 2);
+    for block in signal.chunks(2 * 777) {
+        gate.push(block);
+    }
+    assert_eq!(gate.flags(), &flags[..]);
     let (_, stats) = embed(
         &signal,
         rate,
