@@ -967,24 +967,24 @@ impl MarkedFrames {
     }
 
     /// Within `start .. start + len` seconds: the marked seconds, and the span (seconds from
-    /// `start`) from the first marked frame's start to the last one's end. A frame belongs to
-    /// the excerpt when its centre does (a frame of music that only grazes the excerpt's edge
-    /// does not make the silence after it part of the marked span).
+    /// `start`) from the first marked frame's start to the last one's end. Only frames wholly
+    /// inside the excerpt count: a marked frame that straddles its edge may hold its sound only
+    /// outside (music that stops a few milliseconds after the frame starts, then silence), and
+    /// would then make the silence after it part of the expected span. At most one frame
+    /// (23 ms) is lost at each end.
     fn within(&self, start: f64, len: f64) -> (f64, Option<(f64, f64)>) {
         let mut marked = 0.0;
         let mut span: Option<(f64, f64)> = None;
+        // A frame boundary that falls on an excerpt edge up to rounding is inside.
+        let slack = 1e-9 * self.frame_s.max(1.0);
         for (j, _) in self.flags.iter().enumerate().filter(|(_, f)| **f) {
-            let centre = (j as f64 + 0.5) * self.frame_s;
-            if centre < start || centre >= start + len {
+            let (a, b) = (j as f64 * self.frame_s, (j + 1) as f64 * self.frame_s);
+            if a + slack < start || b > start + len + slack {
                 continue;
             }
-            let (a, b) = (j as f64 * self.frame_s, (j + 1) as f64 * self.frame_s);
-            let (a, b) = (a.max(start), b.min(start + len));
-            if b > a {
-                marked += b - a;
-                let (a, b) = (a - start, b - start);
-                span = Some(span.map_or((a, b), |(s, _)| (s, b)));
-            }
+            marked += b - a;
+            let (a, b) = ((a - start).max(0.0), (b - start).min(len));
+            span = Some(span.map_or((a, b), |(s, _)| (s, b)));
         }
         (marked, span)
     }
@@ -1846,12 +1846,13 @@ mod tests {
             flags: vec![true, true, false, false, true],
             frame_s: 1.0,
         };
-        // Frames 0 and 1 (their centres are inside), not frame 4 (its centre is at the end).
-        assert_eq!(frames.within(0.5, 4.0), (1.5, Some((0.0, 1.5))));
-        assert_eq!(frames.within(1.5, 2.0), (0.5, Some((0.0, 0.5))));
+        // Frames 1, 2 and 3 lie wholly inside 0.5–4.5 s; of them only frame 1 is marked.
+        assert_eq!(frames.within(0.5, 4.0), (1.0, Some((0.5, 1.5))));
+        assert_eq!(frames.within(0.0, 5.0), (3.0, Some((0.0, 5.0))));
         assert_eq!(frames.within(2.0, 2.0), (0.0, None));
-        // The grazed frame before a silence does not start the span.
-        assert_eq!(frames.within(1.75, 3.0), (0.75, Some((2.25, 3.0))));
+        // A marked frame that only grazes the start (its sound may all lie before it) does
+        // not start the span, whose first marked frame is then frame 4.
+        assert_eq!(frames.within(1.1, 3.9), (1.0, Some((2.9, 3.9))));
     }
 
     #[test]

@@ -1172,8 +1172,8 @@ pub struct AudioLocator {
     window: (u64, f64, f64, Vec<f32>),
     current: Option<Run>,
     best: Option<Run>,
-    /// Every closed window's sync `z`, for refining the span's ends.
-    zs: Vec<f32>,
+    /// Every closed window's sync `z` (`None`: silent), for refining the span's ends.
+    zs: Vec<Option<f32>>,
 }
 
 impl std::fmt::Debug for AudioLocator {
@@ -1255,10 +1255,17 @@ impl AudioLocator {
         let next = self.window.0 + 1;
         let (index, num, den, soft) =
             std::mem::replace(&mut self.window, (next, 0.0, 0.0, vec![0.0; CODED_BITS]));
-        // A silent window carries no evidence: z 0.
-        let z = if den > 0.0 { num / den.sqrt() } else { 0.0 };
-        self.zs.push(z as f32);
-        let score = z - LOCATE_BIAS;
+        // A silent window (no analysis frame above the detector's gate) carries no evidence
+        // either way: it scores 0, not −LOCATE_BIAS, so a span runs through a pause of digital
+        // silence to the marked audio after it, and never ends in one (the best span only grows
+        // on a positive score).
+        let (z, score) = if den > 0.0 {
+            let z = num / den.sqrt();
+            (Some(z as f32), z - LOCATE_BIAS)
+        } else {
+            (None, 0.0)
+        };
+        self.zs.push(z);
         match &mut self.current {
             Some(run) if run.score > 0.0 => {
                 run.last = index;
@@ -1321,22 +1328,27 @@ impl AudioLocator {
     }
 }
 
-/// The span's ends again, with the bias at half the mean `z` of the rough span `first..=last`:
-/// the maximum-sum span of `z − μ/2` over all windows. Kept when it overlaps the rough span.
-fn refine_span(zs: &[f32], first: u64, last: u64) -> (u64, u64) {
+/// The span's ends again, with the bias at half the mean `z` of the rough span `first..=last`
+/// (its silent windows left out): the maximum-sum span of `z − μ/2` over all windows, silent
+/// ones scoring 0. Kept when it overlaps the rough span.
+fn refine_span(zs: &[Option<f32>], first: u64, last: u64) -> (u64, u64) {
     let (a, b) = (first as usize, last as usize);
     let Some(rough) = zs.get(a..=b) else {
         return (first, last);
     };
-    let mean = rough.iter().map(|&z| f64::from(z)).sum::<f64>() / rough.len() as f64;
+    let heard: Vec<f64> = rough.iter().flatten().map(|&z| f64::from(z)).collect();
+    if heard.is_empty() {
+        return (first, last);
+    }
+    let mean = heard.iter().sum::<f64>() / heard.len() as f64;
     let bias = (mean / 2.0).max(LOCATE_BIAS);
     let (mut best, mut best_span) = (f64::NEG_INFINITY, (a, b));
     let (mut sum, mut start) = (0.0f64, 0usize);
-    for (i, &z) in zs.iter().enumerate() {
+    for (i, z) in zs.iter().enumerate() {
         if sum <= 0.0 {
             (sum, start) = (0.0, i);
         }
-        sum += f64::from(z) - bias;
+        sum += z.map_or(0.0, |z| f64::from(z) - bias);
         if sum > best {
             (best, best_span) = (sum, (start, i));
         }
@@ -1364,9 +1376,26 @@ mod tests {
         zs[15] = 0.5; // a pause inside the mark
         zs[9] = 1.6;
         zs[30] = 1.6;
+        let zs: Vec<Option<f32>> = zs.into_iter().map(Some).collect();
         assert_eq!(refine_span(&zs, 9, 30), (10, 29));
         // A rough span outside anything better is kept.
         assert_eq!(refine_span(&zs, 40, 44), (40, 44));
+    }
+
+    #[test]
+    fn a_silent_pause_neither_cuts_the_span_nor_ends_it() {
+        // Marked windows 10..=24, digital silence 25..=27, one more marked window 28, then
+        // silence to the end: the span reaches window 28 and stops there.
+        let mut zs = vec![Some(0.2f32); 10];
+        zs.extend(std::iter::repeat_n(Some(4.0), 15));
+        zs.extend([None, None, None, Some(3.5)]);
+        zs.extend(std::iter::repeat_n(None, 6));
+        assert_eq!(refine_span(&zs, 10, 24), (10, 28));
+        // Scored as an unmarked window each (the old rule), the pause cut the island off.
+        let old: Vec<Option<f32>> = zs.iter().map(|z| Some(z.unwrap_or(0.0))).collect();
+        assert_eq!(refine_span(&old, 10, 24), (10, 24));
+        // A rough span of silence alone is kept as it is.
+        assert_eq!(refine_span(&zs, 25, 27), (25, 27));
     }
 
     /// Every band at one level: the level gate lets every band in.

@@ -68,7 +68,8 @@
 //!   weighted down (low-rate codecs drop or noise-fill the mark there; unattacked and on tones
 //!   those cells carry it as well as any). Memory is a fixed number of block-long buffers,
 //!   whatever the stream's length. A second pass at the best hypothesis
-//!   scores 1-second windows to locate the mark in time (the span of largest total score).
+//!   scores 1-second windows to locate the mark in time (the span of largest total score; a
+//!   silent window scores 0, so a pause of digital silence does not cut the span).
 //! - **Short-excerpt mode.** The payload needs about 10 s: a 5 s clip holds half a block, about
 //!   ten cells per coded chip, too few for the code at 35 dB SNR. When the payload does not
 //!   decode but the sync correlation alone reaches the presence threshold (corrected
