@@ -30,11 +30,11 @@
 //!   scale. The same multiplicative mark in every channel means any downmix carries it too.
 //! - **Detection.** Channels are mixed to mono. For each coarse replay speed (1 % steps) one
 //!   analysis runs with frames scaled to that speed and an eighth-frame hop; a cell's value is
-//!   the log of the band's summed power minus its prediction from the same band one to two
-//!   frames before and after (every eighth-frame offset in between; a running least-squares
-//!   fit per band, so the host's stationary spectrum goes, and so does a periodic swing such
-//!   as two partials beating in one band, which the plain mean of the neighbours one and two
-//!   frames away left in), minus the frame's common change
+//!   the log of the band's summed power minus the same band in the frames one and two frames
+//!   before and after (removes the host's stationary spectrum); where a running least-squares
+//!   fit on the same band at every eighth-frame offset from one to two frames predicts the
+//!   band with less than half that residual (a periodic swing such as two partials beating in
+//!   one band, which the plain mean leaves in), the fit's prediction instead, minus the frame's common change
 //!   (loudness, a limiter's or compressor's gain: for each band, the mean of the other bands
 //!   weighted by their steadiness, so on tones and chords it comes from the partials and not
 //!   from the noise floor), minus a prediction from the two neighbouring bands scaled by
