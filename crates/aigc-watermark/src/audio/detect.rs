@@ -299,8 +299,9 @@ fn fixed_difference(level: f32, sums: &[f32; NTAPS]) -> f32 {
 }
 
 impl TimeFit {
-    /// The centre's `level` less its prediction from the tap sums `sums`; with `learn`, the
-    /// running moments are updated after use (a value never predicts itself).
+    /// The centre's `level` less its prediction from the tap sums `sums`: the fit's where it
+    /// has been clearly better, else the fixed difference's; with `learn`, the running moments
+    /// and residual powers are updated after use (a value never predicts itself).
     fn residual(&mut self, level: f32, sums: &[f32; NTAPS], learn: bool) -> f32 {
         let mean = *self.mean.get_or_insert(level);
         let u0 = level - mean;
