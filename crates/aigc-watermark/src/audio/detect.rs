@@ -222,7 +222,8 @@ struct Analyzer {
     /// Per band: the running fit that predicts a frame's level from the frames one to two
     /// frames away ([`TimeFit`]).
     time_fit: Vec<TimeFit>,
-    /// Values formed so far (the fits are solved again every [`SUB_STEPS`] values).
+    /// Values formed with every tap present (the fits learn every [`TIME_LEARN_EVERY`] and are
+    /// solved again every [`TIME_REFIT_EVERY`] of them).
     values: u64,
 }
 
@@ -447,11 +448,12 @@ impl Analyzer {
                     // values out, as before; one at another tap leaves the fit out (the fixed
                     // difference needs only those two).
                     let mut sums = [[0.0f32; NTAPS]; BANDS];
-                    let mut complete = true;
+                    let (mut complete, mut ends) = (true, true);
                     for (t, &k) in TIME_TAPS.iter().enumerate() {
                         let (Some(p), Some(q)) = (&self.ring[c - k], &self.ring[c + k]) else {
                             complete = false;
                             if t == 0 || t == NTAPS - 1 {
+                                ends = false;
                                 break;
                             }
                             continue;
@@ -460,10 +462,6 @@ impl Analyzer {
                             s[t] = p + q;
                         }
                     }
-                    let ends = [0, NTAPS - 1].iter().all(|&t| {
-                        let k = TIME_TAPS[t];
-                        self.ring[c - k].is_some() && self.ring[c + k].is_some()
-                    });
                     if !ends {
                         self.next += 1;
                         continue;
